@@ -1,0 +1,80 @@
+"""The `layerdream` command line: thin by design.
+
+Each subsystem registers its own subcommand (``register(subparsers)`` in its ``cli`` module) and
+does the work through the Python API. This file only parses, dispatches, and turns a
+:class:`~layerdream.errors.UserError` into one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from .errors import UserError
+
+# One line per subsystem; the order is the order of `layerdream --help`.
+COMMAND_MODULES = [
+    "layerdream.synthesis.cli",
+]
+
+
+def int_list(text: str) -> list[int]:
+    """Parse "1,5,10" (the same comma-list syntax for --layer and --seed in every command)."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,5,10, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """--model/--device/--dtype mean the same thing in every command."""
+    parser.add_argument(
+        "--model",
+        default="toy-aligned",
+        help="hub id, local folder, or a shipped toy model (toy-aligned, toy-plain, toy-shuffled); default: toy-aligned",
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"], help="model dtype")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, like every other user error
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="layerdream", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("layerdream")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"layerdream: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("layerdream: interrupted; finished results are kept, re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

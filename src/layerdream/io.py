@@ -1,0 +1,78 @@
+"""Crash-safe file output and provenance.
+
+Every artefact is written to a temporary file in the same folder and renamed into place, so an
+interrupted run never leaves a half-written PNG or JSON behind. Every JSON carries the package
+versions that produced it (results are measurements; measurements need their provenance).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+
+def slugify(text: str) -> str:
+    """File-name-safe form of a concept: "spring (season)" -> "spring_season"."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return slug or "concept"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode())
+
+
+def atomic_save_png(path: str | os.PathLike, image) -> Path:
+    """Save a PIL image atomically."""
+    import io as _io
+
+    buf = _io.BytesIO()
+    image.save(buf, format="PNG")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def ensure_writable_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Create ``path`` if needed and prove we can write there, before any expensive work starts."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe", delete=True)
+        probe.close()
+    except OSError as err:
+        raise UserError(
+            f"cannot write to {flag} {str(path)!r} ({err.strerror or err}); choose a folder you can write to"
+        ) from None
+    return path
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that can change a result (transformers changed Gemma 3's masks in 4.55)."""
+    out = {"python": platform.python_version()}
+    for pkg in ("layerdream", "torch", "transformers", "tokenizers", "numpy", "pillow"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
