@@ -1,0 +1,103 @@
+"""The job plan: every image a sweep makes, including its controls.
+
+One job = one image = one (target, layer, seed). ``kind`` is
+
+* ``concept``: the concept's own vector, judged against the concept;
+* ``random``: a random unit direction, judged against a concept of one category (chance line: what
+  the judge says about an image made from nothing in particular);
+* ``shuffled``: the vector of *another* concept, judged against the original label (chance line that
+  keeps "looks like some real concept" and removes only the match).
+
+Controls are drawn per (seed, layer), so two seeds or two layers never share a random direction or a
+shuffle, and the draw is deterministic, so a resumed run re-plans exactly the same jobs. Per layer
+and seed there are ``controls_per_category`` random and shuffled jobs per category, which gives every
+category x layer cell of the report its own chance line.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+import torch
+
+from .conceptsets import ConceptSet
+
+KINDS = ("concept", "random", "shuffled")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to make. ``concept`` is the label the judge must find; ``source`` is what made it."""
+
+    kind: str
+    concept: str
+    category: str
+    layer: int
+    seed: int
+    source: str  # concept kind: the concept; shuffled: the donor concept; random: "random#<i>"
+
+    @property
+    def key(self) -> str:
+        """Unique and stable across runs: the store's primary key."""
+        return f"{self.kind}|{self.concept}|{self.source}|L{self.layer}|s{self.seed}"
+
+    @property
+    def label(self) -> str:
+        """The label handed to the engine (unique within a batch)."""
+        return self.concept if self.kind == "concept" else f"{self.kind}:{self.source}->{self.concept}"
+
+
+def _rng_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any parts (Python's hash() is salted per process, so not that)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+
+
+def random_direction(seed: int, layer: int, index: int, dim: int) -> torch.Tensor:
+    """Unit vector (dim,) fp32, a pure function of (seed, layer, index): differs across seeds and layers."""
+    gen = torch.Generator().manual_seed(_rng_seed("random-direction", seed, layer, index))
+    v = torch.randn(dim, generator=gen, dtype=torch.float32)
+    return v / v.norm()
+
+
+def plan_jobs(
+    concepts: ConceptSet,
+    layers: list[int],
+    seeds: list[int],
+    controls: bool = True,
+    controls_per_category: int = 1,
+) -> list[Job]:
+    """All jobs, in the order they run: per layer, per seed, concepts first, then controls."""
+    jobs: list[Job] = []
+    for layer in layers:
+        for seed in seeds:
+            jobs += [Job("concept", c.name, c.category, layer, seed, c.name) for c in concepts.concepts]
+            if controls:
+                jobs += control_jobs(concepts, layer, seed, controls_per_category)
+    return jobs
+
+
+def control_jobs(concepts: ConceptSet, layer: int, seed: int, per_category: int = 1) -> list[Job]:
+    """Random and shuffled controls for one (layer, seed); labels and donors drawn from a (seed, layer) RNG."""
+    rng = random.Random(_rng_seed("controls", seed, layer))
+    names = [c.name for c in concepts.concepts]
+    out: list[Job] = []
+    index = 0
+    for category in concepts.categories:
+        members = [c.name for c in concepts.in_category(category)]
+        for _ in range(per_category):
+            label = rng.choice(members)
+            out.append(Job("random", label, category, layer, seed, f"random#{index}"))
+            index += 1
+        for _ in range(per_category):
+            label = rng.choice(members)
+            donors = [n for n in names if n not in members] or [n for n in names if n != label]
+            if not donors:  # a one-concept set has nothing to shuffle with
+                continue
+            out.append(Job("shuffled", label, category, layer, seed, rng.choice(donors)))
+    # a (label, donor) pair can repeat by chance; the key must stay unique
+    unique: dict[str, Job] = {}
+    for job in out:
+        unique.setdefault(job.key, job)
+    return list(unique.values())

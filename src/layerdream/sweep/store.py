@@ -1,0 +1,194 @@
+"""The RUN database: one SQLite file per sweep, the single source of truth for what is done.
+
+Why SQLite: a finished job is one row committed in one transaction, so a SIGKILL at any moment
+leaves either the whole row or none of it (WAL journal), and the primary key on the job key means a
+job can never be recorded twice, even if two processes race. Images are written atomically *before*
+their row is committed; an image without a row is simply remade on resume.
+
+The settings that change what an image means (model, preset, steps, dtype, concept set, controls)
+are stored once; opening the RUN with other settings is refused instead of mixing results.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import UserError
+
+DB_NAME = "sweep.sqlite"
+SCHEMA_VERSION = 1
+# Settings that may grow between invocations with --extend (a union), all others must match exactly.
+EXTENDABLE = ("layers", "seeds")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, concept TEXT NOT NULL, category TEXT NOT NULL,
+    source TEXT NOT NULL, layer INTEGER NOT NULL, seed INTEGER NOT NULL,
+    image_path TEXT NOT NULL, image_sha256 TEXT NOT NULL,
+    cosine_initial REAL, cosine_final REAL, seconds REAL, finished_at REAL NOT NULL, extra TEXT);
+CREATE TABLE IF NOT EXISTS verdicts (
+    key TEXT NOT NULL, protocol TEXT NOT NULL, query_index INTEGER NOT NULL, judge TEXT NOT NULL,
+    prompt_version TEXT NOT NULL, concept TEXT NOT NULL, answer TEXT, score INTEGER, error TEXT,
+    grader TEXT, image_sha256 TEXT, created_at REAL NOT NULL,
+    PRIMARY KEY (key, protocol, query_index, judge, prompt_version));
+"""
+
+RESULT_COLUMNS = ("key", "kind", "concept", "category", "source", "layer", "seed", "image_path",
+                  "image_sha256", "cosine_initial", "cosine_final", "seconds", "finished_at", "extra")
+VERDICT_COLUMNS = ("key", "protocol", "query_index", "judge", "prompt_version", "concept", "answer",
+                   "score", "error", "grader", "image_sha256", "created_at")
+
+
+class Store:
+    """Thin wrapper over the RUN's SQLite file; every write is its own transaction."""
+
+    def __init__(self, run_dir: Path, conn: sqlite3.Connection):
+        self.run_dir = run_dir
+        self.conn = conn
+
+    # -- opening ---------------------------------------------------------------------------------
+    @classmethod
+    def create_or_open(cls, run_dir: str | Path, settings: dict[str, Any], extend: bool = False) -> "Store":
+        """Open RUN for a sweep with ``settings``; first use records them, later uses must agree."""
+        run_dir = Path(run_dir)
+        store = cls(run_dir, _connect(run_dir / DB_NAME))
+        stored = store.get_meta("settings")
+        if stored is None:
+            store.set_meta("schema_version", SCHEMA_VERSION)
+            store.set_meta("created_at", time.time())
+            store.set_meta("settings", settings)
+            return store
+        merged = check_settings(stored, settings, extend, run_dir)
+        if merged != stored:
+            store.set_meta("settings", merged)
+        return store
+
+    @classmethod
+    def open_existing(cls, run_dir: str | Path) -> "Store":
+        """Open a RUN made by ``layerdream sweep`` (for judge/report); UserError if it is not one."""
+        run_dir = Path(run_dir)
+        db = run_dir / DB_NAME
+        if not run_dir.is_dir():
+            raise UserError(f"RUN {str(run_dir)!r} does not exist or is not a folder; give the --out of a `layerdream sweep`")
+        if not db.is_file():
+            raise UserError(f"RUN {str(run_dir)!r} has no {DB_NAME}; it is not a sweep folder (run `layerdream sweep --out {run_dir}` first)")
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=30, isolation_level=None)
+            conn.execute("SELECT value FROM meta WHERE key='settings'").fetchone()
+        except sqlite3.Error as err:
+            raise UserError(f"RUN {str(run_dir)!r}: cannot read {DB_NAME} ({err}); check permissions or that it is a sweep folder") from None
+        conn.row_factory = sqlite3.Row
+        store = cls(run_dir, conn)
+        if store.get_meta("settings") is None:
+            raise UserError(f"RUN {str(run_dir)!r}: {DB_NAME} has no settings; it was never started by `layerdream sweep`")
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta ------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with _tx(self.conn):
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # -- results ---------------------------------------------------------------------------------
+    def done_keys(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT key FROM results")}
+
+    def add_result(self, row: dict[str, Any]) -> bool:
+        """Record one finished job; returns False (and changes nothing) if it was already recorded."""
+        row = {**row, "finished_at": row.get("finished_at", time.time())}
+        if isinstance(row.get("extra"), (dict, list)):
+            row["extra"] = json.dumps(row["extra"])
+        values = [row.get(col) for col in RESULT_COLUMNS]
+        with _tx(self.conn):
+            cur = self.conn.execute(
+                f"INSERT OR IGNORE INTO results ({', '.join(RESULT_COLUMNS)}) VALUES ({', '.join('?' * len(RESULT_COLUMNS))})",
+                values)
+        return cur.rowcount == 1
+
+    def results(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results ORDER BY layer, seed, kind, concept, source")
+        return [dict(zip(RESULT_COLUMNS, row)) for row in cur]
+
+    # -- verdicts --------------------------------------------------------------------------------
+    def add_verdicts(self, rows: Iterable[dict[str, Any]], replace: bool = False) -> int:
+        """Store verdicts in one transaction; ``replace`` overwrites (re-judging), else existing ones win."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        n = 0
+        with _tx(self.conn):
+            for row in rows:
+                row = {**row, "created_at": row.get("created_at", time.time())}
+                cur = self.conn.execute(
+                    f"{verb} INTO verdicts ({', '.join(VERDICT_COLUMNS)}) VALUES ({', '.join('?' * len(VERDICT_COLUMNS))})",
+                    [row.get(col) for col in VERDICT_COLUMNS])
+                n += cur.rowcount
+        return n
+
+    def delete_verdicts(self, judge: str) -> None:
+        with _tx(self.conn):
+            self.conn.execute("DELETE FROM verdicts WHERE judge=?", (judge,))
+
+    def verdicts(self, judge: str | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT {', '.join(VERDICT_COLUMNS)} FROM verdicts"
+        cur = self.conn.execute(sql + (" WHERE judge=?" if judge else ""), (judge,) if judge else ())
+        return [dict(zip(VERDICT_COLUMNS, row)) for row in cur]
+
+    def judges(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT judge FROM verdicts GROUP BY judge ORDER BY MAX(created_at) DESC")]
+
+
+def check_settings(stored: dict[str, Any], new: dict[str, Any], extend: bool, run_dir: Path) -> dict[str, Any]:
+    """Return the settings to keep, or raise a one-line UserError naming the first mismatch."""
+    for key in sorted(set(stored) | set(new)):
+        if key in EXTENDABLE:
+            continue
+        if stored.get(key) != new.get(key):
+            raise UserError(
+                f"RUN {str(run_dir)!r} was made with {key}={stored.get(key)!r}, not {new.get(key)!r}; "
+                f"use a new --out folder (results with different settings are never mixed)")
+    merged = dict(stored)
+    for key in EXTENDABLE:
+        old, want = list(stored.get(key, [])), list(new.get(key, []))
+        if sorted(old) == sorted(want):
+            continue
+        if not extend:
+            raise UserError(
+                f"RUN {str(run_dir)!r} was made with {key}={old}, not {want}; add --extend to add "
+                f"{key} to this RUN, or use a new --out folder")
+        merged[key] = sorted(set(old) | set(want))
+    return merged
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(_SCHEMA)
+    except sqlite3.Error as err:
+        raise UserError(f"cannot open {str(path)!r} ({err}); check the --out folder") from None
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+class _tx:
+    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK): one explicit transaction, independent of sqlite3's autocommit rules."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
