@@ -1,0 +1,98 @@
+"""Which adapter serves which ``config.model_type``, what the toy names mean, and :func:`load`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+from .adapter import FamilyAdapter, TextOnlyAdapter
+from .gemma3 import Gemma3Adapter
+from .vlm import VLM
+
+ADAPTERS: dict[str, type] = {t: cls for cls in (Gemma3Adapter,) for t in cls.model_types}
+TEXT_ONLY = {"gemma3_text"}
+TOY_ROOT = Path(__file__).resolve().parent.parent / "toyworld" / "checkpoints"
+TOY_MODELS = ("toy-aligned", "toy-plain", "toy-shuffled")
+DEFAULT_MODEL = "toy-aligned"
+
+
+def resolve(name_or_path: str) -> tuple[str, bool]:
+    """(location, is_local) for a hub id, a local folder, or a shipped toy name."""
+    if name_or_path in TOY_MODELS:
+        folder = TOY_ROOT / name_or_path
+        if not (folder / "config.json").exists():
+            raise UserError(
+                f"the toy model {name_or_path!r} is not in this installation ({folder}); "
+                "rebuild it with `layerdream toyworld train --out DIR` and pass --model DIR/" + name_or_path
+            )
+        return str(folder), True
+    if os.path.isdir(name_or_path):
+        if not os.path.exists(os.path.join(name_or_path, "config.json")):
+            raise UserError(f"{name_or_path!r} is a folder but holds no config.json; point --model at a saved checkpoint folder")
+        return name_or_path, True
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or os.path.exists(name_or_path):
+        raise UserError(f"model folder {name_or_path!r} does not exist; check the path")
+    return name_or_path, False
+
+
+def adapter_for(model_type: str) -> type:
+    if model_type in ADAPTERS:
+        return ADAPTERS[model_type]
+    if model_type in TEXT_ONLY:
+        return TextOnlyAdapter
+    supported = ", ".join(sorted(ADAPTERS))
+    raise UserError(f"model type {model_type!r} is not supported yet; supported families: {supported}")
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device:
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise UserError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise UserError(f"device {device!r} asked for but CUDA is not available; use --device cpu")
+        return dev
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | torch.dtype | None = None,
+         gguf_file: str | None = None) -> VLM:
+    """Load a VLM by hub id, local folder or toy name: frozen, eval mode, ready for the engine."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    location, local = resolve(model)
+    dev = pick_device(device)
+    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if torch_dtype is None:
+        torch_dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        config = AutoConfig.from_pretrained(location, **kwargs)
+        adapter_cls = adapter_for(config.model_type)
+        if adapter_cls is TextOnlyAdapter:
+            net = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype, **kwargs)
+            processor = AutoTokenizer.from_pretrained(location, **kwargs)
+        else:
+            net = AutoModelForImageTextToText.from_pretrained(location, dtype=torch_dtype, **kwargs)
+            processor = AutoProcessor.from_pretrained(location, **kwargs)
+    except UserError:
+        raise
+    except (OSError, ValueError) as err:
+        where = "local folder" if local else "hub id"
+        raise UserError(
+            f"cannot load model {model!r} ({where}): {str(err).splitlines()[0][:200]}; hub ids need network "
+            "access, otherwise pass a local checkpoint folder or a toy model (toy-aligned, toy-plain, toy-shuffled)"
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    net.requires_grad_(False).eval().to(dev)
+    return VLM(net, processor, adapter_cls(net, processor), name=model, path=location if local else None)
+
+
+__all__ = ["load", "resolve", "adapter_for", "ADAPTERS", "TOY_MODELS", "DEFAULT_MODEL", "FamilyAdapter"]

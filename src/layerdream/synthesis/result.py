@@ -1,0 +1,63 @@
+"""What one synthesis returns, and how it is written: a PNG plus a JSON with its full provenance."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..io import atomic_save_png, atomic_write_json, slugify, versions
+
+
+def to_pil(image: torch.Tensor):
+    from PIL import Image
+
+    array = (image.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array)
+
+
+@dataclass
+class SynthesisResult:
+    label: str
+    layer: int
+    seed: int
+    model: str
+    image: torch.Tensor  # (3, canvas, canvas) in [0, 1], on the CPU
+    trajectory: list[dict]  # one {step, loss, cosine} per optimisation step (augmented copies, mean over K)
+    cosine_initial: float  # un-augmented start image (0 for the gray start: it *is* the baseline)
+    cosine_final: float  # un-augmented final image, σ at its end value
+    seconds: float  # wall time of its batch divided by the batch size
+    config: dict
+    target: str = "concept"  # concept | vector (a user-given direction: random or shuffled controls)
+    snapshots: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def concept(self) -> str:
+        return self.label
+
+    def to_pil(self):
+        return to_pil(self.image)
+
+    def stem(self) -> str:
+        return f"{slugify(self.label)}_L{self.layer}_s{self.seed}"
+
+    def metadata(self) -> dict:
+        return {
+            "concept": self.label, "layer": self.layer, "seed": self.seed, "model": self.model,
+            "target": self.target, "preset": self.config.get("preset"), "steps": self.config.get("steps"),
+            "cosine_initial": self.cosine_initial, "cosine_final": self.cosine_final,
+            "seconds": round(self.seconds, 4), "hook_point": f"blocks.{self.layer - 1}.hook_resid_post",
+            "config": self.config, "versions": versions(), "trajectory": self.trajectory,
+        }
+
+    def save(self, out_dir: str | Path) -> tuple[Path, Path]:
+        """Write ``<slug>_L<layer>_s<seed>.png`` (+ snapshots) and the JSON beside it, atomically.
+
+        The JSON is written last, so its presence marks a complete result.
+        """
+        out_dir = Path(out_dir)
+        png = atomic_save_png(out_dir / f"{self.stem()}.png", self.to_pil())
+        for step, image in sorted(self.snapshots.items()):
+            atomic_save_png(out_dir / f"{self.stem()}_step{step}.png", to_pil(image))
+        js = atomic_write_json(out_dir / f"{self.stem()}.json", self.metadata())
+        return png, js
