@@ -1,0 +1,97 @@
+"""``layerdream sweep`` (concepts x layers x seeds into a resumable RUN) and ``layerdream judge RUN``.
+
+Thin: parse, build a :class:`SweepSpec`, call :func:`run_sweep` / :func:`judge_run`. Re-running the
+same ``sweep`` command resumes; ``judge`` can run while a sweep is still filling the RUN.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..cli import add_model_flags, int_list
+from ..errors import UserError
+from .conceptsets import load_concept_set
+from .sweeper import SweepSpec, run_sweep
+
+SWEEP_EPILOG = """examples:
+  layerdream sweep --model toy-aligned --concepts toy --layer 1,2 --seed 0,1 --out runs/toy
+  layerdream sweep --model google/gemma-3-4b-it --concepts paper --layer 1,5,10,15,20,25,30 --out runs/paper
+  layerdream judge runs/toy --judge toy && layerdream report runs/toy
+Re-running the same command resumes; a RUN made with other settings is refused."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="synthesise concepts x layers x seeds (+ controls) into a resumable RUN folder",
+                       description=__doc__.splitlines()[0], epilog=SWEEP_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_flags(p)
+    p.add_argument("--concepts", required=True, help="'paper' (105 concepts), 'toy' (toy world), or a .yaml/.csv file")
+    p.add_argument("--layer", type=int_list, required=True, help="layers, e.g. 1,5,10 (HF hidden_states index)")
+    p.add_argument("--seed", type=int_list, default=[0], help="seeds, e.g. 0,1 (default 0)")
+    p.add_argument("--out", required=True, metavar="RUN", help="RUN folder (created; re-use it to resume)")
+    p.add_argument("--preset", default=None, help="synthesis preset (as in `layerdream synthesize`; default: the engine's)")
+    p.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    p.add_argument("--batch", type=int, default=8, help="concepts per engine call (B x K copies per forward; default 8)")
+    p.add_argument("--no-controls", dest="controls", action="store_false",
+                   help="skip the random-direction and shuffled-concept controls (then tables have no chance line)")
+    p.add_argument("--controls-per-category", type=int, default=1,
+                   help="random and shuffled controls per category, layer and seed (default 1)")
+    p.add_argument("--extend", action="store_true", help="allow adding layers/seeds to an existing RUN")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+    if "judge" not in sub.choices:  # the evaluation package may own `judge`; then it forwards RUN folders here
+        register_judge(sub)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {args.steps}")
+    if args.batch < 1:
+        raise UserError(f"--batch must be at least 1, got {args.batch}")
+    if args.controls_per_category < 1:
+        raise UserError("--controls-per-category must be at least 1 (use --no-controls to skip controls)")
+    if any(layer < 0 for layer in args.layer):
+        raise UserError(f"--layer must be non-negative, got {args.layer}")
+    spec = SweepSpec(model=args.model, concepts=load_concept_set(args.concepts), layers=args.layer, seeds=args.seed,
+                     preset=args.preset, steps=args.steps, dtype=args.dtype, controls=args.controls,
+                     controls_per_category=args.controls_per_category)
+    outcome = run_sweep(spec, args.out, device=args.device, batch_size=args.batch, extend=args.extend,
+                        progress=args.progress)
+    print(f"layerdream sweep: {outcome.ran} images made in {outcome.seconds:.1f}s; "
+          f"{outcome.already_done + outcome.ran} of {outcome.total} jobs done in {args.out}", file=sys.stderr)
+    return 0
+
+
+def register_judge(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("judge", help="judge (or re-judge) the images of a sweep RUN; verdicts go into the RUN",
+                       description="Judge a sweep RUN (finished or in progress); re-running judges only new images.")
+    add_run_judge_arguments(p)
+    p.set_defaults(func=cmd_judge)
+
+
+def add_run_judge_arguments(p: argparse.ArgumentParser) -> None:
+    from ..evaluation.cli import add_judge_flags
+
+    p.add_argument("run", metavar="RUN", help="a folder made by `layerdream sweep`")
+    add_judge_flags(p)
+    if not any("--rejudge" in a.option_strings for a in p._actions):
+        p.add_argument("--rejudge", action="store_true", help="drop this judge's stored verdicts and judge again")
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from ..evaluation.cli import judge_from_args
+    from .judging import judge_run
+    from .store import Store
+
+    store = Store.open_existing(args.run)  # refuse a bad RUN before building a judge
+    try:
+        judge = judge_from_args(args)
+        protocols = tuple(getattr(args, "protocols", None) or getattr(args, "protocol", None) or ("stringent", "lenient"))
+        if isinstance(protocols, str):
+            protocols = (protocols,)
+        n = judge_run(store, judge, protocols=protocols, n_queries=int(getattr(args, "n_queries", 10) or 10),
+                      rejudge=bool(getattr(args, "rejudge", False)), progress=not getattr(args, "no_progress", False))
+        print(f"layerdream judge: {n} verdicts stored in {args.run} (judge {getattr(judge, 'id', '?')})", file=sys.stderr)
+    finally:
+        store.close()
+    return 0

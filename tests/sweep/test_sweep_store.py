@@ -1,0 +1,121 @@
+import sqlite3
+
+import pytest
+from PIL import Image
+
+from layerdream.errors import UserError
+from layerdream.sweep.conceptsets import load_concept_set
+from layerdream.sweep.store import DB_NAME, Store
+from layerdream.sweep.sweeper import SweepSpec, run_sweep
+
+
+def spec(path, **kw):
+    base = dict(model="fake", concepts=load_concept_set(str(path)), layers=[1, 2], seeds=[0, 1], steps=3)
+    base.update(kw)
+    return SweepSpec(**base)
+
+
+def test_sweep_then_rerun_is_idempotent(tmp_path, small_set_file, fake_execute):
+    out = tmp_path / "run"
+    first = run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False, batch_size=3)
+    # 5 concepts + 2 random + 2 shuffled per (layer, seed); 4 (layer, seed) pairs
+    assert first.total == 36 and first.ran == 36
+    assert all(len({k.split("|L")[1] for k in call}) == 1 for call in fake_execute.calls)  # one layer/seed per batch
+    again = run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False)
+    assert again.ran == 0 and again.already_done == 36
+    store = Store.open_existing(out)
+    rows = store.results()
+    assert len(rows) == 36 and len({r["key"] for r in rows}) == 36
+    assert {r["kind"] for r in rows} == {"concept", "random", "shuffled"}
+    for r in rows:
+        Image.open(out / r["image_path"]).verify()
+        assert (out / r["image_path"]).with_suffix(".json").is_file()
+
+
+def test_interrupted_sweep_resumes_without_duplicates(tmp_path, small_set_file, fake_execute_factory):
+    FakeExecute = fake_execute_factory
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec(small_set_file), out, execute=FakeExecute(fail_after=2), progress=False, batch_size=4)
+    assert len(Store.open_existing(out).results()) == 8
+    second = FakeExecute()
+    outcome = run_sweep(spec(small_set_file), out, execute=second, progress=False, batch_size=4)
+    assert outcome.already_done == 8 and outcome.ran == 28
+    resumed = [k for call in second.calls for k in call]
+    assert len(resumed) == len(set(resumed)) == 28
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"model": "other"}, "model="),
+    ({"steps": 4}, "steps="),
+    ({"preset": "paper"}, "preset="),
+    ({"controls": False}, "controls="),
+    ({"layers": [1, 2, 3]}, "--extend"),
+    ({"seeds": [0]}, "--extend"),
+])
+def test_mismatched_settings_are_refused(tmp_path, small_set_file, fake_execute, change, fragment):
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False)
+    with pytest.raises(UserError) as err:
+        run_sweep(spec(small_set_file, **change), out, execute=fake_execute, progress=False)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_other_concept_file_is_refused(tmp_path, small_set_file, fake_execute):
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False)
+    other = tmp_path / "concepts.csv"  # same stem, different content
+    other.write_text("concept,category\nred,colour\n")
+    with pytest.raises(UserError, match="concepts_fingerprint"):
+        run_sweep(spec(other), out, execute=fake_execute, progress=False)
+
+
+def test_extend_adds_layers_explicitly(tmp_path, small_set_file, fake_execute):
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False)
+    outcome = run_sweep(spec(small_set_file, layers=[3]), out, execute=fake_execute, progress=False, extend=True)
+    assert outcome.total == 54 and outcome.ran == 18
+    assert Store.open_existing(out).get_meta("settings")["layers"] == [1, 2, 3]
+
+
+def test_unique_key_never_duplicates(tmp_path, small_set_file, fake_execute):
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False)
+    store = Store.open_existing(out)
+    row = store.results()[0]
+    assert store.add_result(row) is False
+    assert len(store.results()) == 36
+    with pytest.raises(sqlite3.IntegrityError):
+        store.conn.execute("INSERT INTO results (key, kind, concept, category, source, layer, seed, image_path, "
+                           "image_sha256, finished_at) VALUES (?, 'concept', 'x', 'y', 'x', 1, 0, 'p', 's', 0)", (row["key"],))
+
+
+def test_journal_is_wal(tmp_path, small_set_file, fake_execute):
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False)
+    mode = sqlite3.connect(out / DB_NAME).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_stale_temp_files_are_cleaned(tmp_path, small_set_file, fake_execute):
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False)
+    stale = out / "images" / ".x.png.abc.tmp"
+    stale.write_bytes(b"half")
+    run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False)
+    assert not stale.exists()
+
+
+@pytest.mark.parametrize("make", ["missing", "file", "empty_dir", "garbage_db"])
+def test_open_existing_refuses_non_runs(tmp_path, make):
+    target = tmp_path / "x"
+    if make == "file":
+        target.write_text("hi")
+    elif make == "empty_dir":
+        target.mkdir()
+    elif make == "garbage_db":
+        target.mkdir()
+        (target / DB_NAME).write_bytes(b"not a database at all" * 100)
+    with pytest.raises(UserError) as err:
+        Store.open_existing(target)
+    assert "\n" not in str(err.value)
