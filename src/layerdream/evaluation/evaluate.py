@@ -1,0 +1,152 @@
+"""``make_judge`` and ``evaluate``: from (image, concept) items to graded verdicts, through the cache.
+
+The flow is ask -> grade -> record. Answers and grades are looked up in the cache first; only misses
+cost queries. Failures never raise: they become verdicts with ``error`` set and ``score=None`` (the
+statistics count them separately, never as 0). Only a judge that is down entirely raises (UserError).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Sequence
+
+from ..errors import UserError
+from .cache import VerdictCache
+from .prompts import PROTOCOLS
+from .types import Answer, Grade, Grader, Judge, JudgeItem, Query, Verdict
+
+log = logging.getLogger(__name__)
+JUDGES = ("openai", "hf", "clip", "toy")
+_CLIENT_KEYS = ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff",
+                "max_completion_tokens", "temperature", "reasoning_effort", "extra_body")
+
+
+def make_grader(grader_model: str | None = None, synonyms: dict[str, Iterable[str]] | None = None, **options: Any) -> Grader:
+    """The LLM rubric grader if ``grader_model`` is given, else the offline matcher.
+
+    ``options``: ``grader_<client option>`` (e.g. grader_base_url) override the grader's client; plain
+    client options (base_url, api_key_env, ...) are inherited from the judge, so a single vLLM server
+    can both answer and grade.
+    """
+    from .matcher import MatchGrader
+
+    if not grader_model:
+        return MatchGrader(synonyms)
+    from .openai_judge import LLMGrader
+
+    client: dict[str, Any] = {k: options[k] for k in _CLIENT_KEYS if options.get(k) is not None and k not in ("temperature", "max_completion_tokens", "reasoning_effort")}
+    for k in _CLIENT_KEYS:
+        if options.get(f"grader_{k}") is not None:
+            client[k] = options[f"grader_{k}"]
+    return LLMGrader(model=grader_model, **client)
+
+
+def make_judge(name: str, **options: Any) -> Judge:
+    """Build a judge by name: "openai" | "hf" | "clip" | "toy" (see docs/evaluation.md for options).
+
+    Options that do not apply to the chosen judge raise TypeError, so a typo is not silently ignored.
+    """
+    grading = {k: options.pop(k) for k in list(options) if k.startswith("grader_") or k == "synonyms"}
+    if name == "openai":
+        from .openai_judge import OpenAIJudge
+
+        client_opts = {k: options[k] for k in _CLIENT_KEYS if k in options}
+        grader = make_grader(**grading, **client_opts)
+        return OpenAIJudge(grader=grader, **options)
+    if name == "hf":
+        from .hf_judge import HFJudge
+
+        return HFJudge(grader=make_grader(**grading), **options)
+    if name == "clip":
+        from .clip_judge import ClipJudge
+
+        _no_grader(name, grading)
+        return ClipJudge(**options)
+    if name == "toy":
+        from .toy_judge import ToyJudge
+
+        _no_grader(name, grading)
+        return ToyJudge(**options)
+    raise UserError(f"unknown judge {name!r}; choose one of {', '.join(JUDGES)}")
+
+
+def _no_grader(name: str, grading: dict[str, Any]) -> None:
+    if grading.get("grader_model"):
+        raise UserError(f"the {name} judge scores itself (no free-text answer); drop --grader-model")
+
+
+def _answer_key(judge: Judge, q: Query) -> tuple[str, str, str, str, str, int, str]:
+    return (q.item.image_sha256, q.item.concept, judge.id, judge.prompt_version, q.protocol, q.query_index, q.prompt)
+
+
+def evaluate(
+    judge: Judge,
+    items: Sequence[JudgeItem],
+    protocols: Sequence[str] = PROTOCOLS,
+    n_queries: int = 10,
+    cache_path: str | None = None,
+    progress: bool = True,
+) -> list[Verdict]:
+    """Judge every item under every protocol, ``n_queries`` times (once for deterministic judges).
+
+    Returns one Verdict per (item, protocol, query index), in that order.
+    """
+    for p in protocols:
+        if p not in PROTOCOLS:
+            raise UserError(f"unknown protocol {p!r}; choose from {', '.join(PROTOCOLS)}")
+    if n_queries < 1:
+        raise UserError("--n-queries must be at least 1")
+    repeats = 1 if judge.deterministic else n_queries
+    queries = [Query(it, p, i, judge.prompt(it, p)) for it in items for p in protocols for i in range(repeats)]
+    cache = VerdictCache(cache_path) if cache_path else None
+    try:
+        answers, cached = _answers(judge, queries, cache, progress)
+        grades = _grades(judge, queries, answers, cache, progress)
+    finally:
+        if cache is not None:
+            cache.close()
+    verdicts = []
+    for q, a, g, hit in zip(queries, answers, grades, cached):
+        error = a.error or (g.error if g is not None else None)
+        score = a.score if g is None else g.score
+        verdicts.append(Verdict(
+            key=q.item.key, concept=q.item.concept, protocol=q.protocol, query_index=q.query_index, answer=a.text,
+            score=None if a.error else score, error=error, judge=judge.id, prompt_version=judge.prompt_version,
+            grader=judge.grader_id, category=q.item.category, image_sha256=q.item.image_sha256, prompt=q.prompt,
+            rank=a.rank, retries=a.retries, cached=hit,
+        ))
+    n_err = sum(v.error is not None for v in verdicts)
+    log.info("judged %d queries (%d from cache, %d errors, %d retries)", len(verdicts), sum(cached), n_err,
+             sum(v.retries for v in verdicts))
+    return verdicts
+
+
+def _answers(judge: Judge, queries: list[Query], cache: VerdictCache | None, progress: bool) -> tuple[list[Answer], list[bool]]:
+    keys = [_answer_key(judge, q) for q in queries]
+    hits = cache.get_answers(keys) if cache is not None else {}
+    todo = [i for i, k in enumerate(keys) if k not in hits]
+    fresh = judge.answer([queries[i] for i in todo], progress) if todo else []
+    if len(fresh) != len(todo):
+        raise RuntimeError(f"judge {judge.id} returned {len(fresh)} answers for {len(todo)} queries")
+    by_index = dict(zip(todo, fresh))
+    if cache is not None:
+        cache.put_answers((keys[i], a) for i, a in by_index.items())
+    answers = [by_index[i] if i in by_index else hits[k] for i, k in enumerate(keys)]
+    return answers, [i not in by_index for i in range(len(keys))]
+
+
+def _grades(judge: Judge, queries: list[Query], answers: list[Answer], cache: VerdictCache | None, progress: bool) -> list[Grade | None]:
+    grader = judge.grader
+    if grader is None:
+        return [None] * len(queries)
+    keys: list[tuple[str, str, str, str, str] | None] = [
+        None if a.error is not None or a.score is not None else (grader.id, grader.version, q.prompt, a.text or "", q.item.concept)
+        for q, a in zip(queries, answers)
+    ]
+    unique = list(dict.fromkeys(k for k in keys if k is not None))
+    known = cache.get_grades(unique) if cache is not None else {}
+    todo = [k for k in unique if k not in known]
+    fresh = dict(zip(todo, grader.grade([(k[2], k[3], k[4]) for k in todo], progress))) if todo else {}
+    if cache is not None:
+        cache.put_grades(fresh.items())
+    known.update(fresh)
+    return [known[k] if k is not None else None for k in keys]

@@ -1,0 +1,70 @@
+"""The ``hf`` judge: a local transformers VLM (Qwen2.5-VL, Gemma 3, LLaVA, ...) answering the same
+recognition prompts as the API judge, offline. Greedy decoding makes it deterministic, so it is
+asked once per image and protocol (ten identical answers would fake a tighter interval); its answers
+go through the same grader as the ``openai`` judge's.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..errors import UserError
+from .prompts import PROMPT_VERSION, recognition_prompt
+from .types import Answer, Grader, Judge, JudgeItem, Query
+
+
+class HFJudge(Judge):
+    deterministic = True
+    prompt_version = PROMPT_VERSION
+
+    def __init__(self, grader: Grader, model: str, device: str | None = None, dtype: str | None = None,
+                 max_new_tokens: int = 16) -> None:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        kwargs: dict[str, Any] = {}
+        if dtype:
+            kwargs["dtype"] = getattr(torch, dtype)
+        try:
+            self.processor = AutoProcessor.from_pretrained(model)
+            self.model = AutoModelForImageTextToText.from_pretrained(model, **kwargs)
+        except (OSError, ValueError) as err:
+            raise UserError(f"cannot load VLM {model!r} as an image-text-to-text model ({str(err).splitlines()[0]}); "
+                            "pass a local folder or hub id with --judge-model") from None
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device).eval()
+        self.grader = grader
+        self.max_new_tokens = max_new_tokens
+        self.id = f"hf:{model}"
+
+    def prompt(self, item: JudgeItem, protocol: str) -> str:
+        return recognition_prompt(protocol, item.category)
+
+    def _inputs(self, image: Any, prompt: str) -> Any:
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.processor(text=[text], images=[image], return_tensors="pt").to(self.device)
+
+    def answer(self, queries: Sequence[Query], progress: bool = False) -> list[Answer]:
+        import torch
+        from PIL import Image
+
+        out = []
+        iterator: Any = queries
+        if progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(queries, desc="judge", unit="q")
+        for q in iterator:
+            try:
+                with Image.open(q.item.image_path) as img:
+                    image = img.convert("RGB")
+                inputs = self._inputs(image, q.prompt)
+                with torch.no_grad():
+                    ids = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens)
+                new = ids[0, inputs["input_ids"].shape[1]:]
+                text = self.processor.decode(new, skip_special_tokens=True).strip()
+            except (RuntimeError, ValueError) as err:  # one bad image or prompt must not end the run
+                out.append(Answer(None, f"hf: {type(err).__name__}: {str(err)[:300]}"))
+                continue
+            out.append(Answer(text, None if text else "empty: the model generated no text"))
+        return out
