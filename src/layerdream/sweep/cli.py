@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", type=int_list, required=True, help="layers, e.g. 1,5,10 (HF hidden_states index)")
     p.add_argument("--seed", type=int_list, default=[0], help="seeds, e.g. 0,1 (default 0)")
     p.add_argument("--out", required=True, metavar="RUN", help="RUN folder (created; re-use it to resume)")
-    p.add_argument("--preset", default=None, help="synthesis preset (as in `layerdream synthesize`; default: the engine's)")
+    p.add_argument("--preset", default="fast", help="synthesis preset: fast (default; tuned on the toy world) or paper")
     p.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
     p.add_argument("--batch", type=int, default=8, help="concepts per engine call (B x K copies per forward; default 8)")
     p.add_argument("--no-controls", dest="controls", action="store_false",
@@ -39,8 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--extend", action="store_true", help="allow adding layers/seeds to an existing RUN")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
-    if "judge" not in sub.choices:  # the evaluation package may own `judge`; then it forwards RUN folders here
-        register_judge(sub)
+    register_judge(sub)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -74,24 +73,27 @@ def add_run_judge_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("run", metavar="RUN", help="a folder made by `layerdream sweep`")
     add_judge_flags(p)
-    if not any("--rejudge" in a.option_strings for a in p._actions):
-        p.add_argument("--rejudge", action="store_true", help="drop this judge's stored verdicts and judge again")
+    p.add_argument("--rejudge", action="store_true",
+                   help="drop this judge's stored verdicts and judge again (answers come from RUN/judge_cache.sqlite "
+                        "where cached; delete that file to ask afresh)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from ..evaluation.cli import judge_from_args
+    from ..evaluation.cli import judge_from_args, protocols_from_args
     from .judging import judge_run
     from .store import Store
 
     store = Store.open_existing(args.run)  # refuse a bad RUN before building a judge
     try:
+        protocols = protocols_from_args(args)
         judge = judge_from_args(args)
-        protocols = tuple(getattr(args, "protocols", None) or getattr(args, "protocol", None) or ("stringent", "lenient"))
-        if isinstance(protocols, str):
-            protocols = (protocols,)
-        n = judge_run(store, judge, protocols=protocols, n_queries=int(getattr(args, "n_queries", 10) or 10),
-                      rejudge=bool(getattr(args, "rejudge", False)), progress=not getattr(args, "no_progress", False))
-        print(f"layerdream judge: {n} verdicts stored in {args.run} (judge {getattr(judge, 'id', '?')})", file=sys.stderr)
+        try:
+            n = judge_run(store, judge, protocols=protocols, n_queries=args.n_queries, rejudge=args.rejudge,
+                          progress=args.progress)
+        finally:
+            judge.close()
+        print(f"layerdream judge: {n} verdicts stored in {args.run} (judge {judge.id})", file=sys.stderr)
     finally:
         store.close()
     return 0

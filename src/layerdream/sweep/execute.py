@@ -33,7 +33,7 @@ def image_relpath(job: Job) -> str:
 class EngineExecute:
     """``execute(batch)`` for a runner: one ``ld.synthesize`` call for B jobs of one (layer, seed)."""
 
-    def __init__(self, vlm: Any, preset: str | None, steps: int | None):
+    def __init__(self, vlm: Any, preset: str, steps: int | None):
         self.vlm = vlm
         self.preset = preset
         self.steps = steps
@@ -56,17 +56,14 @@ class EngineExecute:
 
         layer, seed = batch[0].layer, batch[0].seed
         assert all(j.layer == layer and j.seed == seed for j in batch), "a batch must share layer and seed"
-        kwargs: dict[str, Any] = {"layers": [layer], "seeds": [seed], "steps": self.steps, "progress": False}
-        if self.preset is not None:
-            kwargs["preset"] = self.preset
+        concepts = [j.concept for j in batch if j.kind == "concept"]
         targets = self.targets_for(batch)
-        if targets:
-            kwargs["targets"] = targets
-        results = ld.synthesize(self.vlm, [j.label for j in batch], **kwargs)
+        results = ld.synthesize(self.vlm, concepts, layers=[layer], seeds=[seed], preset=self.preset,
+                                steps=self.steps, targets=targets or None, batch_size=len(batch), progress=False)
         by_label = {r.label: r for r in results}
         missing = [j.label for j in batch if j.label not in by_label]
         if missing:
-            raise RuntimeError(f"synthesize returned no result for {missing[:3]} (labels: {sorted(by_label)[:3]}...)")
+            raise RuntimeError(f"synthesize returned no result for {missing[:3]} (got {sorted(by_label)[:3]}...)")
         return [(job, by_label[job.label]) for job in batch]
 
 

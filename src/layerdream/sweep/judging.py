@@ -68,7 +68,8 @@ def judge_run(
                       candidate_categories=categories)
             for r in rows[start:start + chunk]
         ]
-        verdicts = evaluate(judge, items, protocols=tuple(protocols), n_queries=n_queries, progress=progress)
+        verdicts = evaluate(judge, items, protocols=tuple(protocols), n_queries=n_queries,
+                            cache_path=str(store.run_dir / "judge_cache.sqlite"), progress=progress)
         stored += store.add_verdicts((_verdict_row(v, judge_id) for v in verdicts), replace=True)
     return stored
 

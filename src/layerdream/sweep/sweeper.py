@@ -27,7 +27,7 @@ class SweepSpec:
     concepts: ConceptSet
     layers: list[int]
     seeds: list[int]
-    preset: str | None = None
+    preset: str = "fast"
     steps: int | None = None
     dtype: str | None = None
     controls: bool = True
@@ -35,7 +35,7 @@ class SweepSpec:
 
     def settings(self) -> dict[str, Any]:
         return {
-            "model": self.model, "preset": self.preset or "default", "steps": self.steps, "dtype": self.dtype,
+            "model": self.model, "preset": self.preset, "steps": self.steps, "dtype": self.dtype,
             "concept_set": self.concepts.name, "concepts_fingerprint": self.concepts.fingerprint(),
             "controls": self.controls, "controls_per_category": self.controls_per_category if self.controls else 0,
             "layers": sorted(set(self.layers)), "seeds": sorted(set(self.seeds)),
