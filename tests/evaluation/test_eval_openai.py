@@ -1,0 +1,134 @@
+"""The openai judge and LLM grader against a real HTTP server on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from layerdream.errors import UserError
+from layerdream.evaluation import JudgeItem, evaluate, make_judge
+
+SECRET = "sk-test-SECRET-do-not-leak-4242"
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv("LD_TEST_KEY", SECRET)
+
+
+def _judge(server, **kw):
+    opts = dict(model="fake-vlm", base_url=server.url, api_key_env="LD_TEST_KEY", concurrency=4, timeout=0.4,
+                max_retries=2, backoff=0.01)
+    opts.update(kw)
+    return make_judge("openai", **opts)
+
+
+def _item(images, colour, concept="dog", category="Animals"):
+    return JudgeItem.from_path(images[colour], concept, category=category, key=f"job-{colour}")
+
+
+def test_right_verdicts_and_request_shape(server, images):
+    judge = _judge(server)
+    verdicts = evaluate(judge, [_item(images, "red"), _item(images, "green")], n_queries=3, progress=False)
+    assert len(verdicts) == 2 * 2 * 3
+    by_key = {(v.key, v.protocol, v.query_index): v for v in verdicts}
+    assert all(by_key[("job-red", p, i)].score == 1 for p in ("stringent", "lenient") for i in range(3))
+    assert all(by_key[("job-green", p, i)].score == 0 for p in ("stringent", "lenient") for i in range(3))
+    v = by_key[("job-red", "lenient", 0)]
+    assert v.answer == "Dogs." and v.error is None and v.grader == "matcher" and v.prompt_version
+    assert v.prompt == "What animal is in the image if you had to guess? One word."
+    assert by_key[("job-red", "stringent", 2)].prompt == "What is in the image? One word."
+    req = server.requests[0]
+    assert "max_tokens" not in req and "temperature" not in req and "max_completion_tokens" not in req
+    part = next(p for p in req["messages"][0]["content"] if p["type"] == "image_url")
+    assert part["image_url"]["url"].startswith("data:image/png;base64,")
+    assert server.auth[0] == f"Bearer {SECRET}"
+    assert SECRET not in repr(judge) and SECRET not in judge.id
+
+
+def test_settings_are_sent_only_when_set(server, images):
+    judge = _judge(server, max_completion_tokens=64, temperature=0.0)
+    evaluate(judge, [_item(images, "red")], protocols=("stringent",), n_queries=1, progress=False)
+    assert server.requests[0]["max_completion_tokens"] == 64 and server.requests[0]["temperature"] == 0.0
+    assert "max_tokens" not in server.requests[0]
+
+
+def test_failures_are_recorded_not_raised_and_key_never_written(server, images, tmp_path, capsys, caplog):
+    judge = _judge(server, max_retries=1)
+    items = [_item(images, c) for c in ("red", "blue", "white", "black", "gray", "yellow")]
+    cache = tmp_path / "cache.sqlite"
+    t0 = time.perf_counter()
+    verdicts = evaluate(judge, items, protocols=("stringent",), n_queries=2, cache_path=str(cache), progress=False)
+    assert time.perf_counter() - t0 < 10
+    by = {v.key: [x for x in verdicts if x.key == v.key] for v in verdicts}
+    assert [v.score for v in by["job-red"]] == [1, 1]
+    for key, kind in [("job-blue", "server"), ("job-white", "timeout"), ("job-gray", "rate_limit")]:
+        assert all(v.score is None and v.error.startswith(kind) for v in by[key]), by[key]
+        assert all(v.retries == 1 and "after 1 retries" in v.error for v in by[key])
+    assert all(v.score is None and v.error.startswith("malformed") for v in by["job-black"])
+    assert all(v.score is None and v.error.startswith("empty") and "finish_reason=length" in v.error for v in by["job-yellow"])
+    assert judge.retry_count == 2 * 3  # blue, white, gray: one retry each, two queries each
+    assert "***" in by["job-blue"][0].error  # the echoed Authorization header was redacted
+    out = tmp_path / "verdicts.json"
+    out.write_text(json.dumps([v.to_dict() for v in verdicts]))
+    captured = capsys.readouterr()
+    for blob in (out.read_bytes(), cache.read_bytes(), captured.out.encode(), captured.err.encode(), caplog.text.encode()):
+        assert SECRET.encode() not in blob
+    for extra in tmp_path.glob("cache.sqlite*"):
+        assert SECRET.encode() not in extra.read_bytes()
+
+
+def test_429_then_success_counts_retries(server, images):
+    server.fail_first = 3
+    judge = _judge(server, concurrency=1, max_retries=5)
+    verdicts = evaluate(judge, [_item(images, "red")], protocols=("stringent",), n_queries=2, progress=False)
+    assert [v.score for v in verdicts] == [1, 1]
+    assert judge.retry_count == 3 and sum(v.retries for v in verdicts) == 3
+
+
+def test_cache_makes_second_run_free(server, images, tmp_path):
+    cache = str(tmp_path / "c.sqlite")
+    items = [_item(images, "red"), _item(images, "blue")]
+    first = evaluate(_judge(server, max_retries=0), items, n_queries=2, cache_path=cache, progress=False)
+    n = server.count()
+    second = evaluate(_judge(server, max_retries=0), items[:1], n_queries=2, cache_path=cache, progress=False)
+    assert server.count() == n  # the successes were cached: no request at all
+    assert [v.score for v in second] == [v.score for v in first if v.key == "job-red"]
+    assert all(v.cached for v in second)
+    evaluate(_judge(server, max_retries=0), items, n_queries=2, cache_path=cache, progress=False)
+    assert server.count() == n + 4  # failures are not cached: blue is asked again (2 protocols x 2 queries)
+
+
+def test_llm_grader_parses_last_result_and_dedupes(server, images, tmp_path):
+    judge = _judge(server, grader_model="fake-grader")
+    verdicts = evaluate(judge, [_item(images, "red"), _item(images, "green")], n_queries=5, progress=False)
+    assert {v.key: v.score for v in verdicts} == {"job-red": 1, "job-green": 0}
+    assert all(v.grader.startswith("llm:fake-grader@") for v in verdicts)
+    graded = [r for r in server.requests if isinstance(r["messages"][0]["content"], str)]
+    assert len(graded) == 4  # unique (prompt, answer, concept): 2 images x 2 protocols, not 20
+    assert graded[0]["model"] == "fake-grader"
+
+
+def test_grader_failure_is_an_error_not_a_zero(server, images, free_port):
+    judge = _judge(server, grader_model="g", grader_base_url=f"http://127.0.0.1:{free_port}/v1")
+    with pytest.raises(UserError, match="grader"):
+        evaluate(judge, [_item(images, "red")], protocols=("stringent",), n_queries=1, progress=False)
+
+
+def test_judge_down_is_one_user_error(images, free_port):
+    judge = make_judge("openai", model="m", base_url=f"http://127.0.0.1:{free_port}/v1", api_key_env="LD_TEST_KEY",
+                       timeout=2, max_retries=3, backoff=0.01)
+    t0 = time.perf_counter()
+    with pytest.raises(UserError) as err:
+        evaluate(judge, [_item(images, "red")], n_queries=3, progress=False)
+    msg = str(err.value)
+    assert f"127.0.0.1:{free_port}" in msg and "--judge-base-url" in msg and "\n" not in msg
+    assert SECRET not in msg
+    assert time.perf_counter() - t0 < 5
+
+
+def test_missing_key_for_openai_is_a_user_error(monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    with pytest.raises(UserError, match="NO_SUCH_KEY_VAR"):
+        make_judge("openai", model="gpt-5", api_key_env="NO_SUCH_KEY_VAR")
