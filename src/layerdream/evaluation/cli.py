@@ -29,7 +29,7 @@ def add_judge_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("judge")
     g.add_argument("--judge", default="toy", choices=JUDGES, help="who recognises the images (default: toy)")
     g.add_argument("--judge-model", default=None,
-                   help="openai: model name (gpt-5, or what your server serves); hf/clip: folder or hub id")
+                   help="openai: model name (gpt-5, or what your server serves); hf/clip: folder or hub id; toy: judge folder (default: shipped)")
     g.add_argument("--judge-base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM), "
                    "http://localhost:11434/v1 (Ollama); default: OpenAI")
     g.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key (never a key itself)")
@@ -77,7 +77,7 @@ def judge_from_args(args: argparse.Namespace) -> Judge:
     if args.judge == "clip":
         return make_judge("clip", model=args.judge_model or "openai/clip-vit-base-patch32", device=args.judge_device,
                           template=args.clip_template, **grading)
-    return make_judge("toy", **grading)
+    return make_judge("toy", model=args.judge_model, **grading)
 
 
 def register(subparsers: Any) -> None:

@@ -5,7 +5,8 @@ target concept ranks first among the candidates (normally all concepts of the sw
 
 Protocols: stringent ranks against all candidates; lenient ranks only against candidates of the
 item's own category when the item says which those are (``candidate_categories``), the analogue of
-the category hint; without that mapping both protocols are the same ranking.
+the category hint; without that mapping, or when the concept is alone in its category, both protocols
+are the same ranking.
 """
 from __future__ import annotations
 
@@ -55,7 +56,9 @@ class ClipJudge(Judge):
         cands = list(dict.fromkeys([*item.candidates, item.concept]))
         if protocol == "lenient" and item.candidate_categories:
             cat = item.candidate_categories.get(item.concept, item.category)
-            cands = [c for c in cands if c == item.concept or item.candidate_categories.get(c) == cat]
+            same = [c for c in cands if c == item.concept or item.candidate_categories.get(c) == cat]
+            if len(same) >= 2:  # alone in its category: a trivial rank 1 would fake recognition
+                cands = same
         return sorted(cands)
 
     def prompt(self, item: JudgeItem, protocol: str) -> str:

@@ -22,16 +22,19 @@ class ToyJudge(Judge):
     prompt_version = TOY_PROMPT_VERSION
     grader = None
 
-    def __init__(self, classifier: Any | None = None, batch_size: int = 64, name: str = "toyworld") -> None:
+    def __init__(self, classifier: Any | None = None, model: str | None = None, batch_size: int = 64) -> None:
+        """``classifier``: an object with the interface above (tests pass a double); else ``model``, a
+        folder with judge.json + judge.safetensors, loaded by ``load_judge`` (None: the shipped one)."""
+        label = model or ("shipped" if classifier is None else getattr(classifier, "name", type(classifier).__name__))
         if classifier is None:
             try:
                 from ..toyworld.judge import load_judge
             except ImportError as err:
                 raise UserError(f"the toy judge needs layerdream.toyworld.judge ({err}); update layerdream") from None
-            classifier = load_judge()
+            classifier = load_judge(model)
         self.classifier = classifier
         self.batch_size = batch_size
-        self.id = f"toy:{getattr(classifier, 'name', name)}"
+        self.id = f"toy:{label}"
         self._category_of = {c: cat for cat, concepts in classifier.categories.items() for c in concepts}
 
     def category_of(self, item: JudgeItem) -> str:

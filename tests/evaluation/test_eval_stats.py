@@ -1,0 +1,144 @@
+"""Statistics, the offline matcher, prompts and the CLI flags: pure logic, milliseconds."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from layerdream.errors import UserError
+from layerdream.evaluation import (
+    LENIENT_PROMPT, PROMPT_VERSION, STRINGENT_PROMPT, JudgeItem, Verdict, evaluate, matches, pivot, recognition_prompt,
+    summarize, verdict_rows, wilson_interval,
+)
+from layerdream.evaluation.openai_judge import parse_result
+
+
+@pytest.mark.parametrize("k,n,low,high", [
+    (0, 10, 0.0, 0.2775),      # Wilson 0/10, e.g. statsmodels proportion_confint(method="wilson")
+    (5, 10, 0.2366, 0.7634),
+    (10, 10, 0.7225, 1.0),
+    (1, 10, 0.0179, 0.4042),
+    (81, 263, 0.2553, 0.3662),  # Newcombe (1998), Stat. Med. 17:857, example (method 3, score interval)
+])
+def test_wilson_known_values(k, n, low, high):
+    lo, hi = wilson_interval(k, n)
+    assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
+
+
+def test_wilson_edges():
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+    lo90, hi90 = wilson_interval(5, 10, z=1.645)
+    lo95, hi95 = wilson_interval(5, 10)
+    assert lo95 < lo90 < 0.5 < hi90 < hi95
+
+
+MATCH_TABLE = [
+    ("Dogs.", "dog", True), ("dog", "Dogs", True), ("A dog", "dog", True), ("DOG!", "dog", True),
+    ("Spring", "spring (season)", True), ("spring (season)", "spring", True), ("Autumn", "autumn", True),
+    ("Fall", "autumn", True), ("Puppy", "dog", True), ("cat", "dog", False), ("", "dog", False),
+    ("T-Rex", "T-rex", True), ("Tyrannosaurus", "T-rex", True), ("Dinosaurs", "T-rex", True),
+    ("New York City", "new york", True), ("York", "new york", False), ("Shakespeare", "William Shakespeare", True),
+    ("Mozart.", "Wolfgang Amadeus Mozart", True), ("Chess", "chess", True), ("Foxes", "fox", True),
+    ("Butterflies", "butterfly", True), ("Mice", "mouse", True), ("Happy", "happiness", True),
+    ("Sadness", "sad person", False), ("Sad", "sad person", True), ("Frida", "Frida Kahlo", True),
+    ("Café", "cafe", True), ("frogspawn", "frog", False), ("Math", "mathematics", True), ("Football", "soccer", True),
+    ("Summer", "summer", True), ("Winter", "summer", False), ("Paris", "paris", True), ("Jupiter", "jupiter", True),
+]
+
+
+@pytest.mark.parametrize("answer,concept,expected", MATCH_TABLE)
+def test_matcher_table(answer, concept, expected):
+    assert matches(answer, concept) is expected
+
+
+def test_matcher_extra_synonyms():
+    assert not matches("Hound", "wolf")
+    assert matches("Hound", "wolf", synonyms=["hound"])
+
+
+def test_prompts_are_the_papers():
+    assert STRINGENT_PROMPT == "What is in the image? One word."
+    assert LENIENT_PROMPT == "What {category} is in the image if you had to guess? One word."
+    assert recognition_prompt("lenient", "Animals") == "What animal is in the image if you had to guess? One word."
+    assert recognition_prompt("lenient", "vehicle") == "What vehicle is in the image if you had to guess? One word."
+    assert PROMPT_VERSION
+    with pytest.raises(ValueError):
+        recognition_prompt("sloppy", None)
+
+
+@pytest.mark.parametrize("text,score", [
+    ("The model says dog.\nResult: 1", 1), ("Result: 0", 0), ("**Result: 1**", 1), ("result:1", 1),
+    ("First I thought Result: 1 but no.\nResult: 0", 0), ("I cannot decide", None), ("", None), (None, None),
+])
+def test_parse_result(text, score):
+    assert parse_result(text) == score
+
+
+def _rows():
+    rows = []
+    for layer in (1, 5):
+        for concept, seeds in (("dog", (0, 1)), ("cat", (0, 1))):
+            for seed in seeds:
+                for q in range(10):
+                    score = int(q < (8 if concept == "dog" else 2)) if layer == 1 else int(q < 5)
+                    rows.append({"category": "Animals", "layer": layer, "concept": concept, "seed": seed, "score": score})
+    rows.append({"category": "Animals", "layer": 1, "concept": "dog", "seed": 0, "score": None, "error": "timeout"})
+    return rows
+
+
+def test_summarize_rates_and_intervals():
+    table = summarize(_rows())
+    assert [(r["category"], r["layer"]) for r in table] == [("Animals", 1), ("Animals", 5)]
+    first = table[0]
+    assert first["n"] == 40 and first["successes"] == 20 and first["rate"] == 0.5 and first["errors"] == 1
+    assert (first["low"], first["high"]) == pytest.approx(wilson_interval(20, 40))
+    assert first["units"] == 4 and first["unit_rate"] == pytest.approx(0.5)
+    # the spread between concepts (0.8 vs 0.2) makes the over-units interval wider than over-queries
+    assert first["unit_high"] - first["unit_low"] > first["high"] - first["low"]
+    assert table[1]["unit_low"] == table[1]["unit_high"] == 0.5  # every unit identical
+
+
+def test_summarize_other_grouping_and_pivot():
+    by_concept = summarize(_rows(), by=("concept", "layer"))
+    assert [(r["concept"], r["layer"]) for r in by_concept] == [("cat", 1), ("cat", 5), ("dog", 1), ("dog", 5)]
+    wide = pivot(summarize(_rows()), index="category", columns="layer")
+    assert wide == [{"category": "Animals", "1": 0.5, "5": 0.5}]
+
+
+def test_verdict_rows_merge_metadata():
+    v = Verdict(key="j1", concept="dog", protocol="lenient", query_index=0, answer="Dog", score=1, error=None,
+                judge="toy:x", prompt_version=PROMPT_VERSION, grader="self", category="Animals")
+    rows = verdict_rows([v], {"j1": {"layer": 3, "seed": 0}})
+    assert rows[0]["layer"] == 3 and rows[0]["score"] == 1 and rows[0]["category"] == "Animals"
+    assert summarize(rows)[0]["rate"] == 1.0
+
+
+def test_evaluate_validates_arguments(images):
+    from layerdream.evaluation.types import Judge
+
+    item = JudgeItem.from_path(images["red"], "dog")
+    assert len(item.image_sha256) == 64
+    with pytest.raises(UserError, match="protocol"):
+        evaluate(Judge(), [item], protocols=("open",), progress=False)
+    with pytest.raises(UserError, match="n-queries"):
+        evaluate(Judge(), [item], n_queries=0, progress=False)
+
+
+def test_cli_flags_and_judge_image(images, capsys):
+    import json
+
+    from layerdream.evaluation.cli import add_judge_flags, judge_from_args, protocols_from_args
+    from layerdream.cli import main
+
+    parser = argparse.ArgumentParser()
+    add_judge_flags(parser)
+    args = parser.parse_args(["--judge", "hf"])
+    with pytest.raises(UserError, match="--judge-model"):
+        judge_from_args(args)
+    with pytest.raises(UserError, match="--protocol"):
+        protocols_from_args(parser.parse_args(["--protocol", "strict"]))
+    assert protocols_from_args(parser.parse_args(["--protocol", "lenient"])) == ("lenient",)
+    assert main(["judge-image", images["red"], "--concept", "dog", "--judge", "toy", "--judge-model", "/nonexistent"]) == 2
+    assert "no toy judge" in capsys.readouterr().err
