@@ -17,6 +17,9 @@ from .errors import UserError
 COMMAND_MODULES = [
     "layerdream.synthesis.cli",
     "layerdream.evaluation.cli",
+    "layerdream.sweep.cli",
+    "layerdream.report.cli",
+    "layerdream.diagnostics.cli",
 ]
 
 
@@ -52,7 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # a missing dependency inside the module is a real error
+                raise
+            continue  # a subsystem that is not part of this installation
+        module.register(sub)
     return parser
 
 

@@ -70,8 +70,13 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
     if torch_dtype is None:
         torch_dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    import logging
+
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    hub_logger = logging.getLogger("huggingface_hub")
+    hub_level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)  # one line for an unreachable hub, not a screen of retries
     try:
         config = AutoConfig.from_pretrained(location, **kwargs)
         adapter_cls = adapter_for(config.model_type)
@@ -91,6 +96,7 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
         ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
+        hub_logger.setLevel(hub_level)
     net.requires_grad_(False).eval().to(dev)
     return VLM(net, processor, adapter_cls(net, processor), name=model, path=location if local else None)
 

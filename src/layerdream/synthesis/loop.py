@@ -12,7 +12,7 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from ..concepts import concept_vectors
+from ..concepts import concept_vectors, token_positions
 from ..errors import UserError
 from ..models.vlm import VLM
 from . import augment
@@ -73,6 +73,9 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
         vlm.check_layer(layer)
     configs = {l: make_config(preset, image_size=vlm.image_size, grid=vlm.grid, layer=l, num_layers=vlm.num_layers,
                               steps=steps, **overrides) for l in layers}
+    if concepts:  # fail on a bad concept before any optimisation, not after an hour of other layers
+        for concept in concepts:
+            token_positions(vlm, concept, configs[layers[0]].prompt_format)
     labels = concepts + list(targets)
     kinds = ["concept"] * len(concepts) + ["vector"] * len(targets)
     total = sum(configs[l].steps for l in layers) * len(seeds) * -(-len(labels) // batch_size)

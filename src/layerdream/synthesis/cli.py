@@ -1,0 +1,88 @@
+"""`layerdream synthesize CONCEPT [CONCEPT ...] --model M --layer L[,L2] --seed S[,S2] --out DIR`."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..cli import add_model_flags, int_list
+
+
+def add_synthesis_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by every command that synthesises (synthesize, sweep)."""
+    parser.add_argument("--layer", type=int_list, default=[1], help="layer(s) l = hidden_states[l], e.g. 1,5,10 (default 1)")
+    parser.add_argument("--seed", type=int_list, default=[0], help="seed(s), e.g. 0,1,2 (default 0)")
+    parser.add_argument("--preset", default="fast", help="paper (Appendix E, scaled to the model) or fast (default)")
+    parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the preset's)")
+    g = parser.add_argument_group("method options (default: the preset's)")
+    g.add_argument("--lr", type=float, default=None, help="SGD learning rate")
+    g.add_argument("--tau", type=float, default=None, help="softmax temperature of the attention weights")
+    g.add_argument("--copies", type=int, default=None, help="augmented copies per step (K)")
+    g.add_argument("--weighting", choices=["paper", "prior", "mean"], default=None,
+                   help="paper: softmax((s+logG)/tau); prior: softmax(s/tau+logG); mean: mean pooling")
+    g.add_argument("--per-position-centring", action="store_true", default=None,
+                   help="centre each image token on the gray image's token at the same position")
+    g.add_argument("--upsample", choices=["bilinear", "bicubic"], default=None)
+    g.add_argument("--prompt-format", choices=["chat", "raw"], default=None, help="text prompt for concept vectors")
+    g.add_argument("--baseline", default=None, help="file of baseline words (default: the model's own list, else the paper's 100)")
+    g.add_argument("--negative", action="append", default=[], metavar="CONCEPT[=W]",
+                   help="push away from CONCEPT with weight W (default 0.3), e.g. --negative text=0.3")
+
+
+def synthesis_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`layerdream.synthesize` that the flags above set."""
+    from ..errors import UserError
+
+    negatives = {}
+    for item in args.negative:
+        name, _, weight = item.partition("=")
+        try:
+            negatives[name.strip()] = float(weight) if weight else 0.3
+        except ValueError:
+            raise UserError(f"--negative {item!r}: the weight after '=' must be a number, e.g. text=0.3") from None
+    return dict(
+        preset=args.preset, steps=args.steps, lr=args.lr, tau=args.tau, copies=args.copies,
+        weighting=args.weighting, per_position_centring=args.per_position_centring, upsample=args.upsample,
+        prompt_format=args.prompt_format, baseline=args.baseline, negatives=negatives or None,
+    )
+
+
+def register(sub) -> None:
+    p = sub.add_parser("synthesize", help="optimise images toward concept vectors at chosen layers",
+                       description="Optimise one image per (concept, layer, seed) toward the concept's layer-l vector.")
+    p.add_argument("concepts", nargs="+", metavar="CONCEPT")
+    add_model_flags(p)
+    add_synthesis_flags(p)
+    p.add_argument("--out", default="out", help="output folder (default ./out)")
+    p.add_argument("--snapshot", type=int_list, default=[], help="also save the image at these steps, e.g. 10,50")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import load, synthesize
+    from ..errors import UserError
+    from ..io import ensure_writable_dir
+
+    opts = synthesis_options(args)
+    if opts["steps"] is not None and opts["steps"] <= 0:
+        raise UserError(f"--steps must be a positive number of optimisation steps, got {opts['steps']}")
+    if opts["preset"] not in ("paper", "fast"):
+        raise UserError(f"unknown preset {opts['preset']!r}; choose paper or fast")
+    if any(not c.strip() for c in args.concepts):
+        raise UserError("empty concept; give a word or phrase such as 'dog'")
+    out = ensure_writable_dir(args.out)
+    started = time.perf_counter()
+    vlm = load(args.model, device=args.device, dtype=args.dtype)
+    written: list[str] = []
+
+    def save(result) -> None:  # each result is on disk as soon as its batch finishes
+        png, _ = result.save(out)
+        written.append(str(png))
+
+    results = synthesize(vlm, args.concepts, layers=args.layer, seeds=args.seed, snapshots=args.snapshot,
+                         progress=not args.quiet, on_result=save, **opts)
+    for r in results:
+        print(f"{r.label!r:>20} layer {r.layer:>2} seed {r.seed}: cosine {r.cosine_initial:+.3f} -> {r.cosine_final:+.3f}"
+              f"  {out / (r.stem() + '.png')}")
+    print(f"{len(results)} image(s) in {time.perf_counter() - started:.1f} s -> {out}")
+    return 0
