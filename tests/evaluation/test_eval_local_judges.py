@@ -144,3 +144,17 @@ def test_toy_judge_real_classifier_if_shipped(images):
     concept = next(iter(judge.classifier.categories.values()))[0]
     verdicts = evaluate(judge, [JudgeItem.from_path(images["red"], concept)], progress=False)
     assert len(verdicts) == 2 and all(v.score in (0, 1) and v.error is None for v in verdicts)
+
+
+def test_clip_ties_count_against_the_concept(tiny_clip, images):
+    judge = make_judge("clip", model=tiny_clip, device="cpu")
+    with torch.no_grad():  # a broken model: every text embedding identical
+        for p in judge.model.text_projection.parameters():
+            p.zero_()
+        judge.model.text_projection.weight[:, 0] = 1.0
+        judge.model.text_model.final_layer_norm.weight.zero_()
+        judge.model.text_model.final_layer_norm.bias.fill_(1.0)
+    cands = ["bee", "cat", "dog"]
+    items = [JudgeItem.from_path(images["red"], c, candidates=cands, key=c) for c in cands]
+    verdicts = evaluate(judge, items, protocols=("stringent",), progress=False)
+    assert [v.rank for v in verdicts] == [3, 3, 3] and all(v.score == 0 for v in verdicts)

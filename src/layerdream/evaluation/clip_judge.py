@@ -108,8 +108,9 @@ class ClipJudge(Judge):
         for q in queries:
             cands = self.candidates(q.item, q.protocol)
             sims = self._text_features(cands) @ image_feats[q.item.image_path]
-            order = sims.argsort(descending=True).tolist()
-            ranked = [cands[i] for i in order]
-            rank = ranked.index(q.item.concept) + 1
-            out.append(Answer(text=ranked[0], score=int(rank == 1), rank=rank))
+            target = sims[cands.index(q.item.concept)]
+            # Ties count against the concept: a constant (broken) model must not score by sort order.
+            rank = int((sims >= target).sum())
+            best = cands[int(sims.argmax())]
+            out.append(Answer(text=best, score=int(rank == 1), rank=rank))
         return out
