@@ -1,0 +1,146 @@
+"""The static HTML report: one file, no server, no network, opens from disk.
+
+Images are referenced by paths relative to RUN (the report is written inside RUN, so it keeps
+working when the folder is copied or zipped), or embedded as base64 with ``embed=True`` for a
+single portable file. A few lines of inline JavaScript give click-to-enlarge and write the number
+of images that failed to load into ``#image-check`` (the browser test reads it); the page is fully
+readable without JavaScript.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from collections import defaultdict
+from html import escape
+from pathlib import Path
+from typing import Any, Callable
+
+from .tables import ALL, grid
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1600px}
+h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h3{font-size:15px}
+table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:4px 6px;font-size:12px;vertical-align:top}
+th{background:#f4f4f4}.rate{font-weight:600}.ci,.ctrl{color:#777;font-size:11px}.missing{color:#bbb}
+.thumbs{display:flex;gap:3px}.thumbs figure{margin:0;text-align:center;font-size:10px;color:#666}
+img.thumb{width:88px;height:88px;image-rendering:pixelated;cursor:zoom-in;border:1px solid #ccc;background:#eee}
+img.fig{max-width:100%}pre{background:#f7f7f7;padding:8px;font-size:11px;overflow:auto}
+#lightbox{display:none;position:fixed;inset:0;background:rgba(0,0,0,.85);align-items:center;justify-content:center;flex-direction:column}
+#lightbox img{width:min(80vh,80vw);height:min(80vh,80vw);image-rendering:pixelated}#lightbox div{color:#fff;margin-top:8px}
+"""
+
+JS = """
+document.querySelectorAll('a.zoom').forEach(function(a){a.addEventListener('click',function(e){e.preventDefault();
+ var lb=document.getElementById('lightbox');lb.querySelector('img').src=a.getAttribute('href');
+ lb.querySelector('div').textContent=a.getAttribute('title');lb.style.display='flex';});});
+document.getElementById('lightbox').addEventListener('click',function(){this.style.display='none';});
+window.addEventListener('load',function(){var imgs=Array.from(document.querySelectorAll('img')).filter(function(i){return i.id!=='lb-img';});
+ var broken=imgs.filter(function(i){return !i.complete||i.naturalWidth===0;}).length;
+ var c=document.getElementById('image-check');c.textContent='broken='+broken+' total='+imgs.length;c.dataset.broken=broken;});
+"""
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def _ci(lo: float | None, hi: float | None) -> str:
+    return "" if lo is None else f"[{100 * lo:.0f}–{100 * hi:.0f}]"
+
+
+def recognition_html(rows: list[dict[str, Any]], protocol: str) -> str:
+    """Category x layer table: concept rate with both intervals, the category's controls beside it."""
+    categories, layers, cells = grid(rows, "concept", protocol)
+    if not categories:
+        return "<p class='missing'>no verdicts for this protocol</p>"
+    ctrl = {kind: grid(rows, kind, protocol)[2] for kind in ("random", "shuffled")}
+    head = "".join(f"<th>layer {l}</th>" for l in layers)
+    body = []
+    for cat in categories:
+        tds = []
+        for l in layers:
+            c = cells.get((cat, l))
+            if c is None or c["rate"] is None:
+                tds.append("<td class='missing'>–</td>")
+                continue
+            seeds = ", ".join(f"s{s} {_pct(r)}" for s, r in c["seed_rates"].items())
+            controls = " · ".join(f"{k[:4]} {_pct(ctrl[k][(cat, l)]['rate'])}" for k in ctrl if (cat, l) in ctrl[k])
+            tds.append(
+                f"<td><span class='rate'>{_pct(c['rate'])}</span> <span class='ci'>{_ci(c['ci_queries_lo'], c['ci_queries_hi'])} "
+                f"q={c['n']}</span><br><span class='ci'>images {c['images_recognised']}/{c['images_scored']} "
+                f"{_ci(c['ci_images_lo'], c['ci_images_hi'])}; {escape(seeds)}</span>"
+                + (f"<br><span class='ctrl'>chance: {escape(controls)}</span>" if controls else "") + "</td>")
+        style = " style='font-weight:600'" if cat == ALL else ""
+        body.append(f"<tr><th{style}>{escape(cat)}</th>{''.join(tds)}</tr>")
+    return f"<table><tr><th>category</th>{head}</tr>{''.join(body)}</table>"
+
+
+def cosine_html(cos_rows: list[dict[str, Any]]) -> str:
+    by = {(r["kind"], r["category"], r["layer"]): r["mean_cosine_final"] for r in cos_rows}
+    cats = list(dict.fromkeys(r["category"] for r in cos_rows if r["kind"] == "concept"))
+    layers = sorted({r["layer"] for r in cos_rows})
+    if not cats:
+        return ""
+    head = "".join(f"<th>layer {l}</th>" for l in layers)
+    body = "".join(
+        f"<tr><th>{escape(c)}</th>" + "".join(
+            f"<td>{by.get(('concept', c, l), float('nan')):.3f}"
+            + "".join(f" <span class='ctrl'>{k[:4]} {by[(k, c, l)]:.3f}</span>" for k in ("random", "shuffled") if (k, c, l) in by)
+            + "</td>" for l in layers) + "</tr>" for c in cats)
+    return f"<table><tr><th>category</th>{head}</tr>{body}</table>"
+
+
+def gallery_html(results: list[dict[str, Any]], concepts: list[dict[str, Any]], src: Callable[[str], str],
+                 rates: dict[str, str]) -> str:
+    """Concept x layer grid; the seeds of one (concept, layer) side by side; click a thumbnail to enlarge."""
+    layers = sorted({r["layer"] for r in results})
+    cell: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    controls: dict[int, list[dict]] = defaultdict(list)
+    for r in results:
+        (cell[(r["concept"], r["layer"])] if r["kind"] == "concept" else controls[r["layer"]]).append(r)
+    parts = []
+    for cat in dict.fromkeys(c["category"] for c in concepts):
+        rows = []
+        for c in (c for c in concepts if c["category"] == cat):
+            tds = "".join(f"<td>{_thumbs(sorted(cell[(c['name'], l)], key=lambda r: r['seed']), src, rates)}</td>" for l in layers)
+            rows.append(f"<tr><th>{escape(c['name'])}</th>{tds}</tr>")
+        head = "".join(f"<th>layer {l}</th>" for l in layers)
+        parts.append(f"<h3>{escape(cat)}</h3><table class='gallery'><tr><th>concept</th>{head}</tr>{''.join(rows)}</table>")
+    if controls:
+        rows = "".join(f"<tr><th>layer {l}</th><td>{_thumbs(controls[l], src, rates, caption=True)}</td></tr>" for l in layers if controls[l])
+        parts.append(f"<h3>Controls (random directions, shuffled concepts)</h3><table>{rows}</table>")
+    return "".join(parts)
+
+
+def _thumbs(rows: list[dict[str, Any]], src: Callable[[str], str], rates: dict[str, str], caption: bool = False) -> str:
+    if not rows:
+        return "<span class='missing'>not done</span>"
+    figs = []
+    for r in rows:
+        name = f"{r['kind']}: {r['source']} → judged as {r['concept']}" if r["kind"] != "concept" else r["concept"]
+        title = f"{name} · layer {r['layer']} · seed {r['seed']} · cos {r['cosine_final'] or 0:.3f} {rates.get(r['key'], '')}"
+        url = src(r["image_path"])
+        label = (f"{r['kind'][:4]} {r['source'][:10]}→{r['concept'][:10]} s{r['seed']}" if caption else f"s{r['seed']}")
+        figs.append(f"<figure><a class='zoom' href='{escape(url)}' title='{escape(title)}'><img class='thumb' src='{escape(url)}' "
+                    f"alt='{escape(name)}' loading='eager'></a><figcaption>{escape(label)} {escape(rates.get(r['key'], ''))}</figcaption></figure>")
+    return f"<div class='thumbs'>{''.join(figs)}</div>"
+
+
+def page(*, title: str, run_dir: Path, summary: str, figures: dict[str, str], tables: dict[str, str], cosine: str,
+         gallery: str, config: dict[str, Any]) -> str:
+    figs = "".join(f"<h3>{escape(p)}</h3><img class='fig' src='{escape(u)}' alt='Figure 3 style plot, {escape(p)}'>" for p, u in figures.items())
+    tabs = "".join(f"<h3>{escape(p)}</h3>{t}" for p, t in tables.items())
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title><style>{CSS}</style></head><body>
+<h1>{escape(title)}</h1><p>{summary}</p><div id="image-check" data-broken="-1">images not checked (JavaScript off)</div>
+<h2>Recognition rate vs layer</h2>{figs or "<p class='missing'>no verdicts yet: run <code>layerdream judge RUN</code></p>"}
+<h2>Recognition tables</h2><p class='ci'>rate = positive answers / scored answers; [..] = Wilson 95% over queries;
+"images k/n [..]" = images recognised by most of their answers, Wilson 95% over images (seeds x concepts); chance = the
+category's random-direction and shuffled-concept controls at that layer.</p>{tabs or "<p class='missing'>no verdicts</p>"}
+<h2>Mean final cosine (engine score)</h2>{cosine}
+<h2 id="gallery">Gallery</h2>{gallery}
+<h2>Configuration</h2><pre>{escape(json.dumps(config, indent=2, default=str))}</pre>
+<div id="lightbox"><img id="lb-img" alt="enlarged image"><div></div></div><script>{JS}</script></body></html>"""
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()

@@ -1,0 +1,60 @@
+"""Figure-3-style plots: recognition rate vs layer, one panel per category.
+
+Styled after the paper's Figure 3 (method.md c.5): a red line with markers and a shaded 95% band.
+We add the chance line the paper does not draw: the pooled random-direction and shuffled-concept
+controls of the same RUN, in gray, so a reader sees at once whether a rate is above chance.
+Matplotlib's Agg backend only: it runs headless and writes a PNG.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from .tables import ALL, grid
+
+
+def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: str = "") -> Path | None:
+    """Write the figure for one protocol to ``path``; None if there is nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    categories, layers, cells = grid(rows, "concept", protocol)
+    if not categories:
+        return None
+    _, _, random_cells = grid(rows, "random", protocol)
+    _, _, shuffled_cells = grid(rows, "shuffled", protocol)
+    ncols = min(4, len(categories))
+    nrows = math.ceil(len(categories) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False, sharey=True)
+    for ax in axes.flat[len(categories):]:
+        ax.set_visible(False)
+    for ax, category in zip(axes.flat, categories):
+        xs = [l for l in layers if (category, l) in cells and cells[(category, l)]["rate"] is not None]
+        ys = [cells[(category, l)]["rate"] for l in xs]
+        lo = [cells[(category, l)]["ci_queries_lo"] for l in xs]
+        hi = [cells[(category, l)]["ci_queries_hi"] for l in xs]
+        ax.fill_between(xs, lo, hi, color="tab:red", alpha=0.2, linewidth=0)
+        ax.plot(xs, ys, color="tab:red", marker="o", markersize=4, linewidth=1.5, label="concept")
+        for ctrl, style, name in ((random_cells, "--", "random control"), (shuffled_cells, ":", "shuffled control")):
+            cx = [l for l in layers if (ALL, l) in ctrl and ctrl[(ALL, l)]["rate"] is not None]
+            if cx:
+                ax.plot(cx, [ctrl[(ALL, l)]["rate"] for l in cx], color="0.45", linestyle=style, linewidth=1.2, label=name)
+        ax.set_title(category, fontsize=10)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xticks(layers)
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("recognition rate")
+    for ax in axes[-1, :]:
+        ax.set_xlabel("layer")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
+    fig.suptitle(title or f"Recognition rate by layer ({protocol}; 95% Wilson band over queries)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,129 @@
+"""Recognition tables from a RUN: rate per (kind, category, layer, protocol) with two 95% intervals.
+
+Two intervals because they answer different questions:
+
+* **over queries** (the paper's): k positive answers of n answers in the cell, Wilson. It says how
+  sure we are about *these* images' rate, and ignores that another seed would give other images.
+* **over images** (seeds x concepts): each image counts once, as recognised when most of its
+  answers are positive (rate > 1/2); Wilson over images. With several seeds this carries the
+  optimisation-seed variance that method.md (d.3) notes the paper's intervals leave out.
+
+Controls (random / shuffled) get the same rows, so every table carries its own chance line. Verdicts
+with ``score`` None (judge errors) are counted as missing, never as 0.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+ALL = "All"
+KIND_ORDER = {"concept": 0, "random": 1, "shuffled": 2}
+
+
+@dataclass
+class Cell:
+    """One row of the recognition table."""
+
+    kind: str
+    category: str
+    layer: int
+    protocol: str
+    images: int = 0
+    k: int = 0  # positive answers
+    n: int = 0  # scored answers
+    images_recognised: int = 0
+    images_scored: int = 0
+    errors: int = 0
+    seed_rates: dict[int, float] = field(default_factory=dict)
+
+    def as_row(self) -> dict[str, Any]:
+        from ..evaluation import wilson_interval
+
+        q_lo, q_hi = wilson_interval(self.k, self.n) if self.n else (None, None)
+        i_lo, i_hi = wilson_interval(self.images_recognised, self.images_scored) if self.images_scored else (None, None)
+        return {
+            "kind": self.kind, "category": self.category, "layer": self.layer, "protocol": self.protocol,
+            "images": self.images, "k": self.k, "n": self.n, "rate": (self.k / self.n) if self.n else None,
+            "ci_queries_lo": q_lo, "ci_queries_hi": q_hi,
+            "images_recognised": self.images_recognised, "images_scored": self.images_scored,
+            "image_rate": (self.images_recognised / self.images_scored) if self.images_scored else None,
+            "ci_images_lo": i_lo, "ci_images_hi": i_hi, "errors": self.errors,
+            "seed_rates": {str(s): round(r, 4) for s, r in sorted(self.seed_rates.items())},
+        }
+
+
+def per_image(verdicts: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]]:
+    """(job key, protocol) -> {k, n, errors} over that image's queries."""
+    out: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"k": 0, "n": 0, "errors": 0})
+    for v in verdicts:
+        agg = out[(v["key"], v["protocol"])]
+        if v["score"] is None:
+            agg["errors"] += 1
+        else:
+            agg["n"] += 1
+            agg["k"] += int(v["score"])
+    return dict(out)
+
+
+def recognition_table(results: list[dict[str, Any]], verdicts: list[dict[str, Any]],
+                      categories: list[str] | None = None) -> list[dict[str, Any]]:
+    """Rows for every (kind, category or All, layer, protocol) that has verdicts, in display order
+    (``categories``: the concept set's order; default: order of first appearance)."""
+    images = per_image(verdicts)
+    protocols = sorted({p for _, p in images}, key=lambda p: (p != "stringent", p))
+    cells: dict[tuple[str, str, int, str], Cell] = {}
+    seed_counts: dict[tuple[str, str, int, str], dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for r in results:
+        for protocol in protocols:
+            agg = images.get((r["key"], protocol))
+            if agg is None:
+                continue
+            for category in (r["category"], ALL):
+                ck = (r["kind"], category, r["layer"], protocol)
+                cell = cells.setdefault(ck, Cell(*ck))
+                cell.images += 1
+                cell.k += agg["k"]
+                cell.n += agg["n"]
+                cell.errors += agg["errors"]
+                if agg["n"]:
+                    cell.images_scored += 1
+                    cell.images_recognised += int(agg["k"] / agg["n"] > 0.5)
+                    seed_counts[ck][r["seed"]][0] += agg["k"]
+                    seed_counts[ck][r["seed"]][1] += agg["n"]
+    for ck, per_seed in seed_counts.items():
+        cells[ck].seed_rates = {s: k / n for s, (k, n) in per_seed.items() if n}
+    order = _category_order(results, categories)
+    return [c.as_row() for c in sorted(cells.values(), key=lambda c: (
+        protocols.index(c.protocol), KIND_ORDER.get(c.kind, 9), order.get(c.category, 10**6), c.layer))]
+
+
+def cosine_table(results: list[dict[str, Any]], categories: list[str] | None = None) -> list[dict[str, Any]]:
+    """Mean final cosine per (kind, category, layer): the engine's own score, available before any judge."""
+    sums: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+    for r in results:
+        if r.get("cosine_final") is not None:
+            for category in (r["category"], ALL):
+                sums[(r["kind"], category, r["layer"])].append(float(r["cosine_final"]))
+    order = _category_order(results, categories)
+    return [{"kind": k, "category": c, "layer": l, "images": len(v), "mean_cosine_final": sum(v) / len(v)}
+            for (k, c, l), v in sorted(sums.items(), key=lambda kv: (KIND_ORDER.get(kv[0][0], 9), order.get(kv[0][1], 10**6), kv[0][2]))]
+
+
+def _category_order(results: list[dict[str, Any]], categories: list[str] | None = None) -> dict[str, int]:
+    order: dict[str, int] = {c: i for i, c in enumerate(categories or [])}
+    for r in results:
+        if r["kind"] == "concept":
+            order.setdefault(r["category"], len(order))
+    for r in results:
+        order.setdefault(r["category"], len(order))
+    order[ALL] = len(order)
+    return order
+
+
+def grid(rows: list[dict[str, Any]], kind: str, protocol: str) -> tuple[list[str], list[int], dict[tuple[str, int], dict[str, Any]]]:
+    """Category x layer view of ``recognition_table`` rows for one kind and protocol."""
+    sel = [r for r in rows if r["kind"] == kind and r["protocol"] == protocol]
+    categories = list(dict.fromkeys(r["category"] for r in sel))
+    layers = sorted({r["layer"] for r in sel})
+    return categories, layers, {(r["category"], r["layer"]): r for r in sel}
