@@ -158,3 +158,25 @@ def test_clip_ties_count_against_the_concept(tiny_clip, images):
     items = [JudgeItem.from_path(images["red"], c, candidates=cands, key=c) for c in cands]
     verdicts = evaluate(judge, items, protocols=("stringent",), progress=False)
     assert [v.rank for v in verdicts] == [3, 3, 3] and all(v.score == 0 for v in verdicts)
+
+
+@pytest.fixture(scope="module")
+def tiny_siglip(tmp_path_factory):
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor
+
+    path = tmp_path_factory.mktemp("tinysiglip")
+    text = dict(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                max_position_embeddings=16, pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    torch.manual_seed(0)
+    SiglipModel(SiglipConfig(text_config=text, vision_config=VISION)).save_pretrained(path)
+    SiglipProcessor(image_processor=SiglipImageProcessor(size={"height": 16, "width": 16}),
+                    tokenizer=_tokenizer()).save_pretrained(path)
+    return str(path)
+
+
+def test_siglip_ranks_with_max_length_padding(tiny_siglip, images):
+    judge = make_judge("clip", model=tiny_siglip, device="cpu")
+    assert judge.siglip  # SigLIP was trained on max_length-padded text; the judge pads that way
+    cands = ["bee", "cat", "dog"]
+    verdicts = evaluate(judge, [JudgeItem.from_path(images["red"], "dog", candidates=cands)], progress=False)
+    assert len(verdicts) == 2 and all(1 <= v.rank <= 3 and v.answer in cands and v.error is None for v in verdicts)

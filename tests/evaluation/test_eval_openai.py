@@ -132,3 +132,17 @@ def test_missing_key_for_openai_is_a_user_error(monkeypatch):
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
     with pytest.raises(UserError, match="NO_SUCH_KEY_VAR"):
         make_judge("openai", model="gpt-5", api_key_env="NO_SUCH_KEY_VAR")
+
+
+def test_judge_image_cli_end_to_end(server, images, tmp_path, capsys):
+    from layerdream.cli import main
+
+    cache = tmp_path / "cli.sqlite"
+    rc = main(["judge-image", images["red"], "--concept", "dog", "--category", "Animals", "--judge", "openai",
+               "--judge-model", "fake-vlm", "--judge-base-url", server.url, "--judge-api-key-env", "LD_TEST_KEY",
+               "--n-queries", "2", "--protocol", "lenient", "--cache", str(cache)])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    lines = [json.loads(line) for line in out.out.splitlines()]
+    assert [(d["protocol"], d["query_index"], d["score"]) for d in lines] == [("lenient", 0, 1), ("lenient", 1, 1)]
+    assert SECRET not in out.out + out.err and SECRET.encode() not in cache.read_bytes()
