@@ -142,3 +142,14 @@ def test_cli_flags_and_judge_image(images, capsys):
     assert protocols_from_args(parser.parse_args(["--protocol", "lenient"])) == ("lenient",)
     assert main(["judge-image", images["red"], "--concept", "dog", "--judge", "toy", "--judge-model", "/nonexistent"]) == 2
     assert "no toy judge" in capsys.readouterr().err
+
+
+def test_make_judge_rejects_typos_and_unknown_names():
+    from layerdream.evaluation import make_grader, make_judge
+
+    with pytest.raises(TypeError, match="grader_modle"):
+        make_grader(grader_modle="gpt-5-mini")
+    with pytest.raises(UserError, match="unknown judge"):
+        make_judge("gpt5")
+    with pytest.raises(UserError, match="scores itself"):
+        make_judge("toy", classifier=object(), grader_model="gpt-5-mini")

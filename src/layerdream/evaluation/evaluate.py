@@ -29,6 +29,9 @@ def make_grader(grader_model: str | None = None, synonyms: dict[str, Iterable[st
     """
     from .matcher import MatchGrader
 
+    unknown = [k for k in options if k not in _CLIENT_KEYS and not (k.startswith("grader_") and k[7:] in _CLIENT_KEYS)]
+    if unknown:
+        raise TypeError(f"unknown grader option(s) {unknown}; grader_<x> for x in {_CLIENT_KEYS}, or grader_model, synonyms")
     if not grader_model:
         return MatchGrader(synonyms)
     from .openai_judge import LLMGrader
