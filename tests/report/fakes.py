@@ -26,3 +26,25 @@ class FakeJudge(Judge):
             yes = h < p
             out.append(Answer(text=q.item.concept if yes else "nothing", score=int(yes)))
         return out
+
+
+class FakeResult:
+    """What EngineExecute hands to Persist, minus the engine: a little deterministic image."""
+
+    def __init__(self, job):
+        import torch
+
+        g = torch.Generator().manual_seed(int(hashlib.sha256(job.key.encode()).hexdigest()[:8], 16))
+        self.label, self.layer, self.seed = job.label, job.layer, job.seed
+        self.image = torch.rand(3, 16, 16, generator=g)
+        self.cosine_initial, self.cosine_final, self.seconds = 0.0, float(torch.rand(1, generator=g)), 0.01
+        self.trajectory, self.config = [], {"preset": "fake"}
+
+    def to_pil(self):
+        from PIL import Image
+
+        return Image.fromarray((self.image.permute(1, 2, 0) * 255).byte().numpy())
+
+
+def fake_execute(batch):
+    return [(job, FakeResult(job)) for job in batch]
