@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_model_flags, int_list
+from ..cli import add_model_flags
+from ..synthesis.cli import add_synthesis_flags, synthesis_options
 from ..errors import UserError
 from .conceptsets import load_concept_set
 from .sweeper import SweepSpec, run_sweep
@@ -26,11 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_flags(p)
     p.add_argument("--concepts", required=True, help="'paper' (105 concepts), 'toy' (toy world), or a .yaml/.csv file")
-    p.add_argument("--layer", type=int_list, required=True, help="layers, e.g. 1,5,10 (HF hidden_states index)")
-    p.add_argument("--seed", type=int_list, default=[0], help="seeds, e.g. 0,1 (default 0)")
     p.add_argument("--out", required=True, metavar="RUN", help="RUN folder (created; re-use it to resume)")
-    p.add_argument("--preset", default="fast", help="synthesis preset: fast (default; tuned on the toy world) or paper")
-    p.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    add_synthesis_flags(p)  # --layer --seed --preset --steps and the method options, as in `layerdream synthesize`
     p.add_argument("--batch", type=int, default=8, help="concepts per engine call (B x K copies per forward; default 8)")
     p.add_argument("--no-controls", dest="controls", action="store_false",
                    help="skip the random-direction and shuffled-concept controls (then tables have no chance line)")
@@ -51,14 +49,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError("--controls-per-category must be at least 1 (use --no-controls to skip controls)")
     if any(layer < 0 for layer in args.layer):
         raise UserError(f"--layer must be non-negative, got {args.layer}")
+    options = synthesis_options(args)
+    preset, steps = options.pop("preset"), options.pop("steps")
+    if options.get("baseline"):
+        options["baseline"] = _baseline_words(options["baseline"])
     spec = SweepSpec(model=args.model, concepts=load_concept_set(args.concepts), layers=args.layer, seeds=args.seed,
-                     preset=args.preset, steps=args.steps, dtype=args.dtype, controls=args.controls,
-                     controls_per_category=args.controls_per_category)
+                     preset=preset, steps=steps, dtype=args.dtype, controls=args.controls,
+                     controls_per_category=args.controls_per_category, options=options)
     outcome = run_sweep(spec, args.out, device=args.device, batch_size=args.batch, extend=args.extend,
                         progress=args.progress)
     print(f"layerdream sweep: {outcome.ran} images made in {outcome.seconds:.1f}s; "
           f"{outcome.already_done + outcome.ran} of {outcome.total} jobs done in {args.out}", file=sys.stderr)
     return 0
+
+
+def _baseline_words(path: str) -> list[str]:
+    """Read --baseline once, so the RUN records the words themselves (a file can change between runs)."""
+    try:
+        words = [w.strip() for w in open(path, encoding="utf-8").read().splitlines() if w.strip()]
+    except OSError as err:
+        raise UserError(f"cannot read --baseline {path!r} ({err.strerror or err}); pass a text file, one word per line") from None
+    if not words:
+        raise UserError(f"--baseline {path!r} is empty; give at least a few unrelated words, one per line")
+    return words
 
 
 def register_judge(sub: argparse._SubParsersAction) -> None:

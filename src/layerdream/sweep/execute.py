@@ -31,40 +31,37 @@ def image_relpath(job: Job) -> str:
 
 
 class EngineExecute:
-    """``execute(batch)`` for a runner: one ``ld.synthesize`` call for B jobs of one (layer, seed)."""
+    """``execute(batch)`` for a runner: one ``ld.synthesize`` call for B jobs of one (layer, seed).
 
-    def __init__(self, vlm: Any, preset: str, steps: int | None):
+    Shuffled controls go in as *concepts* (the donor's name), not as precomputed vectors, so their
+    vectors come from exactly the same code, prompt format and baseline as the real concepts'.
+    Results are matched to jobs by position (the engine returns them in input order, concepts then
+    targets) because a donor's label equals the name of a concept job in the same batch.
+    """
+
+    def __init__(self, vlm: Any, preset: str, steps: int | None, options: dict[str, Any] | None = None):
         self.vlm = vlm
         self.preset = preset
         self.steps = steps
-
-    def targets_for(self, batch: Sequence[Job]) -> dict[str, Any]:
-        """Control vectors: random directions from (seed, layer, index), donors' concept vectors."""
-        import layerdream as ld
-
-        targets: dict[str, Any] = {}
-        for job in batch:
-            if job.kind == "random":
-                index = int(job.source.split("#", 1)[1])
-                targets[job.label] = random_direction(job.seed, job.layer, index, self.vlm.hidden_size)
-            elif job.kind == "shuffled":
-                targets[job.label] = ld.concept_vector(self.vlm, job.source, layer=job.layer)
-        return targets
+        self.options = dict(options or {})
 
     def __call__(self, batch: Sequence[Job]) -> list[tuple[Job, Any]]:
         import layerdream as ld
 
         layer, seed = batch[0].layer, batch[0].seed
         assert all(j.layer == layer and j.seed == seed for j in batch), "a batch must share layer and seed"
-        concepts = [j.concept for j in batch if j.kind == "concept"]
-        targets = self.targets_for(batch)
-        results = ld.synthesize(self.vlm, concepts, layers=[layer], seeds=[seed], preset=self.preset,
-                                steps=self.steps, targets=targets or None, batch_size=len(batch), progress=False)
-        by_label = {r.label: r for r in results}
-        missing = [j.label for j in batch if j.label not in by_label]
-        if missing:
-            raise RuntimeError(f"synthesize returned no result for {missing[:3]} (got {sorted(by_label)[:3]}...)")
-        return [(job, by_label[job.label]) for job in batch]
+        by_name = [j for j in batch if j.kind != "random"]
+        names = [j.concept if j.kind == "concept" else j.source for j in by_name]
+        randoms = [j for j in batch if j.kind == "random"]
+        targets = {j.label: random_direction(seed, layer, int(j.source.split("#", 1)[1]), self.vlm.hidden_size)
+                   for j in randoms}
+        results = ld.synthesize(self.vlm, names, layers=[layer], seeds=[seed], preset=self.preset, steps=self.steps,
+                                targets=targets or None, batch_size=len(batch), progress=False, **self.options)
+        expected = names + [j.label for j in randoms]
+        got = [r.label for r in results]
+        if got != expected:
+            raise RuntimeError(f"synthesize returned labels {got[:4]}... for {expected[:4]}...; the sweep relies on input order")
+        return list(zip(by_name + randoms, results))
 
 
 class Persist:

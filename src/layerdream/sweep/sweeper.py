@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -32,10 +32,12 @@ class SweepSpec:
     dtype: str | None = None
     controls: bool = True
     controls_per_category: int = 1
+    options: dict[str, Any] = field(default_factory=dict)  # method overrides: lr, tau, weighting, baseline...
 
     def settings(self) -> dict[str, Any]:
         return {
             "model": self.model, "preset": self.preset, "steps": self.steps, "dtype": self.dtype,
+            "options": {k: v for k, v in sorted(self.options.items()) if v is not None},
             "concept_set": self.concepts.name, "concepts_fingerprint": self.concepts.fingerprint(),
             "controls": self.controls, "controls_per_category": self.controls_per_category if self.controls else 0,
             "layers": sorted(set(self.layers)), "seeds": sorted(set(self.seeds)),
@@ -94,7 +96,7 @@ def run_sweep(
             import layerdream as ld
 
             vlm = ld.load(spec.model, device=device, dtype=spec.dtype)
-            execute = EngineExecute(vlm, spec.preset, spec.steps)
+            execute = EngineExecute(vlm, spec.preset, spec.steps, spec.options)
         runner = runner or LocalRunner(progress=progress, total=len(jobs), initial=already)
         persist = Persist(store)
         started = time.perf_counter()
