@@ -16,6 +16,7 @@ from .errors import UserError
 # One line per subsystem; the order is the order of `layerdream --help`.
 COMMAND_MODULES = [
     "layerdream.synthesis.cli",
+    "layerdream.demo",
     "layerdream.evaluation.cli",
     "layerdream.sweep.cli",
     "layerdream.report.cli",

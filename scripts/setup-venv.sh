@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create .venv and install layerdream with the given extras. Used by `make demo` / `make test`.
+# torch: a machine that already has a torch (e.g. CUDA) keeps it (the venv sees system packages);
+# a machine without one gets the CPU wheel torch==2.13.0 (plain `torch` would pull GBs of CUDA).
+set -euo pipefail
+VENV=${VENV:-.venv}
+EXTRAS=${1:-}
+if [ ! -x "$VENV/bin/python" ]; then
+  if python3 -c "import torch" 2>/dev/null; then
+    python3 -m venv --system-site-packages "$VENV"
+  else
+    python3 -m venv "$VENV"
+  fi
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  "$VENV/bin/python" -m pip install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+fi
+"$VENV/bin/python" -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}" 2>&1 | grep -v "^WARNING: Location" || true
+"$VENV/bin/python" -c "import layerdream, torch, transformers; print('layerdream', layerdream.__name__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
