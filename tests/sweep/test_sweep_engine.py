@@ -27,3 +27,20 @@ def test_options_are_passed_through(tiny_vlm):
     out = EngineExecute(tiny_vlm, "fast", 2, {"lr": 0.5, "weighting": "mean"})([Job("concept", "red", "c", 1, 0, "red")])
     config = out[0][1].config
     assert config["lr"] == 0.5 and config["weighting"] == "mean"
+
+
+def test_preflight_refuses_before_any_job(tiny_folder, tmp_path, capsys):
+    from layerdream.cli import main
+    from layerdream.sweep.store import Store
+
+    concepts = tmp_path / "c.csv"
+    concepts.write_text("concept,category\nred,colour\nzebra,animal\n")  # zebra is not in the tiny vocabulary
+    run = tmp_path / "run"
+    base = ["sweep", "--model", str(tiny_folder), "--device", "cpu", "--steps", "1", "--no-progress", "--out", str(run)]
+    assert main([*base, "--concepts", str(concepts), "--layer", "1"]) == 2
+    errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("layerdream: error:")]
+    assert len(errors) == 1 and "zebra" in errors[0]
+    assert Store.open_existing(run).results() == []
+    concepts.write_text("concept,category\nred,colour\nblue,colour\n")
+    assert main([*base, "--concepts", str(concepts), "--layer", "9", "--out", str(tmp_path / "run2")]) == 2
+    assert "out of range" in capsys.readouterr().err

@@ -45,6 +45,15 @@ class EngineExecute:
         self.steps = steps
         self.options = dict(options or {})
 
+    def preflight(self, concepts: Sequence[str], layers: Sequence[int]) -> None:
+        """Fail in seconds, not hours in: every layer exists and every concept tokenises (UserError otherwise)."""
+        import layerdream as ld
+
+        for layer in layers:
+            self.vlm.check_layer(layer)
+        kwargs = {k: self.options[k] for k in ("prompt_format", "baseline") if self.options.get(k) is not None}
+        ld.concept_vectors(self.vlm, list(concepts), min(layers), **kwargs)
+
     def __call__(self, batch: Sequence[Job]) -> list[tuple[Job, Any]]:
         import layerdream as ld
 

@@ -97,6 +97,7 @@ def run_sweep(
 
             vlm = ld.load(spec.model, device=device, dtype=spec.dtype)
             execute = EngineExecute(vlm, spec.preset, spec.steps, spec.options)
+            execute.preflight([c.name for c in spec.concepts.concepts], sorted({j.layer for j in pending}))
         runner = runner or LocalRunner(progress=progress, total=len(jobs), initial=already)
         persist = Persist(store)
         started = time.perf_counter()
