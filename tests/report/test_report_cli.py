@@ -67,3 +67,34 @@ def test_bad_run_folder_is_one_line_exit_2(tmp_path, capsys, command, make):
 def test_unknown_judge_id_is_refused(judged_run, capsys):
     assert main(["report", str(judged_run), "--judge", "nobody"]) == 2
     assert "fake-judge" in capsys.readouterr().err
+
+
+def test_judging_a_sweep_in_progress_then_again(tmp_path):
+    from conftest import CONCEPTS
+    from fakes import FakeJudge, fake_execute
+
+    from layerdream.sweep.conceptsets import load_concept_set
+    from layerdream.sweep.judging import judge_run
+    from layerdream.sweep.store import Store
+    from layerdream.sweep.sweeper import SweepSpec, run_sweep
+
+    (tmp_path / "c.yaml").write_text(CONCEPTS)
+    spec = SweepSpec(model="fake", concepts=load_concept_set(str(tmp_path / "c.yaml")), layers=[1, 2], seeds=[0])
+    calls = []
+
+    def stop_midway(batch):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(batch)
+        return fake_execute(batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, tmp_path / "run", execute=stop_midway, batch_size=3, progress=False)
+    store = Store.open_existing(tmp_path / "run")
+    first = judge_run(store, FakeJudge(), n_queries=3, progress=False)
+    assert first == 6 * 2 * 3  # 6 images so far x 2 protocols x 3 queries
+    run_sweep(spec, tmp_path / "run", execute=fake_execute, progress=False)
+    second = judge_run(store, FakeJudge(), n_queries=3, progress=False)
+    total_images = len(store.results())
+    assert second == (total_images - 6) * 2 * 3
+    assert len(store.verdicts("fake-judge")) == total_images * 6

@@ -119,3 +119,17 @@ def test_open_existing_refuses_non_runs(tmp_path, make):
     with pytest.raises(UserError) as err:
         Store.open_existing(target)
     assert "\n" not in str(err.value)
+
+
+def test_a_second_concurrent_sweep_is_refused(tmp_path, small_set_file, fake_execute):
+    from layerdream.sweep.sweeper import _exclusive
+
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file, layers=[1], seeds=[0]), out, execute=fake_execute, progress=False)
+    held = _exclusive(out)  # as if another process were sweeping
+    try:
+        with pytest.raises(UserError, match="another `layerdream sweep`"):
+            run_sweep(spec(small_set_file, layers=[1], seeds=[0]), out, execute=fake_execute, progress=False)
+    finally:
+        held.close()
+    assert run_sweep(spec(small_set_file, layers=[1], seeds=[0]), out, execute=fake_execute, progress=False).ran == 0

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..errors import UserError
 from ..io import ensure_writable_dir, versions
 from .conceptsets import ConceptSet
 from .execute import EngineExecute, Persist, clean_stale_temp_files
@@ -83,6 +84,7 @@ def run_sweep(
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     store, jobs = open_run(spec, out, extend)
+    lock = _exclusive(store.run_dir)
     try:
         clean_stale_temp_files(store.run_dir)
         done = store.done_keys()
@@ -105,3 +107,28 @@ def run_sweep(
         return SweepOutcome(len(jobs), already, persist.written, time.perf_counter() - started)
     finally:
         store.close()
+        lock.close()
+
+
+def _exclusive(run_dir: Path):
+    """Hold an OS lock on RUN/.sweep.lock for the whole sweep; the kernel drops it if we are killed.
+
+    Two sweeps on one RUN would make the same images twice and overwrite each other's files, so the
+    second is refused. (Judging and reporting do not take the lock: they only read images.)
+    """
+    import fcntl
+    import os
+
+    fh = open(run_dir / ".sweep.lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise UserError(f"another `layerdream sweep` (pid {holder}) is running on {str(run_dir)!r}; wait for it or stop it") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
