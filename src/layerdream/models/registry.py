@@ -79,6 +79,8 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would break the one-line error contract
     hub_logger = logging.getLogger("huggingface_hub")
     hub_level = hub_logger.level
     hub_logger.setLevel(logging.ERROR)  # one line for an unreachable hub, not a screen of retries
@@ -101,6 +103,8 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
         ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
         hub_logger.setLevel(hub_level)
     net.requires_grad_(False).eval().to(dev)
     return VLM(net, processor, adapter_cls(net, processor), name=model, path=location if local else None)

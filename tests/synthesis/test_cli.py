@@ -1,0 +1,82 @@
+"""`layerdream synthesize` as a user runs it: files, fields, exit codes, one-line errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from layerdream.cli import main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "layerdream.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(cwd or "/tmp")})
+
+
+def test_synthesize_writes_png_and_json_per_concept_layer_seed(tiny_folder, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("synthesize", "red", "T-rex", "--model", str(tiny_folder), "--layer", "1,2", "--seed", "0,1",
+                   "--steps", "5", "--out", str(out), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    stems = [f"{c}_L{l}_s{s}" for c in ("red", "t_rex") for l in (1, 2) for s in (0, 1)]
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{s}.png" for s in stems] + [f"{s}.json" for s in stems])
+    meta = json.loads((out / "t_rex_L2_s1.json").read_text())
+    for key in ("concept", "layer", "seed", "model", "preset", "steps", "cosine_initial", "cosine_final", "seconds",
+                "config", "versions"):
+        assert key in meta
+    assert (meta["concept"], meta["layer"], meta["seed"], meta["steps"], meta["preset"]) == ("T-rex", 2, 1, 5, "fast")
+    assert meta["config"]["canvas"] == 32 and "torch" in meta["versions"]
+    assert Image.open(out / "red_L1_s0.png").size == (32, 32)
+    assert "8 image(s)" in proc.stdout
+
+
+def test_bad_model_is_one_line_exit_2_no_traceback(tmp_path):
+    proc = run_cli("synthesize", "red", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--layer", "9"], "out of range"),
+    (["--layer", "0"], "out of range"),
+    (["--layer", "1,x"], "comma-separated integers"),
+    (["--preset", "slow"], "unknown preset"),
+    (["--steps", "0"], "--steps must be a positive"),
+    (["--steps", "-3"], "--steps must be a positive"),
+    (["--negative", "blue=lots"], "must be a number"),
+])
+def test_bad_options(tiny_folder, tmp_path, capsys, args, message):
+    code = _main(["synthesize", "red", "--model", str(tiny_folder), "--out", str(tmp_path / "o"), "--quiet", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize("concept,message", [("", "empty concept"), ("jupiter", "vocabulary")])
+def test_bad_concepts(tiny_folder, tmp_path, capsys, concept, message):
+    code = _main(["synthesize", "red", concept, "--model", str(tiny_folder), "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_unwritable_out(tiny_folder, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = _main(["synthesize", "red", "--model", str(tiny_folder), "--out", str(blocker / "sub")])
+    assert code == 2 and "cannot write to --out" in capsys.readouterr().err
+
+
+def test_unknown_model_type(tiny_folder, tmp_path, capsys):
+    folder = tmp_path / "weird"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "mamba"}))
+    code = _main(["synthesize", "red", "--model", str(folder), "--out", str(tmp_path / "o")])
+    assert code == 2 and "supported families: gemma3" in capsys.readouterr().err
+
+
+def _main(argv):
+    try:
+        return main(argv)
+    except SystemExit as exit_:  # argparse errors
+        return exit_.code
