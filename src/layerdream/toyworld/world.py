@@ -215,3 +215,13 @@ def text_sentences(n: int, seed: int) -> list[str]:
                 n=pick(BASELINE_WORDS), m=pick(BASELINE_WORDS), c=pick(CATEGORIES["colour"]),
                 s=pick(CATEGORIES["shape"]), b=pick(CATEGORIES["background"]), t=pick(CATEGORIES["season"])))
     return out
+
+
+def object_masks(factors: list[dict]) -> torch.Tensor:
+    """(n,1,64,64) coverage of the object in each image (for per-token training targets)."""
+    n = len(factors)
+    kind = torch.tensor([CATEGORIES["shape"].index(f["shape"]) for f in factors])
+    cx = torch.tensor([float(f.get("cx", 32.0)) for f in factors])
+    cy = torch.tensor([float(f.get("cy", 32.0)) for f in factors])
+    r = torch.tensor([float(f.get("radius", 18.0)) for f in factors])
+    return _shape_masks(kind, cy, cx, r)

@@ -1,0 +1,198 @@
+"""Reproduce the shipped toy world from scratch, stage by stage, resumably.
+
+Stages (each writes ``stages/<name>.safetensors`` and then ``stages/<name>.json``; the json is the
+completion marker, so an interrupted run re-does only the stage it was in):
+
+judge -> vision -> robust -> text -> aligned, plain-projector -> plain, shuffled -> export
+
+* ``vision``/``robust``: the SigLIP tower, shared by all three VLMs (supervised, then robust);
+* ``text``: the Gemma 3 LM pre-trained on text only (the way adapter VLMs start from an LLM);
+* ``aligned``: joint projector + LM training with captions, text-as-image rows and the alignment
+  loss at the aligned layers (positive control, the default model);
+* ``plain-projector`` then ``plain``: projector with the LM frozen, then joint, no alignment loss;
+* ``shuffled``: the aligned recipe on image-caption pairs shuffled within each batch (negative control);
+* ``export``: ``save_pretrained`` folders with processor, ``baseline_words.txt`` and ``toyworld.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..io import atomic_write_bytes, atomic_write_json, versions
+from . import judge as judge_mod
+from . import lm, probe, vision, world
+
+MODEL_SEED = 0
+ALIGNED_LAYERS = (1, 2)
+ARCH = dict(
+    image_size=64, patch_size=8, mm_tokens_per_image=16,
+    vision=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4),
+    text=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
+              num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=32),
+)
+STEPS = {"judge": 800, "vision": 300, "robust": 200, "text": 300, "aligned": 300, "plain-projector": 150,
+         "plain": 150, "shuffled": 250}
+QUICK_STEPS = {k: 2 for k in STEPS}
+STAGES = ["vision", "robust", "text", "aligned", "judge", "plain-projector", "plain", "shuffled", "export"]
+
+
+def build_base():
+    """The untrained toy VLM (same seed for all three, so they differ only by training)."""
+    from ..models.tiny import build_tiny_gemma3
+
+    return build_tiny_gemma3(world.VOCAB, seed=MODEL_SEED, **ARCH)
+
+
+def _state(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+
+
+class Runner:
+    def __init__(self, out: Path, quick: bool, progress: Callable[[str], None]):
+        self.out, self.quick, self.progress = out, quick, progress
+        self.stage_dir = out / "stages"
+        self.stage_dir.mkdir(parents=True, exist_ok=True)
+        self.steps = QUICK_STEPS if quick else STEPS
+        self.model, self.tok, self.proc = build_base()
+        self.rows = lm.Rows(self.tok, self.proc)
+
+    def done(self, name: str) -> dict | None:
+        f = self.stage_dir / f"{name}.json"
+        return json.loads(f.read_text()) if f.is_file() else None
+
+    def save(self, name: str, state: dict | None, metrics: dict) -> dict:
+        from safetensors.torch import save
+
+        if state is not None:
+            atomic_write_bytes(self.stage_dir / f"{name}.safetensors", save(state))
+        atomic_write_json(self.stage_dir / f"{name}.json", metrics)
+        return metrics
+
+    def load_model(self, name: str):
+        from safetensors.torch import load_file
+
+        self.model.load_state_dict(load_file(str(self.stage_dir / f"{name}.safetensors")))
+        self.model.eval()
+        return self.model
+
+    # -- stages ------------------------------------------------------------------------------
+    def judge(self):
+        j, metrics = judge_mod.train_judge(steps=self.steps["judge"], progress=self.progress)
+        judge_mod.save_judge(j, self.stage_dir / "judge")
+        return None, metrics
+
+    def vision(self):
+        tower = self.model.model.vision_tower
+        heads, m = vision.train_tower(tower, steps=self.steps["vision"], batch=64, lr=2e-3, seed=1, robust=False,
+                                      data_seed0=1_000_000, progress=self.progress)
+        torch.save(heads.state_dict(), self.stage_dir / "vision_heads.pt")
+        return _state(self.model), m
+
+    def robust(self):
+        self.load_model("vision")
+        heads = vision.VisionHeads(self.model.config.vision_config.hidden_size)
+        heads.load_state_dict(torch.load(self.stage_dir / "vision_heads.pt"))
+        _, m = vision.train_tower(self.model.model.vision_tower, steps=self.steps["robust"], batch=64, lr=5e-4,
+                                  seed=2, robust=True, heads=heads, data_seed0=2_000_000, progress=self.progress)
+        return _state(self.model), m
+
+    def _vlm(self, start: str, **kw):
+        self.load_model(start)
+        m = lm.train_vlm(self.model, self.rows, progress=self.progress, **kw)
+        m["probe"] = probe.probe(self.model, self.rows, n=16 if self.quick else 200)
+        return _state(self.model), m
+
+    def text(self):
+        return self._vlm("robust", steps=self.steps["text"], lr=2e-3, seed=3, data_seed0=3_000_000, n_img=0,
+                         n_text=64, train_projector=False, name="text")
+
+    def aligned(self):
+        return self._vlm("text", steps=self.steps["aligned"], lr=1e-3, seed=4, data_seed0=4_000_000, n_img=32,
+                         n_tai=16, n_text=16, align_layers=ALIGNED_LAYERS, name="aligned")
+
+    def plain_projector(self):
+        return self._vlm("text", steps=self.steps["plain-projector"], lr=2e-3, seed=5, data_seed0=5_000_000,
+                         n_img=48, n_text=0, train_lm=False, name="plain-projector")
+
+    def plain(self):
+        return self._vlm("plain-projector", steps=self.steps["plain"], lr=1e-3, seed=6, data_seed0=6_000_000,
+                         n_img=32, n_text=16, name="plain")
+
+    def shuffled(self):
+        return self._vlm("text", steps=self.steps["shuffled"], lr=1e-3, seed=7, data_seed0=7_000_000, n_img=32,
+                         n_tai=16, n_text=16, align_layers=ALIGNED_LAYERS, shuffle=True, name="shuffled")
+
+    def export(self):
+        out = {}
+        recipes = {
+            "toy-aligned": ("aligned", list(ALIGNED_LAYERS), "positive control: alignment loss at the aligned layers"),
+            "toy-plain": ("plain", [], "ordinary adapter-VLM training (text LM -> projector with LM frozen -> joint)"),
+            "toy-shuffled": ("shuffled", [], "negative control: the aligned recipe on shuffled image-caption pairs"),
+        }
+        for name, (stage, aligned, recipe) in recipes.items():
+            self.load_model(stage)
+            info = {
+                "name": name, "recipe": recipe, "aligned_layers": aligned, "seed": MODEL_SEED,
+                "layer_convention": "layer l = hidden_states[l] = output of decoder block l",
+                "world": {"categories": world.CATEGORIES, "image_size": world.IMAGE_SIZE,
+                          "templates": world.TEMPLATES, "object_radius": [14, 22], "object_centre": [22, 42]},
+                "architecture": ARCH,
+                "training": {s: self.done(s) for s in self._lineage(stage)},
+                "versions": versions(),
+            }
+            self._export_folder(self.out / name, info)
+            out[name] = str(self.out / name)
+        jdir = self.out / "judge"
+        tmp = self.out / ".judge.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(self.stage_dir / "judge", tmp)
+        shutil.rmtree(jdir, ignore_errors=True)
+        os.replace(tmp, jdir)
+        return None, {"folders": out}
+
+    @staticmethod
+    def _lineage(stage: str) -> list[str]:
+        base = ["vision", "robust", "text"]
+        return base + {"aligned": ["aligned"], "plain": ["plain-projector", "plain"], "shuffled": ["shuffled"]}[stage]
+
+    def _export_folder(self, folder: Path, info: dict) -> None:
+        tmp = folder.parent / f".{folder.name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.model.save_pretrained(tmp)
+        self.proc.save_pretrained(tmp)
+        (tmp / "baseline_words.txt").write_text("\n".join(world.BASELINE_WORDS) + "\n")
+        (tmp / "toyworld.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+
+
+def train_all(out: str | Path, *, quick: bool = False, progress: Callable[[str], None] = print) -> dict:
+    """Run (or resume) every stage into ``out``; returns and writes ``out/metrics.json``."""
+    out = Path(out)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    runner = Runner(out, quick, progress)
+    t_all = time.time()
+    metrics: dict = {"quick": quick, "stages": {}}
+    for i, name in enumerate(STAGES, 1):
+        prev = runner.done(name)
+        if prev is not None:
+            progress(f"[{i}/{len(STAGES)}] {name}: done earlier, skipped")
+            metrics["stages"][name] = prev
+            continue
+        progress(f"[{i}/{len(STAGES)}] {name}: running")
+        t0 = time.time()
+        state, m = getattr(runner, name.replace("-", "_"))()
+        m["seconds_stage"] = round(time.time() - t0, 1)
+        metrics["stages"][name] = runner.save(name, state, m)
+        progress(f"[{i}/{len(STAGES)}] {name}: finished in {m['seconds_stage']:.0f}s")
+        atomic_write_json(out / "metrics.json", {**metrics, "versions": versions()})
+    metrics["seconds_this_run"] = round(time.time() - t_all, 1)
+    atomic_write_json(out / "metrics.json", {**metrics, "versions": versions()})
+    return metrics
