@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "layerdream.sweep.cli",
     "layerdream.report.cli",
     "layerdream.diagnostics.cli",
+    "layerdream.toyworld.cli",
 ]
 
 
