@@ -80,3 +80,19 @@ def _main(argv):
         return main(argv)
     except SystemExit as exit_:  # argparse errors
         return exit_.code
+
+
+def test_rerun_skips_finished_images_and_changed_settings_redo(tiny_folder, tmp_path, capsys):
+    argv = ["synthesize", "red", "blue", "--model", str(tiny_folder), "--layer", "1", "--seed", "0,1", "--steps", "3",
+            "--out", str(tmp_path), "--quiet"]
+    assert _main(argv) == 0
+    first = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    (tmp_path / "blue_L1_s1.json").unlink()  # as if interrupted before this result's JSON landed
+    capsys.readouterr()
+    assert _main(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s)" in out and "3 already in" in out
+    after = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    assert after["red_L1_s0.png"] == first["red_L1_s0.png"] and "blue_L1_s1.json" in after
+    assert _main(argv[:-1] + ["--lr", "0.5", "--quiet"]) == 0  # other settings: nothing is reused
+    assert "4 image(s)" in capsys.readouterr().out

@@ -55,6 +55,8 @@ def register(sub) -> None:
     p.add_argument("--out", default="out", help="output folder (default ./out)")
     p.add_argument("--snapshot", type=int_list, default=[], help="also save the image at these steps, e.g. 10,50")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo images already in --out (default: skip those made with the same settings)")
     p.set_defaults(func=run)
 
 
@@ -80,9 +82,27 @@ def run(args: argparse.Namespace) -> int:
         written.append(str(png))
 
     results = synthesize(vlm, args.concepts, layers=args.layer, seeds=args.seed, snapshots=args.snapshot,
-                         progress=not args.quiet, on_result=save, **opts)
+                         progress=not args.quiet, on_result=save, skip=None if args.overwrite else done_in(out), **opts)
     for r in results:
         print(f"{r.label!r:>20} layer {r.layer:>2} seed {r.seed}: cosine {r.cosine_initial:+.3f} -> {r.cosine_final:+.3f}"
               f"  {out / (r.stem() + '.png')}")
-    print(f"{len(results)} image(s) in {time.perf_counter() - started:.1f} s -> {out}")
+    skipped = len(args.concepts) * len(args.layer) * len(args.seed) - len(results)
+    note = f" ({skipped} already in {out} with the same settings: skipped; --overwrite redoes them)" if skipped else ""
+    print(f"{len(results)} image(s) in {time.perf_counter() - started:.1f} s -> {out}{note}")
     return 0
+
+
+def done_in(out):
+    """skip() for synthesize: a result counts as done when its JSON (written last) has the same fingerprint."""
+    import json
+
+    from ..io import slugify
+
+    def skip(label: str, layer: int, seed: int, fingerprint: str) -> bool:
+        path = out / f"{slugify(label)}_L{layer}_s{seed}.json"
+        try:
+            return json.loads(path.read_text())["config"].get("fingerprint") == fingerprint and path.with_suffix(".png").exists()
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    return skip

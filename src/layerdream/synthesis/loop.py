@@ -7,6 +7,8 @@ Host syncs happen every ``check_every`` steps only (NaN check and progress), not
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from typing import Callable, Mapping, Sequence
 
@@ -51,13 +53,15 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
                seeds: int | Sequence[int] = 0, preset: str = "fast", steps: int | None = None,
                targets: TargetSpec | None = None, negatives: Mapping[str, float] | Sequence[str] | None = None,
                baseline=None, batch_size: int = 64, progress: bool = True, check_every: int = 10,
-               on_result: Callable[[SynthesisResult], None] | None = None, **overrides) -> list[SynthesisResult]:
+               on_result: Callable[[SynthesisResult], None] | None = None,
+               skip: Callable[[str, int, int, str], bool] | None = None, **overrides) -> list[SynthesisResult]:
     """Optimise one image per (target, layer, seed); returns results in (layer, seed, target) order.
 
     ``concepts`` become concept vectors (step 1); ``targets`` adds raw directions by label (random or
     shuffled controls), either one (d,) vector or {layer: vector}. ``negatives`` maps concepts to
     push away from to weights (a list means weight 0.3 each, DAS's negative-prompt weight).
     ``overrides`` set any :class:`SynthesisConfig` field (lr, tau, copies, weighting, ...).
+    ``skip(label, layer, seed, fingerprint)`` lets a caller resume: True means "already done".
     """
     concepts = [concepts] if isinstance(concepts, str) else [c.strip() for c in concepts]
     if any(not c for c in concepts):
@@ -90,13 +94,19 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
             if negatives:
                 neg = (concept_vectors(vlm, list(negatives), layer, prompt_format=cfg.prompt_format, baseline=baseline),
                        torch.tensor(list(negatives.values()), dtype=torch.float32))
+            extra = {"negatives": negatives, "baseline": str(baseline) if baseline else "default"}
             for seed in seeds:
-                for start in range(0, len(labels), batch_size):
-                    chunk = slice(start, start + batch_size)
-                    batch = run_batch(vlm, cfg, layer, seed, torch.stack(vectors[chunk]), labels[chunk],
-                                      kinds[chunk], neg, bar, check_every)
+                todo = list(range(len(labels)))
+                if skip is not None:
+                    fp = fingerprint(result_config(vlm, cfg, layer, seed, extra))
+                    todo = [i for i in todo if not skip(labels[i], layer, seed, fp)]
+                    if bar is not None:
+                        bar.update(cfg.steps * (-(-len(labels) // batch_size) - -(-len(todo) // batch_size)))
+                for start in range(0, len(todo), batch_size):
+                    idx = todo[start:start + batch_size]
+                    batch = run_batch(vlm, cfg, layer, seed, torch.stack([vectors[i] for i in idx]),
+                                      [labels[i] for i in idx], [kinds[i] for i in idx], neg, bar, check_every, extra)
                     for result in batch:
-                        result.config.update(negatives=negatives, baseline=str(baseline) if baseline else "default")
                         if on_result:
                             on_result(result)
                     results.extend(batch)
@@ -106,8 +116,20 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     return results
 
 
+def result_config(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, extra: dict | None = None) -> dict:
+    """The config recorded with every result: the preset's values plus what else shaped the image."""
+    return cfg.to_dict() | {"layer": layer, "seed": seed, "model": vlm.name} | dict(extra or {})
+
+
+def fingerprint(config: dict) -> str:
+    """A short hash of everything that determines an image (batch size does not: batching is neutral)."""
+    stable = {k: v for k, v in config.items() if k not in ("batch_size", "snapshots")}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: torch.Tensor, labels: list[str],
-              kinds: list[str], negatives=None, bar=None, check_every: int = 10) -> list[SynthesisResult]:
+              kinds: list[str], negatives=None, bar=None, check_every: int = 10,
+              extra: dict | None = None) -> list[SynthesisResult]:
     """The optimisation for B targets at one layer and seed."""
     device, b, k = vlm.device, len(labels), cfg.copies
     started = time.perf_counter()
@@ -154,7 +176,8 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
         cos_final = cosine_objective(represent(final, target, cfg.sigma_end), target)[1]
     seconds = (time.perf_counter() - started) / b
     hist = history.cpu()
-    config = cfg.to_dict() | {"layer": layer, "seed": seed, "batch_size": b, "model": vlm.name}
+    config = result_config(vlm, cfg, layer, seed, extra)
+    config |= {"fingerprint": fingerprint(config), "batch_size": b}
     return [
         SynthesisResult(
             label=labels[i], layer=layer, seed=seed, model=vlm.name, image=final[i].cpu(),
