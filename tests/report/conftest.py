@@ -10,11 +10,11 @@ import torch
 torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).parent))
 
-CONCEPTS = "categories:\n  Animals: [dog, {name: T-rex, synonyms: [tyrannosaurus]}, cat]\n  Seasons: [spring (season), winter]\n"
+from report_fakes import CONCEPTS  # noqa: E402
 
 
 def make_run(root: Path, judged: bool = True) -> Path:
-    from fakes import FakeJudge, fake_execute
+    from report_fakes import FakeJudge, fake_execute
 
     from layerdream.sweep.conceptsets import load_concept_set
     from layerdream.sweep.judging import judge_run

@@ -39,7 +39,7 @@ def test_report_before_judging(unjudged_run):
 
 
 def test_rejudging_is_idempotent_and_replaceable(judged_run):
-    from fakes import FakeJudge
+    from report_fakes import FakeJudge
 
     from layerdream.sweep.judging import judge_run
     from layerdream.sweep.store import Store
@@ -70,8 +70,7 @@ def test_unknown_judge_id_is_refused(judged_run, capsys):
 
 
 def test_judging_a_sweep_in_progress_then_again(tmp_path):
-    from conftest import CONCEPTS
-    from fakes import FakeJudge, fake_execute
+    from report_fakes import CONCEPTS, FakeJudge, fake_execute
 
     from layerdream.sweep.conceptsets import load_concept_set
     from layerdream.sweep.judging import judge_run

@@ -5,6 +5,8 @@ import hashlib
 
 from layerdream.evaluation import Answer, Judge, recognition_prompt
 
+CONCEPTS = "categories:\n  Animals: [dog, {name: T-rex, synonyms: [tyrannosaurus]}, cat]\n  Seasons: [spring (season), winter]\n"
+
 
 class FakeJudge(Judge):
     """Says yes with a probability that depends on kind and layer, deterministically per query."""
