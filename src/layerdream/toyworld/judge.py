@@ -121,7 +121,7 @@ def accuracy(judge: Judge, n: int = 1000, seed: int = HELDOUT_SEED) -> dict[str,
     return {cat: sum(p[cat] == f[cat] for p, f in zip(preds, factors)) / n for cat in world.CATEGORIES}
 
 
-def train_judge(steps: int = 600, batch: int = 64, seed: int = JUDGE_SEED,
+def train_judge(steps: int = 600, batch: int = 64, seed: int = JUDGE_SEED, pool_size: int = 4096,
                 progress: Callable[[str], None] = print) -> tuple[Judge, dict]:
     """Train the judge from scratch; returns the judge and its metrics (held-out accuracy per category)."""
     torch.manual_seed(seed)
@@ -132,7 +132,7 @@ def train_judge(steps: int = 600, batch: int = 64, seed: int = JUDGE_SEED,
     t0 = time.time()
     net.train()
     for step in range(steps):
-        images, factors, _ = world.sample(batch, _DATA_SEED0 + seed * 100_000 + step)
+        images, factors = world.pool_batch(world.pool(pool_size, _DATA_SEED0 + seed), batch, g)
         logits = net(augment(images, g))
         targets = factor_targets(factors)
         loss = sum(F.cross_entropy(logits[c], targets[c]) for c in world.CATEGORIES)

@@ -151,6 +151,7 @@ def text_as_image(model, rows: Rows, factors: list[dict], g: torch.Generator) ->
 def train_vlm(model, rows: Rows, *, steps: int, lr: float, seed: int, data_seed0: int, n_img: int = 32,
               n_tai: int = 0, n_text: int = 16, align_layers: tuple[int, ...] = (), align_weight: float = 1.0,
               shuffle: bool = False, train_lm: bool = True, train_projector: bool = True, name: str = "vlm",
+              pool_size: int = 4096,
               progress: Callable[[str], None] = print) -> dict:
     """One training stage (text-only when ``n_img == n_tai == 0``); the vision tower stays frozen."""
     torch.manual_seed(seed)
@@ -169,9 +170,12 @@ def train_vlm(model, rows: Rows, *, steps: int, lr: float, seed: int, data_seed0
     model.train()
     t0, last = time.time(), {}
     for step in range(steps):
-        seed_s = data_seed0 + step
+        seed_s = seed * 1_000_003 + step
         n_vis = n_img + (1 if align_layers else 0)
-        images, factors, _ = world.sample(n_img + n_tai, seed_s)
+        if n_img + n_tai:
+            images, factors = world.pool_batch(world.pool(pool_size, data_seed0), n_img + n_tai, g)
+        else:
+            images, factors = None, []
         words = [factors[int(i)] for i in torch.randperm(len(factors), generator=g)] if shuffle else factors
         caps = rows.encode([world.caption(f, int(torch.randint(len(world.TEMPLATES), (1,), generator=g))) for f in words])
         if align_layers:

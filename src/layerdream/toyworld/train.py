@@ -36,8 +36,9 @@ ARCH = dict(
     text=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
               num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=32),
 )
-STEPS = {"judge": 800, "vision": 300, "robust": 200, "text": 300, "aligned": 300, "plain-projector": 150,
-         "plain": 150, "shuffled": 250}
+STEPS = {"judge": 500, "vision": 200, "robust": 120, "text": 200, "aligned": 250, "plain-projector": 100,
+         "plain": 120, "shuffled": 150}
+TRAIN_POOL_SEED, POOL_SIZE = 1, 4096  # one pool of world samples shared by the VLM stages
 QUICK_STEPS = {k: 2 for k in STEPS}
 STAGES = ["vision", "robust", "text", "aligned", "judge", "plain-projector", "plain", "shuffled", "export"]
 
@@ -59,6 +60,7 @@ class Runner:
         self.stage_dir = out / "stages"
         self.stage_dir.mkdir(parents=True, exist_ok=True)
         self.steps = QUICK_STEPS if quick else STEPS
+        self.pool = 64 if quick else POOL_SIZE
         self.model, self.tok, self.proc = build_base()
         self.rows = lm.Rows(self.tok, self.proc)
 
@@ -83,14 +85,14 @@ class Runner:
 
     # -- stages ------------------------------------------------------------------------------
     def judge(self):
-        j, metrics = judge_mod.train_judge(steps=self.steps["judge"], progress=self.progress)
+        j, metrics = judge_mod.train_judge(steps=self.steps["judge"], pool_size=self.pool, progress=self.progress)
         judge_mod.save_judge(j, self.stage_dir / "judge")
         return None, metrics
 
     def vision(self):
         tower = self.model.model.vision_tower
         heads, m = vision.train_tower(tower, steps=self.steps["vision"], batch=64, lr=2e-3, seed=1, robust=False,
-                                      data_seed0=1_000_000, progress=self.progress)
+                                      data_seed0=TRAIN_POOL_SEED, pool_size=self.pool, progress=self.progress)
         torch.save(heads.state_dict(), self.stage_dir / "vision_heads.pt")
         return _state(self.model), m
 
@@ -99,7 +101,7 @@ class Runner:
         heads = vision.VisionHeads(self.model.config.vision_config.hidden_size)
         heads.load_state_dict(torch.load(self.stage_dir / "vision_heads.pt"))
         _, m = vision.train_tower(self.model.model.vision_tower, steps=self.steps["robust"], batch=64, lr=5e-4,
-                                  seed=2, robust=True, heads=heads, data_seed0=2_000_000, progress=self.progress)
+                                  seed=2, robust=True, heads=heads, data_seed0=TRAIN_POOL_SEED, pool_size=self.pool, progress=self.progress)
         return _state(self.model), m
 
     def _vlm(self, start: str, **kw):
@@ -109,23 +111,23 @@ class Runner:
         return _state(self.model), m
 
     def text(self):
-        return self._vlm("robust", steps=self.steps["text"], lr=2e-3, seed=3, data_seed0=3_000_000, n_img=0,
+        return self._vlm("robust", steps=self.steps["text"], lr=2e-3, seed=3, data_seed0=TRAIN_POOL_SEED, pool_size=self.pool, n_img=0,
                          n_text=64, train_projector=False, name="text")
 
     def aligned(self):
-        return self._vlm("text", steps=self.steps["aligned"], lr=1e-3, seed=4, data_seed0=4_000_000, n_img=32,
+        return self._vlm("text", steps=self.steps["aligned"], lr=1e-3, seed=4, data_seed0=TRAIN_POOL_SEED, pool_size=self.pool, n_img=32,
                          n_tai=16, n_text=16, align_layers=ALIGNED_LAYERS, name="aligned")
 
     def plain_projector(self):
-        return self._vlm("text", steps=self.steps["plain-projector"], lr=2e-3, seed=5, data_seed0=5_000_000,
+        return self._vlm("text", steps=self.steps["plain-projector"], lr=2e-3, seed=5, data_seed0=TRAIN_POOL_SEED, pool_size=self.pool,
                          n_img=48, n_text=0, train_lm=False, name="plain-projector")
 
     def plain(self):
-        return self._vlm("plain-projector", steps=self.steps["plain"], lr=1e-3, seed=6, data_seed0=6_000_000,
+        return self._vlm("plain-projector", steps=self.steps["plain"], lr=1e-3, seed=6, data_seed0=TRAIN_POOL_SEED, pool_size=self.pool,
                          n_img=32, n_text=16, name="plain")
 
     def shuffled(self):
-        return self._vlm("text", steps=self.steps["shuffled"], lr=1e-3, seed=7, data_seed0=7_000_000, n_img=32,
+        return self._vlm("text", steps=self.steps["shuffled"], lr=1e-3, seed=7, data_seed0=TRAIN_POOL_SEED, pool_size=self.pool, n_img=32,
                          n_tai=16, n_text=16, align_layers=ALIGNED_LAYERS, shuffle=True, name="shuffled")
 
     def export(self):

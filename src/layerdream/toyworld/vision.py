@@ -87,7 +87,7 @@ def _pgd_l2(tower, heads, x, factors, cover, eps: float, g: torch.Generator) -> 
 
 
 def train_tower(tower: nn.Module, *, steps: int, batch: int, lr: float, seed: int, robust: bool,
-                heads: VisionHeads | None = None, eps: float = 1.0, data_seed0: int = 0,
+                heads: VisionHeads | None = None, eps: float = 1.0, data_seed0: int = 0, pool_size: int = 4096,
                 progress: Callable[[str], None] = print) -> tuple[VisionHeads, dict]:
     """Train ``tower`` in place (plus heads); returns the heads and training metrics."""
     torch.manual_seed(seed)
@@ -100,7 +100,7 @@ def train_tower(tower: nn.Module, *, steps: int, batch: int, lr: float, seed: in
     tower.train()
     t0, accs = time.time(), {}
     for step in range(steps):
-        images, factors, _ = world.sample(batch, data_seed0 + step)
+        images, factors = world.pool_batch(world.pool(pool_size, data_seed0), batch, g)
         masks = world.object_masks(factors)
         images, masks = _shift(images, masks, g)
         cover = F.avg_pool2d(masks, world.IMAGE_SIZE // 4).flatten(1)

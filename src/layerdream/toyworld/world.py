@@ -225,3 +225,26 @@ def object_masks(factors: list[dict]) -> torch.Tensor:
     cy = torch.tensor([float(f.get("cy", 32.0)) for f in factors])
     r = torch.tensor([float(f.get("radius", 18.0)) for f in factors])
     return _shape_masks(kind, cy, cx, r)
+
+
+_POOLS: dict[tuple[int, int], tuple[torch.Tensor, list[dict]]] = {}
+
+
+def pool(n: int, seed: int) -> tuple[torch.Tensor, list[dict]]:
+    """A cached pool of ``n`` samples (images as uint8) for training: drawing costs as much as a
+    training step on 2 cores, so each process draws once and stages sample batches from the pool."""
+    key = (int(n), int(seed))
+    if key not in _POOLS:
+        chunks, factors = [], []
+        for i in range(0, n, 256):
+            images, f, _ = sample(min(256, n - i), seed * 100_003 + i)
+            chunks.append((images * 255).round().to(torch.uint8))
+            factors += f
+        _POOLS[key] = (torch.cat(chunks), factors)
+    return _POOLS[key]
+
+
+def pool_batch(p: tuple[torch.Tensor, list[dict]], batch: int, g: torch.Generator) -> tuple[torch.Tensor, list[dict]]:
+    """A random batch (float images in [0, 1], factor dicts) from a pool."""
+    idx = torch.randint(len(p[1]), (batch,), generator=g)
+    return p[0][idx].float() / 255, [p[1][int(i)] for i in idx]

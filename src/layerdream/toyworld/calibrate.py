@@ -1,0 +1,123 @@
+"""Calibration: run the product's synthesis on a toy model and score it with the independent judge.
+
+For each layer and seed it synthesises one image per world concept (the product's own concept
+vectors, ``layerdream.synthesize``) plus random-direction controls drawn afresh per (seed, layer)
+(reusing directions across runs would make "independent" controls identical). Control ``i`` carries
+the nominal label ``CONCEPTS[i % 20]``, so its hit rate is what chance plus the judge's biases give.
+
+Why per-concept rates beside the judge's base rate: a judge that says "circle" for half of all
+smooth images makes "circle" look recognised; a concept only counts if it beats how often the judge
+says it on the controls.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+
+from . import world
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = hits / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+def random_targets(layer: int, seed: int, n: int, d: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1_000_003 * (seed + 1) + 7_919 * layer)
+    v = torch.randn(n, d, generator=g)
+    v = v / v.norm(dim=-1, keepdim=True)
+    return {f"random{i:02d}_s{seed}": v[i] for i in range(n)}
+
+
+def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_random: int = 20,
+        judge_path=None, progress: Callable[[str], None] = print, **synth_kw) -> dict:
+    """Synthesise and judge; returns raw per-image records and the summary tables."""
+    import layerdream as ld
+
+    from .judge import load_judge
+
+    judge = load_judge(judge_path)
+    vlm = ld.load(model, device="cpu")
+    records = []
+    t0 = time.time()
+    for layer in layers:
+        for seed in seeds:
+            targets = random_targets(layer, seed, n_random, vlm.hidden_size)
+            results = ld.synthesize(vlm, world.CONCEPTS, layers=[layer], seeds=[seed], targets=targets,
+                                    progress=False, **synth_kw)
+            preds = judge.predict(torch.stack([r.image for r in results]))
+            for r, p in zip(results, preds):
+                if r.label in world.CONCEPTS:
+                    kind, nominal = "concept", r.label
+                else:
+                    kind, nominal = "random", world.CONCEPTS[int(r.label[6:8]) % len(world.CONCEPTS)]
+                cat = world.concept_category(nominal)
+                records.append({"layer": layer, "seed": seed, "kind": kind, "label": r.label, "concept": nominal,
+                                "category": cat, "judged": p, "hit": p[cat] == nominal,
+                                "cosine_final": r.cosine_final})
+            progress(f"  {model} layer {layer} seed {seed}: {len(results)} images ({time.time() - t0:.0f}s)")
+    return {"model": model, "layers": list(layers), "seeds": list(seeds), "n_random": n_random,
+            "records": records, "summary": summarise(records, layers)}
+
+
+def summarise(records: list[dict], layers) -> dict:
+    out = {}
+    for layer in layers:
+        rec = [r for r in records if r["layer"] == layer]
+        row = {}
+        for kind in ("concept", "random"):
+            cats = {}
+            for cat in world.CATEGORIES:
+                rs = [r for r in rec if r["kind"] == kind and r["category"] == cat]
+                hits = sum(r["hit"] for r in rs)
+                cats[cat] = {"hits": hits, "n": len(rs), "rate": hits / len(rs) if rs else None,
+                             "ci": wilson(hits, len(rs))}
+            rates = [c["rate"] for c in cats.values() if c["rate"] is not None]
+            row[kind] = {"categories": cats, "mean_over_categories": sum(rates) / len(rates) if rates else None}
+        controls = [r for r in rec if r["kind"] == "random"]
+        per_concept = {}
+        for c in world.CONCEPTS:
+            cat = world.concept_category(c)
+            rs = [r for r in rec if r["kind"] == "concept" and r["concept"] == c]
+            base = sum(r["judged"][cat] == c for r in controls) / len(controls) if controls else None
+            per_concept[c] = {"hits": sum(r["hit"] for r in rs), "n": len(rs), "base_rate": base,
+                              "rate": sum(r["hit"] for r in rs) / len(rs) if rs else None}
+        row["per_concept"] = per_concept
+        out[str(layer)] = row
+    out["chance_mean_over_categories"] = sum(1 / len(v) for v in world.CATEGORIES.values()) / len(world.CATEGORIES)
+    return out
+
+
+def markdown(report: dict) -> str:
+    """Tables for docs/toyworld.md."""
+    s = report["summary"]
+    lines = [f"**{report['model']}** (seeds {report['seeds'][0]}-{report['seeds'][-1]}, "
+             f"{report['n_random']} random directions per seed and layer; chance averaged over categories "
+             f"{s['chance_mean_over_categories']:.3f})", "",
+             "| layer | targets | " + " | ".join(world.CATEGORIES) + " | mean over categories |",
+             "|---|---|" + "---|" * len(world.CATEGORIES) + "---|"]
+    for layer in report["layers"]:
+        for kind in ("concept", "random"):
+            row = s[str(layer)][kind]
+            cells = [f"{c['rate']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}] (n={c['n']})" if c["n"] else "-"
+                     for c in row["categories"].values()]
+            mean = row["mean_over_categories"]
+            lines.append(f"| {layer} | {kind} | " + " | ".join(cells) + f" | {mean:.2f} |" if mean is not None
+                         else f"| {layer} | {kind} | " + " | ".join(cells) + " | - |")
+    lines += ["", "Per concept: hit rate (n) / judge's base rate on the random controls", "",
+              "| layer | " + " | ".join(world.CONCEPTS) + " |", "|---|" + "---|" * len(world.CONCEPTS)]
+    for layer in report["layers"]:
+        pc = s[str(layer)]["per_concept"]
+        cells = [f"{v['rate']:.2f} ({v['n']}) / {v['base_rate']:.2f}" if v["n"] and v["base_rate"] is not None
+                 else "-" for v in pc.values()]
+        lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
