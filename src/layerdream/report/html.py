@@ -22,7 +22,7 @@ body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1600px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h3{font-size:15px}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:4px 6px;font-size:12px;vertical-align:top}
 th{background:#f4f4f4}.rate{font-weight:600}.ci,.ctrl{color:#777;font-size:11px}.missing{color:#bbb}
-.thumbs{display:flex;gap:3px}.thumbs figure{margin:0;text-align:center;font-size:10px;color:#666}
+.thumbs{display:flex;gap:3px}.thumbs.wrap{flex-wrap:wrap;max-width:1200px}.thumbs figure{margin:0;text-align:center;font-size:10px;color:#666;width:92px;overflow-wrap:anywhere}
 img.thumb{width:88px;height:88px;image-rendering:pixelated;cursor:zoom-in;border:1px solid #ccc;background:#eee}
 img.fig{max-width:100%}pre{background:#f7f7f7;padding:8px;font-size:11px;overflow:auto}
 #lightbox{display:none;position:fixed;inset:0;background:rgba(0,0,0,.85);align-items:center;justify-content:center;flex-direction:column}
@@ -123,7 +123,7 @@ def _thumbs(rows: list[dict[str, Any]], src: Callable[[str], str], rates: dict[s
         label = (f"{r['kind'][:4]} {r['source'][:10]}→{r['concept'][:10]} s{r['seed']}" if caption else f"s{r['seed']}")
         figs.append(f"<figure><a class='zoom' href='{escape(url)}' title='{escape(title)}'><img class='thumb' src='{escape(url)}' "
                     f"alt='{escape(name)}' loading='eager'></a><figcaption>{escape(label)} {escape(rates.get(r['key'], ''))}</figcaption></figure>")
-    return f"<div class='thumbs'>{''.join(figs)}</div>"
+    return f"<div class='thumbs{' wrap' if caption else ''}'>{''.join(figs)}</div>"
 
 
 def page(*, title: str, run_dir: Path, summary: str, figures: dict[str, str], tables: dict[str, str], cosine: str,
