@@ -2,8 +2,9 @@
 
 For each layer and seed it synthesises one image per world concept (the product's own concept
 vectors, ``layerdream.synthesize``) plus random-direction controls drawn afresh per (seed, layer)
-(reusing directions across runs would make "independent" controls identical). Control ``i`` carries
-the nominal label ``CONCEPTS[i % 20]``, so its hit rate is what chance plus the judge's biases give.
+(reusing directions across runs would make "independent" controls identical). Control ``i`` of seed
+``s`` carries the nominal label ``CONCEPTS[(i + n_random*s) % 20]``, so its hit rate is what chance plus
+the judge's biases give.
 
 Why per-concept rates beside the judge's base rate: a judge that says "circle" for half of all
 smooth images makes "circle" look recognised; a concept only counts if it beats how often the judge
@@ -59,7 +60,8 @@ def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_ran
                 if r.label in world.CONCEPTS:
                     kind, nominal = "concept", r.label
                 else:
-                    kind, nominal = "random", world.CONCEPTS[int(r.label[6:8]) % len(world.CONCEPTS)]
+                    i = int(r.label[6:8]) + n_random * seed  # nominal labels rotate through all concepts
+                    kind, nominal = "random", world.CONCEPTS[i % len(world.CONCEPTS)]
                 cat = world.concept_category(nominal)
                 records.append({"layer": layer, "seed": seed, "kind": kind, "label": r.label, "concept": nominal,
                                 "category": cat, "judged": p, "hit": p[cat] == nominal,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..cli import int_list
+
 
 def register(sub) -> None:
     p = sub.add_parser("toyworld", help="the toy world: rebuild the shipped toy models and judge, or look at samples",
@@ -12,6 +14,10 @@ def register(sub) -> None:
                         description="Train every stage into --out; re-running skips finished stages.")
     t.add_argument("--out", required=True, help="output folder (stages/, toy-aligned/, toy-plain/, toy-shuffled/, judge/)")
     t.add_argument("--quick", action="store_true", help="2 steps per stage: checks the pipeline, models are useless")
+    t.add_argument("--stage", action="append", default=None, metavar="NAME",
+                   help="run only this stage (repeatable); predecessors must be finished. Stages: vision, robust, "
+                        "text, aligned, judge, plain-projector, plain, shuffled, export")
+    t.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     t.set_defaults(func=run_train)
     s = tsub.add_parser("samples", help="draw a grid of world samples with their captions",
                         description="Draw N world samples (deterministic for --seed) as one PNG with captions.")
@@ -19,6 +25,15 @@ def register(sub) -> None:
     s.add_argument("-n", type=int, default=16, help="number of samples (1-256, default 16)")
     s.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     s.set_defaults(func=run_samples)
+    c = tsub.add_parser("calibrate", help="synthesise every world concept plus random controls and score with the judge",
+                        description="The acceptance measurement of docs/toyworld.md: product synthesis + toy judge.")
+    c.add_argument("--model", default="toy-aligned", help="toy name or checkpoint folder (default toy-aligned)")
+    c.add_argument("--layer", type=int_list, default=[1, 2], help="layers, e.g. 1,2 (default 1,2)")
+    c.add_argument("--seeds", type=int, default=12, help="seeds 0..N-1 per concept (default 12: 48 images per 4-concept category)")
+    c.add_argument("--random", type=int, default=20, help="random-direction controls per (seed, layer) (default 20)")
+    c.add_argument("--judge", default=None, help="judge folder (default: the shipped judge)")
+    c.add_argument("--out", required=True, help="folder for calibration.json and calibration.md")
+    c.set_defaults(func=run_calibrate)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -26,7 +41,8 @@ def run_train(args: argparse.Namespace) -> int:
     from .train import train_all
 
     out = ensure_writable_dir(args.out)
-    metrics = train_all(out, quick=args.quick, progress=lambda msg: print(msg, flush=True))
+    metrics = train_all(out, quick=args.quick, progress=lambda msg: print(msg, flush=True), stages=args.stage,
+                        threads=args.threads)
     print(f"done: models in {out}/toy-aligned, toy-plain, toy-shuffled, judge; metrics in {out}/metrics.json "
           f"({metrics.get('seconds_this_run', 0):.0f}s this run)")
     return 0
@@ -73,3 +89,20 @@ def grid_with_captions(images, captions, cols: int = 4, scale: int = 3):
         text = "\n".join(textwrap.wrap(captions[i], width=side // 6)[:3])
         draw.text((x, y + side + 2), text, fill="black")
     return canvas
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..io import atomic_write_bytes, atomic_write_json, ensure_writable_dir, versions
+    from . import calibrate
+
+    if args.seeds < 1 or args.random < 0:
+        raise UserError("--seeds must be >= 1 and --random >= 0")
+    out = ensure_writable_dir(args.out)
+    report = calibrate.run(args.model, layers=args.layer, seeds=range(args.seeds), n_random=args.random,
+                           judge_path=args.judge, progress=lambda m: print(m, flush=True))
+    atomic_write_json(out / "calibration.json", {**report, "versions": versions()})
+    md = calibrate.markdown(report)
+    atomic_write_bytes(out / "calibration.md", md.encode())
+    print(md)
+    return 0

@@ -36,7 +36,7 @@ ARCH = dict(
     text=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
               num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=32),
 )
-STEPS = {"judge": 500, "vision": 200, "robust": 120, "text": 200, "aligned": 250, "plain-projector": 100,
+STEPS = {"judge": 600, "vision": 200, "robust": 120, "text": 200, "aligned": 250, "plain-projector": 100,
          "plain": 120, "shuffled": 150}
 TRAIN_POOL_SEED, POOL_SIZE = 1, 4096  # one pool of world samples shared by the VLM stages
 QUICK_STEPS = {k: 2 for k in STEPS}
@@ -175,14 +175,26 @@ class Runner:
         os.replace(tmp, folder)
 
 
-def train_all(out: str | Path, *, quick: bool = False, progress: Callable[[str], None] = print) -> dict:
-    """Run (or resume) every stage into ``out``; returns and writes ``out/metrics.json``."""
+def train_all(out: str | Path, *, quick: bool = False, progress: Callable[[str], None] = print,
+              stages: list[str] | None = None, threads: int = 2) -> dict:
+    """Run (or resume) every stage into ``out``; returns and writes ``out/metrics.json``.
+
+    ``stages`` runs only those (their predecessors must be finished): independent branches
+    (judge; aligned; plain-projector + plain; shuffled) can then train in separate processes.
+    """
+    from ..errors import UserError
+
     out = Path(out)
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    unknown = sorted(set(stages or []) - set(STAGES))
+    if unknown:
+        raise UserError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
+    torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1)))
     runner = Runner(out, quick, progress)
     t_all = time.time()
     metrics: dict = {"quick": quick, "stages": {}}
     for i, name in enumerate(STAGES, 1):
+        if stages and name not in stages:
+            continue
         prev = runner.done(name)
         if prev is not None:
             progress(f"[{i}/{len(STAGES)}] {name}: done earlier, skipped")
@@ -194,7 +206,9 @@ def train_all(out: str | Path, *, quick: bool = False, progress: Callable[[str],
         m["seconds_stage"] = round(time.time() - t0, 1)
         metrics["stages"][name] = runner.save(name, state, m)
         progress(f"[{i}/{len(STAGES)}] {name}: finished in {m['seconds_stage']:.0f}s")
-        atomic_write_json(out / "metrics.json", {**metrics, "versions": versions()})
+        if not stages:
+            atomic_write_json(out / "metrics.json", {**metrics, "versions": versions()})
     metrics["seconds_this_run"] = round(time.time() - t_all, 1)
-    atomic_write_json(out / "metrics.json", {**metrics, "versions": versions()})
+    if not stages:
+        atomic_write_json(out / "metrics.json", {**metrics, "versions": versions()})
     return metrics

@@ -40,12 +40,14 @@ class VisionHeads(nn.Module):
         super().__init__()
         self.glob = nn.ModuleDict({c: nn.Linear(d, len(n)) for c, n in world.CATEGORIES.items()})
         self.tok = nn.ModuleDict({c: nn.Linear(d, len(n)) for c, n in world.CATEGORIES.items()})
+        self.cover = nn.Linear(d, 1)  # how much of each token the object covers: forces localisation
 
     def loss(self, tokens: torch.Tensor, factors: list[dict], cover: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """cover: (N, T) object coverage of each token."""
         n, t, _ = tokens.shape
         pooled = tokens.mean(1)
-        total, accs = tokens.new_zeros(()), {}
+        total = F.binary_cross_entropy_with_logits(self.cover(tokens).squeeze(-1), cover)
+        accs = {}
         for cat, names in world.CATEGORIES.items():
             y = torch.tensor([names.index(f[cat]) for f in factors])
             logits = self.glob[cat](pooled)
