@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -37,6 +38,7 @@ def main() -> None:
                                            vision={"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 3},
                                            text={"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 4})
         save_tiny_gemma3(folder, model, proc)
+        (Path(folder) / "baseline_words.txt").write_text("\n".join(words[-8:]))
         vlm = ld.load(folder, device="cpu")
         args.model = "tiny-random (64 px, 16 tokens, 4 layers)"
     concepts = list(words)[: args.concepts]
