@@ -67,7 +67,7 @@ def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_ran
                                 "category": cat, "judged": p, "hit": p[cat] == nominal,
                                 "cosine_final": r.cosine_final})
             progress(f"  {model} layer {layer} seed {seed}: {len(results)} images ({time.time() - t0:.0f}s)")
-    return {"model": model, "layers": list(layers), "seeds": list(seeds), "n_random": n_random,
+    return {"model": model, "layers": list(layers), "seeds": list(seeds), "n_random": n_random, "synthesis": synth_kw,
             "records": records, "summary": summarise(records, layers)}
 
 
@@ -102,7 +102,7 @@ def summarise(records: list[dict], layers) -> dict:
 def markdown(report: dict) -> str:
     """Tables for docs/toyworld.md."""
     s = report["summary"]
-    lines = [f"**{report['model']}** (seeds {report['seeds'][0]}-{report['seeds'][-1]}, "
+    lines = [f"**{report['model']}** (synthesis: preset fast {report.get('synthesis') or ''}, seeds {report['seeds'][0]}-{report['seeds'][-1]}, "
              f"{report['n_random']} random directions per seed and layer; chance averaged over categories "
              f"{s['chance_mean_over_categories']:.3f})", "",
              "| layer | targets | " + " | ".join(world.CATEGORIES) + " | mean over categories |",

@@ -32,6 +32,8 @@ def register(sub) -> None:
     c.add_argument("--seeds", type=int, default=12, help="seeds 0..N-1 per concept (default 12: 48 images per 4-concept category)")
     c.add_argument("--random", type=int, default=20, help="random-direction controls per (seed, layer) (default 20)")
     c.add_argument("--judge", default=None, help="judge folder (default: the shipped judge)")
+    c.add_argument("--lr", type=float, default=None, help="synthesis learning rate (default: the preset's)")
+    c.add_argument("--steps", type=int, default=None, help="synthesis steps (default: the preset's)")
     c.add_argument("--out", required=True, help="folder for calibration.json and calibration.md")
     c.set_defaults(func=run_calibrate)
 
@@ -100,7 +102,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise UserError("--seeds must be >= 1 and --random >= 0")
     out = ensure_writable_dir(args.out)
     report = calibrate.run(args.model, layers=args.layer, seeds=range(args.seeds), n_random=args.random,
-                           judge_path=args.judge, progress=lambda m: print(m, flush=True))
+                           judge_path=args.judge, progress=lambda m: print(m, flush=True),
+                           **{k: v for k, v in (("lr", args.lr), ("steps", args.steps)) if v is not None})
     atomic_write_json(out / "calibration.json", {**report, "versions": versions()})
     md = calibrate.markdown(report)
     atomic_write_bytes(out / "calibration.md", md.encode())

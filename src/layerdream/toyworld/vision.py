@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from . import world
 
 BG_MAX_COVER, OBJ_MIN_COVER = 0.15, 0.4
+SHAPE_WEIGHT = 4.0
 
 
 def tower_tokens(tower: nn.Module, images01: torch.Tensor, grid: int = 4) -> torch.Tensor:
@@ -51,7 +52,8 @@ class VisionHeads(nn.Module):
         for cat, names in world.CATEGORIES.items():
             y = torch.tensor([names.index(f[cat]) for f in factors])
             logits = self.glob[cat](pooled)
-            total = total + F.cross_entropy(logits, y)
+            w = SHAPE_WEIGHT if cat == "shape" else 1.0  # the others are learned in a few dozen steps
+            total = total + w * F.cross_entropy(logits, y)
             accs[cat] = (logits.argmax(-1) == y).float().mean().item()
             if cat == "background":
                 keep = cover < BG_MAX_COVER
@@ -61,7 +63,7 @@ class VisionHeads(nn.Module):
                 keep = torch.ones_like(cover, dtype=torch.bool)
             if keep.any():
                 tok_logits = self.tok[cat](tokens[keep])
-                total = total + 0.5 * F.cross_entropy(tok_logits, y.view(n, 1).expand(n, t)[keep])
+                total = total + 0.5 * w * F.cross_entropy(tok_logits, y.view(n, 1).expand(n, t)[keep])
         return total, accs
 
 
