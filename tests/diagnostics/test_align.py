@@ -76,3 +76,10 @@ def test_align_errors_are_one_line(toy_vocab_model, tmp_path, capsys):
     assert main([*base, "--concepts", "paper"]) == 2  # no default images outside the toy world
     for line in capsys.readouterr().err.strip().splitlines():
         assert line.startswith("layerdream: error:")
+
+
+def test_align_defaults_every_layer_and_toy_concepts(toy_vocab_model, tmp_path):
+    out = tmp_path / "a"
+    assert main(["align", "--model", str(toy_vocab_model), "--device", "cpu", "--n-images", "8", "--n-controls", "2",
+                 "--out", str(out)]) == 0
+    assert {r["layer"] for r in read(out / "alignment.csv")} == {"1", "2"}  # the tiny model has 2 layers

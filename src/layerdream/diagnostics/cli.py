@@ -10,7 +10,8 @@ from ..cli import add_model_flags, int_list
 from ..errors import UserError
 
 EPILOG = """examples:
-  layerdream align --model toy-aligned --concepts toy --layer 1,2,3 --out runs/align-toy
+  layerdream align --model toy-aligned          # toy concepts and images, every layer, -> out/align/
+  layerdream align --model toy-shuffled --concepts toy --layer 1,2,3 --out runs/align-shuffled
   layerdream align --model google/gemma-3-4b-it --concepts my.yaml --images photos/ --layer 1,5,10 --out runs/align
 --images DIR holds one subfolder per concept (named as the concept or its slug), e.g. photos/apple/1.jpg."""
 
@@ -19,13 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("align", help="cosine analysis: concept vectors vs matching/mismatching/noise images per layer",
                        description=__doc__.splitlines()[0], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_flags(p)
-    p.add_argument("--concepts", required=True, help="'toy', 'paper', or a .yaml/.csv concepts file")
+    p.add_argument("--concepts", default="toy", help="'toy' (default), 'paper', or a .yaml/.csv concepts file")
     p.add_argument("--images", default=None, help="folder with one subfolder of images per concept (default for --concepts toy: the toy world's images)")
-    p.add_argument("--layer", type=int_list, required=True, help="layers, e.g. 1,5,10")
+    p.add_argument("--layer", type=int_list, default=None, help="layers, e.g. 1,5,10 (default: every layer of the model)")
     p.add_argument("--n-images", type=int, default=64, help="toy world images to sample (default 64)")
     p.add_argument("--n-controls", type=int, default=16, help="noise and gray+noise control images (default 16 each)")
     p.add_argument("--seed", type=int, default=0, help="seed for the toy world sample and the controls")
-    p.add_argument("--out", required=True, help="output folder: alignment.csv and alignment.png")
+    p.add_argument("--out", default="out/align", help="output folder for alignment.csv and alignment.png (default out/align)")
     p.set_defaults(func=cmd_align)
 
 
@@ -48,7 +49,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     import layerdream as ld
 
     vlm = ld.load(args.model, device=args.device, dtype=args.dtype)
-    rows = alignment(vlm, names, {c.name: c.category for c in cs.concepts}, data, args.layer, args.n_controls, args.seed)
+    layers = args.layer or list(range(1, vlm.num_layers + 1))
+    rows = alignment(vlm, names, {c.name: c.category for c in cs.concepts}, data, layers, args.n_controls, args.seed)
     if not rows:
         raise UserError("no concept has a matching image; check the subfolder names against the concepts")
     import io
