@@ -40,7 +40,7 @@ def random_targets(layer: int, seed: int, n: int, d: int) -> dict[str, torch.Ten
 
 
 def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_random: int = 20,
-        judge_path=None, progress: Callable[[str], None] = print, **synth_kw) -> dict:
+        judge_path=None, progress: Callable[[str], None] = print, partial=None, **synth_kw) -> dict:
     """Synthesise and judge; returns raw per-image records and the summary tables."""
     import layerdream as ld
 
@@ -67,6 +67,10 @@ def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_ran
                                 "category": cat, "judged": p, "hit": p[cat] == nominal,
                                 "cosine_final": r.cosine_final})
             progress(f"  {model} layer {layer} seed {seed}: {len(results)} images ({time.time() - t0:.0f}s)")
+            if partial is not None:  # a long calibration keeps what it measured if it is stopped
+                from ..io import atomic_write_json
+
+                atomic_write_json(partial, {"model": model, "synthesis": synth_kw, "records": records})
     return {"model": model, "layers": list(layers), "seeds": list(seeds), "n_random": n_random, "synthesis": synth_kw,
             "records": records, "summary": summarise(records, layers)}
 
