@@ -36,7 +36,7 @@ ARCH = dict(
     text=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
               num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=32),
 )
-STEPS = {"judge": 600, "vision": 450, "robust": 150, "text": 200, "aligned": 250, "plain-projector": 100,
+STEPS = {"judge": 600, "vision": 200, "robust": 120, "text": 200, "aligned": 250, "plain-projector": 100,
          "plain": 120, "shuffled": 150}
 TRAIN_POOL_SEED, POOL_SIZE = 1, 4096  # one pool of world samples shared by the VLM stages
 QUICK_STEPS = {k: 2 for k in STEPS}
@@ -91,7 +91,7 @@ class Runner:
 
     def vision(self):
         tower = self.model.model.vision_tower
-        heads, m = vision.train_tower(tower, steps=self.steps["vision"], batch=64, lr=3e-3, seed=1, robust=False,
+        heads, m = vision.train_tower(tower, steps=self.steps["vision"], batch=64, lr=2e-3, seed=1, robust=False,
                                       data_seed0=TRAIN_POOL_SEED, pool_size=self.pool, progress=self.progress)
         torch.save(heads.state_dict(), self.stage_dir / "vision_heads.pt")
         return _state(self.model), m

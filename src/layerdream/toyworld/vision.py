@@ -22,18 +22,11 @@ import torch.nn.functional as F
 from . import world
 
 BG_MAX_COVER, OBJ_MIN_COVER = 0.15, 0.4
-SHAPE_WEIGHT = 4.0
 
 
-def tower_tokens(tower: nn.Module, images01: torch.Tensor, grid: int = 4, patches: bool = False):
-    """(N, grid*grid, d): tower output average-pooled to the projector's token grid (and the patches)."""
+def tower_tokens(tower: nn.Module, images01: torch.Tensor, grid: int = 4) -> torch.Tensor:
+    """(N, grid*grid, d): tower output average-pooled to the projector's token grid."""
     h = tower(pixel_values=(images01 - 0.5) / 0.5).last_hidden_state
-    if patches:
-        return pool_tokens(h, grid), h
-    return pool_tokens(h, grid)
-
-
-def pool_tokens(h: torch.Tensor, grid: int = 4) -> torch.Tensor:
     n, p, d = h.shape
     side = int(round(p ** 0.5))
     h = h.transpose(1, 2).reshape(n, d, side, side)
@@ -47,23 +40,16 @@ class VisionHeads(nn.Module):
         super().__init__()
         self.glob = nn.ModuleDict({c: nn.Linear(d, len(n)) for c, n in world.CATEGORIES.items()})
         self.tok = nn.ModuleDict({c: nn.Linear(d, len(n)) for c, n in world.CATEGORIES.items()})
-        self.cover = nn.Linear(d, 1)  # how much of each token the object covers: forces localisation
-        self.patch_cover = nn.Linear(d, 1)  # the same per 8x8 patch: what made the CNN judge learn shape
 
-    def loss(self, tokens: torch.Tensor, factors: list[dict], cover: torch.Tensor,
-             patches: torch.Tensor | None = None, patch_cover: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-        """cover: (N, T) object coverage of each token; patch_cover: (N, P) the same per patch."""
+    def loss(self, tokens: torch.Tensor, factors: list[dict], cover: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """cover: (N, T) object coverage of each token."""
         n, t, _ = tokens.shape
         pooled = tokens.mean(1)
-        total = F.binary_cross_entropy_with_logits(self.cover(tokens).squeeze(-1), cover)
-        if patches is not None:
-            total = total + F.binary_cross_entropy_with_logits(self.patch_cover(patches).squeeze(-1), patch_cover)
-        accs = {}
+        total, accs = tokens.new_zeros(()), {}
         for cat, names in world.CATEGORIES.items():
             y = torch.tensor([names.index(f[cat]) for f in factors])
             logits = self.glob[cat](pooled)
-            w = SHAPE_WEIGHT if cat == "shape" else 1.0  # the others are learned in a few dozen steps
-            total = total + w * F.cross_entropy(logits, y)
+            total = total + F.cross_entropy(logits, y)
             accs[cat] = (logits.argmax(-1) == y).float().mean().item()
             if cat == "background":
                 keep = cover < BG_MAX_COVER
@@ -73,7 +59,7 @@ class VisionHeads(nn.Module):
                 keep = torch.ones_like(cover, dtype=torch.bool)
             if keep.any():
                 tok_logits = self.tok[cat](tokens[keep])
-                total = total + 0.5 * w * F.cross_entropy(tok_logits, y.view(n, 1).expand(n, t)[keep])
+                total = total + 0.5 * F.cross_entropy(tok_logits, y.view(n, 1).expand(n, t)[keep])
         return total, accs
 
 
@@ -118,7 +104,6 @@ def train_tower(tower: nn.Module, *, steps: int, batch: int, lr: float, seed: in
         masks = world.object_masks(factors)
         images, masks = _shift(images, masks, g)
         cover = F.avg_pool2d(masks, world.IMAGE_SIZE // 4).flatten(1)
-        patch_cover = F.avg_pool2d(masks, 8).flatten(1)
         if robust:
             sigma = torch.rand(batch, 1, 1, 1, generator=g) * 0.25
             noisy = (images + sigma * torch.randn(images.shape, generator=g)).clamp(0, 1)
@@ -127,8 +112,7 @@ def train_tower(tower: nn.Module, *, steps: int, batch: int, lr: float, seed: in
             images = torch.cat([adv, noisy[half:]])
         else:
             images = (images + 0.03 * torch.randn(images.shape, generator=g)).clamp(0, 1)
-        tokens, patches = tower_tokens(tower, images, patches=True)
-        loss, accs = heads.loss(tokens, factors, cover, patches, patch_cover)
+        loss, accs = heads.loss(tower_tokens(tower, images), factors, cover)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
