@@ -96,18 +96,17 @@ def test_sigkill_twice_then_resume(tmp_path, tiny_folder):
     assert again.returncode == 0 and f"all {total} jobs" in again.stderr
 
 
-def test_cli_refuses_other_settings_in_one_line(tmp_path, tiny_folder):
+def test_cli_refuses_other_settings_in_one_line(tmp_path, tiny_folder, capsys):
+    from layerdream.cli import main
+
     concepts = tmp_path / "c.yaml"
     concepts.write_text(CONCEPTS)
-    run = tmp_path / "run"
-    base = [sys.executable, "-m", "layerdream.cli", "sweep", "--model", str(tiny_folder), "--concepts", str(concepts),
-            "--layer", "1", "--seed", "0", "--steps", "1", "--batch", "16", "--device", "cpu", "--out", str(run),
-            "--no-progress"]
-    ok = subprocess.run(base, env=_env(), capture_output=True, text=True, timeout=300)
-    assert ok.returncode == 0, ok.stderr[-2000:]
+    base = ["sweep", "--model", str(tiny_folder), "--concepts", str(concepts), "--layer", "1", "--seed", "0",
+            "--steps", "1", "--batch", "16", "--device", "cpu", "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(base) == 0
+    capsys.readouterr()
     changed = list(base)
     changed[changed.index("--steps") + 1] = "2"
-    bad = subprocess.run(changed, env=_env(), capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2
-    lines = bad.stderr.strip().splitlines()
+    assert main(changed) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "steps=1" in lines[0] and "new --out" in lines[0]
