@@ -29,6 +29,8 @@ def _image_processor():
     return CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16})
 
 
+TEXT = dict(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+            max_position_embeddings=16, pad_token_id=0, bos_token_id=2, eos_token_id=3)
 VISION = dict(image_size=16, patch_size=8, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
 
 
@@ -37,10 +39,8 @@ def tiny_clip(tmp_path_factory):
     from transformers import CLIPConfig, CLIPModel, CLIPProcessor
 
     path = tmp_path_factory.mktemp("tinyclip")
-    text = dict(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                max_position_embeddings=16, pad_token_id=0, bos_token_id=2, eos_token_id=3)
     torch.manual_seed(0)
-    CLIPModel(CLIPConfig(text_config=text, vision_config=VISION, projection_dim=8)).save_pretrained(path)
+    CLIPModel(CLIPConfig(text_config=TEXT, vision_config=VISION, projection_dim=8)).save_pretrained(path)
     CLIPProcessor(image_processor=_image_processor(), tokenizer=_tokenizer()).save_pretrained(path)
     return str(path)
 
@@ -54,7 +54,7 @@ def tiny_vlm(tmp_path_factory):
                 "{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %}{% if add_generation_prompt %} ASSISTANT:{% endif %}")
     text = dict(model_type="llama", vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                 num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64, pad_token_id=0, bos_token_id=2, eos_token_id=3)
-    cfg = LlavaConfig(vision_config=dict(model_type="clip_vision_model", **VISION), text_config=text, image_token_id=4,
+    cfg = LlavaConfig(vision_config=dict(model_type="clip_vision_model", **VISION), text_config=TEXT, image_token_id=4,
                       vision_feature_layer=-1)
     torch.manual_seed(0)
     LlavaForConditionalGeneration(cfg).save_pretrained(path)
@@ -165,10 +165,8 @@ def tiny_siglip(tmp_path_factory):
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor
 
     path = tmp_path_factory.mktemp("tinysiglip")
-    text = dict(vocab_size=len(WORDS), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                max_position_embeddings=16, pad_token_id=0, bos_token_id=2, eos_token_id=3)
     torch.manual_seed(0)
-    SiglipModel(SiglipConfig(text_config=text, vision_config=VISION)).save_pretrained(path)
+    SiglipModel(SiglipConfig(text_config=TEXT, vision_config=VISION)).save_pretrained(path)
     SiglipProcessor(image_processor=SiglipImageProcessor(size={"height": 16, "width": 16}),
                     tokenizer=_tokenizer()).save_pretrained(path)
     return str(path)
