@@ -53,7 +53,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="layerdream", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="layerdream", description="At which layer of a VLM do a text concept and its images share a "
+                     "representation? Synthesise images toward concept vectors, judge them, report. Default model: toy-aligned.")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
