@@ -7,8 +7,9 @@ pixel quantity keeps its ratio to the canvas (a 64-px model gets a 32 canvas, sh
 σ keeps its ratio to the grid; lr and τ follow the table by relative depth ℓ/L (nearest paper layer
 after mapping to Gemma 3 4B's 34 layers).
 
-``fast`` is for quick looks and for the toy world, where it was tuned (toyworld-study.md, finding 7):
-canvas = the native input, 5 scales, K = 4, shifts ±S/16, noise 0.05, 80 steps, lr 1.0, τ 0.1, σ from
+``fast`` is for quick looks and for the toy world, where it was tuned (lr 0.3 on the shipped toy models;
+the study's lr 1.0 saturates them into pure-colour blotches, docs/toyworld.md):
+canvas = the native input, 5 scales, K = 4, shifts ±S/16, noise 0.05, 80 steps, lr 0.3, τ 0.1, σ from
 half the grid to the whole grid. Its lr/τ are *not* tuned for large models: override them there.
 """
 from __future__ import annotations
@@ -84,7 +85,7 @@ def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: i
         resolutions = sorted({max(1, canvas // d) for d in (16, 8, 4, 2, 1)})
         cfg = SynthesisConfig(
             preset=preset, steps=80, canvas=canvas, resolutions=resolutions, copies=4,
-            max_shift=max(1, canvas // 16), noise=0.05, lr=1.0, tau=0.1,
+            max_shift=max(1, canvas // 16), noise=0.05, lr=0.3, tau=0.1,
             sigma_start=grid_side / 2, sigma_end=grid_side,
         )
     else:
