@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from . import world
+from .vision import optimiser_step
 
 CONCEPT_IDX = {c: i for i, c in enumerate(world.CONCEPTS)}
 _CAT_SLICES, _start = {}, 0
@@ -200,11 +201,7 @@ def train_vlm(model, rows: Rows, *, steps: int, lr: float, seed: int, data_seed0
                 a_loss, acc = align_loss(z, V[layer], words[:n_img])
                 loss = loss + align_weight * a_loss / len(align_layers)
                 last[f"align_acc_L{layer}"] = {k: round(v, 3) for k, v in acc.items()}
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
+        optimiser_step(loss, opt, sched, params)
         if step % 50 == 0 or step == steps - 1:
             progress(f"  {name} step {step + 1}/{steps} loss {loss.item():.3f} {last} ({time.time() - t0:.0f}s)")
     model.eval()

@@ -63,6 +63,15 @@ class VisionHeads(nn.Module):
         return total, accs
 
 
+def optimiser_step(loss: torch.Tensor, opt, sched, params, clip: float = 1.0) -> None:
+    """One training step as every toy stage takes it: backward, global-norm clip, step, schedule."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+    sched.step()
+
+
 def _shift(x: torch.Tensor, m: torch.Tensor, g: torch.Generator, pad: int = 4):
     dx, dy = torch.randint(0, 2 * pad + 1, (2,), generator=g).tolist()
     s = world.IMAGE_SIZE
@@ -113,11 +122,7 @@ def train_tower(tower: nn.Module, *, steps: int, batch: int, lr: float, seed: in
         else:
             images = (images + 0.03 * torch.randn(images.shape, generator=g)).clamp(0, 1)
         loss, accs = heads.loss(tower_tokens(tower, images), factors, cover)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
+        optimiser_step(loss, opt, sched, params)
         if step % 50 == 0 or step == steps - 1:
             acc = " ".join(f"{k[:3]} {v:.2f}" for k, v in accs.items())
             progress(f"  {'robust' if robust else 'vision'} step {step + 1}/{steps} loss {loss.item():.3f} {acc} "
