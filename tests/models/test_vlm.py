@@ -88,6 +88,8 @@ def test_layer_out_of_range(tiny_vlm, layer):
 def test_missing_folder_and_unsupported_type(tmp_path, tiny_folder):
     with pytest.raises(UserError, match="does not exist"):
         ld.load(str(tmp_path / "nope"))
+    with pytest.raises(UserError, match="unknown toy model 'toy-nope'; choose one of toy-aligned"):
+        ld.load("toy-nope")
     with pytest.raises(UserError, match="no config.json"):
         ld.load(str(tmp_path))
     from layerdream.models.registry import adapter_for

@@ -28,6 +28,8 @@ def resolve(name_or_path: str, gguf_file: str | None = None) -> tuple[str, bool]
                 "rebuild it with `layerdream toyworld train --out DIR` and pass --model DIR/" + name_or_path
             )
         return str(folder), True
+    if name_or_path.startswith("toy-") and not os.path.exists(name_or_path):
+        raise UserError(f"unknown toy model {name_or_path!r}; choose one of {', '.join(TOY_MODELS)}")
     if os.path.isdir(name_or_path):
         if not gguf_file and not os.path.exists(os.path.join(name_or_path, "config.json")):
             raise UserError(f"{name_or_path!r} is a folder but holds no config.json; point --model at a saved checkpoint folder")
