@@ -111,7 +111,10 @@ def language_baseline(vlm: VLM, layer: int, prompt_format: str = "chat", baselin
     digest = hashlib.sha1("\n".join(words).encode()).hexdigest()[:12]
     key = ("baseline", layer, prompt_format, digest)
     if key not in vlm.cache:
-        usable = [w for w in words if _known(vlm, w, prompt_format)]
+        usable_key = ("baseline-words", prompt_format, digest)  # tokenising the list once serves every layer
+        if usable_key not in vlm.cache:
+            vlm.cache[usable_key] = [w for w in words if _known(vlm, w, prompt_format)]
+        usable = vlm.cache[usable_key]
         if not usable:
             raise UserError(f"none of the baseline words is in {vlm.name}'s vocabulary; pass --baseline FILE with words it knows")
         vlm.cache[key] = torch.cat([word_states(vlm, usable[i:i + 64], layer, prompt_format)

@@ -83,3 +83,9 @@ def test_bad_input(tiny_vlm):
         ld.synthesize(tiny_vlm, [], layers=1, **FEW)
     with pytest.raises(UserError, match="dimensions"):
         ld.synthesize(tiny_vlm, targets={"x": torch.ones(3)}, layers=1, **FEW)
+
+
+def test_text_only_checkpoint_refuses_synthesis_in_one_line(tiny_vlm, monkeypatch):
+    monkeypatch.setattr(type(tiny_vlm), "image_size", property(lambda self: 0))
+    with pytest.raises(UserError, match="no vision tower"):
+        ld.synthesize(tiny_vlm, "red", layers=1, **FEW)

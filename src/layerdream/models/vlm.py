@@ -54,6 +54,11 @@ class VLM:
     def grid(self) -> tuple[int, int]:
         return self.adapter.grid
 
+    def require_vision(self) -> None:
+        """Fail with one line, before any work, when the checkpoint is a text-only language model."""
+        if self.image_size <= 0:
+            raise UserError(f"{self.name} has no vision tower (text-only); use a VLM for image synthesis")
+
     def check_layer(self, layer: int) -> int:
         if not isinstance(layer, int) or not 1 <= layer <= self.num_layers:
             raise UserError(

@@ -69,8 +69,7 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     targets = dict(targets or {})
     if not concepts and not targets:
         raise UserError("nothing to synthesise: give at least one concept")
-    if vlm.image_size <= 0:
-        vlm.adapter.preprocess(None)  # text-only checkpoints raise their one-line error here
+    vlm.require_vision()
     negatives = dict.fromkeys(negatives, 0.3) if isinstance(negatives, (list, tuple)) else dict(negatives or {})
     layers, seeds = _as_list(layers), _as_list(seeds)
     for layer in layers:
