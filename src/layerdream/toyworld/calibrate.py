@@ -39,19 +39,47 @@ def random_targets(layer: int, seed: int, n: int, d: int) -> dict[str, torch.Ten
     return {f"random{i:02d}_s{seed}": v[i] for i in range(n)}
 
 
+def resumable_records(partial, model: str, n_random: int, synth_kw: dict) -> list[dict]:
+    """Records of an interrupted run with the same settings (else none: other settings, other numbers)."""
+    import json
+    from pathlib import Path
+
+    if partial is None or not Path(partial).is_file():
+        return []
+    try:
+        old = json.loads(Path(partial).read_text())
+    except (OSError, ValueError):
+        return []
+    same = (old.get("model") == model and old.get("n_random") == n_random and old.get("synthesis") == synth_kw)
+    return list(old.get("records", [])) if same else []
+
+
 def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_random: int = 20,
         judge_path=None, progress: Callable[[str], None] = print, partial=None, **synth_kw) -> dict:
-    """Synthesise and judge; returns raw per-image records and the summary tables."""
+    """Synthesise and judge; returns raw per-image records and the summary tables.
+
+    With ``partial`` (a JSON path) every finished (layer, seed) is saved there at once, and a rerun
+    with the same settings picks up those records instead of synthesising them again.
+    """
     import layerdream as ld
 
+    from ..io import atomic_write_json
     from .judge import load_judge
 
     judge = load_judge(judge_path)
     vlm = ld.load(model, device="cpu")
-    records = []
+    per_cell = len(world.CONCEPTS) + n_random
+    old = resumable_records(partial, model, n_random, synth_kw)
+    done = {(r["layer"], r["seed"]) for r in old}
+    done = {c for c in done if sum((r["layer"], r["seed"]) == c for r in old) == per_cell}
+    records = [r for r in old if (r["layer"], r["seed"]) in done]
+    if done:
+        progress(f"  resuming: {len(done)} (layer, seed) cells already measured in {partial}")
     t0 = time.time()
     for layer in layers:
         for seed in seeds:
+            if (layer, seed) in done:
+                continue
             targets = random_targets(layer, seed, n_random, vlm.hidden_size)
             results = ld.synthesize(vlm, world.CONCEPTS, layers=[layer], seeds=[seed], targets=targets,
                                     progress=False, **synth_kw)
@@ -68,9 +96,10 @@ def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_ran
                                 "cosine_final": r.cosine_final})
             progress(f"  {model} layer {layer} seed {seed}: {len(results)} images ({time.time() - t0:.0f}s)")
             if partial is not None:  # a long calibration keeps what it measured if it is stopped
-                from ..io import atomic_write_json
-
-                atomic_write_json(partial, {"model": model, "synthesis": synth_kw, "records": records})
+                atomic_write_json(partial, {"model": model, "n_random": n_random, "synthesis": synth_kw,
+                                            "records": records})
+    records = [r for r in records if r["layer"] in layers and r["seed"] in seeds]
+    records.sort(key=lambda r: (list(layers).index(r["layer"]), r["seed"]))
     return {"model": model, "layers": list(layers), "seeds": list(seeds), "n_random": n_random, "synthesis": synth_kw,
             "records": records, "summary": summarise(records, layers)}
 

@@ -34,7 +34,8 @@ def register(sub) -> None:
     c.add_argument("--judge", default=None, help="judge folder (default: the shipped judge)")
     c.add_argument("--lr", type=float, default=None, help="synthesis learning rate (default: the preset's)")
     c.add_argument("--steps", type=int, default=None, help="synthesis steps (default: the preset's)")
-    c.add_argument("--out", required=True, help="folder for calibration.json and calibration.md")
+    c.add_argument("--out", required=True, help="folder for calibration.json and calibration.md; an interrupted "
+                                                 "run resumes from its calibration.partial.json there")
     c.set_defaults(func=run_calibrate)
 
 
@@ -108,5 +109,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
     atomic_write_json(out / "calibration.json", {**report, "versions": versions()})
     md = calibrate.markdown(report)
     atomic_write_bytes(out / "calibration.md", md.encode())
+    (out / "calibration.partial.json").unlink(missing_ok=True)  # everything it held is in calibration.json
     print(md)
     return 0

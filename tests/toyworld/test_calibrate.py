@@ -1,0 +1,53 @@
+"""`layerdream toyworld calibrate`: judged synthesis tables, and an interrupted run resumes."""
+import json
+
+import torch
+
+import layerdream as ld
+from layerdream.cli import main
+from layerdream.toyworld import calibrate, world
+
+torch.set_num_threads(1)
+
+
+def test_wilson_interval_brackets_the_rate():
+    lo, hi = calibrate.wilson(6, 12)
+    assert lo < 0.5 < hi and 0 < lo and hi < 1
+    assert calibrate.wilson(0, 0) == (0.0, 1.0)
+
+
+def test_calibrate_resumes_without_resynthesising(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "cal"
+    args = ["toyworld", "calibrate", "--layer", "1", "--seeds", "2", "--random", "1", "--steps", "2", "--out", str(out)]
+    calls = []
+    real = ld.synthesize
+
+    def counting(*a, **kw):
+        calls.append(kw["seeds"])
+        if len(calls) == 2:  # "interrupt" the first run after its first (layer, seed) cell
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(ld, "synthesize", counting)
+    assert main(args) == 130  # Ctrl-C: the CLI says how to resume
+    partial = json.loads((out / "calibration.partial.json").read_text())
+    assert {r["seed"] for r in partial["records"]} == {0} and len(partial["records"]) == len(world.CONCEPTS) + 1
+
+    calls.clear()
+    assert main(args) == 0
+    assert calls == [[1]]  # seed 0 came from the partial file, only seed 1 was synthesised
+    report = json.loads((out / "calibration.json").read_text())
+    assert len(report["records"]) == 2 * (len(world.CONCEPTS) + 1)
+    assert [r["seed"] for r in report["records"]][0] == 0
+    assert not (out / "calibration.partial.json").exists()
+    cells = report["summary"]["1"]["concept"]["categories"]
+    assert sum(c["n"] for c in cells.values()) == 2 * len(world.CONCEPTS)
+    assert "| 1 | concept |" in (out / "calibration.md").read_text()
+
+
+def test_partial_with_other_settings_is_not_reused(tmp_path):
+    partial = tmp_path / "p.json"
+    partial.write_text(json.dumps({"model": "toy-aligned", "n_random": 1, "synthesis": {"steps": 3}, "records": [{}]}))
+    assert calibrate.resumable_records(partial, "toy-aligned", 1, {"steps": 2}) == []
+    assert calibrate.resumable_records(partial, "toy-plain", 1, {"steps": 3}) == []
+    assert calibrate.resumable_records(partial, "toy-aligned", 1, {"steps": 3}) == [{}]
