@@ -36,9 +36,10 @@ ARCH = dict(
     text=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
               num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=32),
 )
-STEPS = {"judge": 600, "vision": 200, "robust": 120, "text": 200, "aligned": 250, "plain-projector": 100,
+STEPS = {"judge": 600, "vision": 1500, "robust": 120, "text": 200, "aligned": 250, "plain-projector": 100,
          "plain": 120, "shuffled": 150}
 TRAIN_POOL_SEED, POOL_SIZE = 1, 4096  # one pool of world samples shared by the VLM stages
+VISION_POOL_SIZE = 16384  # the tower sees 96k images; shape overfits a 4096-image pool
 QUICK_STEPS = {k: 2 for k in STEPS}
 STAGES = ["vision", "robust", "text", "aligned", "judge", "plain-projector", "plain", "shuffled", "export"]
 
@@ -61,6 +62,7 @@ class Runner:
         self.stage_dir.mkdir(parents=True, exist_ok=True)
         self.steps = QUICK_STEPS if quick else STEPS
         self.pool = 64 if quick else POOL_SIZE
+        self.vision_pool = 64 if quick else VISION_POOL_SIZE
         self.model, self.tok, self.proc = build_base()
         self.rows = lm.Rows(self.tok, self.proc)
 
@@ -92,7 +94,7 @@ class Runner:
     def vision(self):
         tower = self.model.model.vision_tower
         heads, m = vision.train_tower(tower, steps=self.steps["vision"], batch=64, lr=2e-3, seed=1, robust=False,
-                                      data_seed0=TRAIN_POOL_SEED, pool_size=self.pool, progress=self.progress)
+                                      data_seed0=TRAIN_POOL_SEED, pool_size=self.vision_pool, progress=self.progress)
         torch.save(heads.state_dict(), self.stage_dir / "vision_heads.pt")
         return _state(self.model), m
 
@@ -101,7 +103,7 @@ class Runner:
         heads = vision.VisionHeads(self.model.config.vision_config.hidden_size)
         heads.load_state_dict(torch.load(self.stage_dir / "vision_heads.pt"))
         _, m = vision.train_tower(self.model.model.vision_tower, steps=self.steps["robust"], batch=64, lr=5e-4,
-                                  seed=2, robust=True, heads=heads, data_seed0=TRAIN_POOL_SEED, pool_size=self.pool, progress=self.progress)
+                                  seed=2, robust=True, heads=heads, data_seed0=TRAIN_POOL_SEED, pool_size=self.vision_pool, progress=self.progress)
         return _state(self.model), m
 
     def _vlm(self, start: str, **kw):
