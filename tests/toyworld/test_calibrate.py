@@ -42,7 +42,20 @@ def test_calibrate_resumes_without_resynthesising(tmp_path, monkeypatch, capsys)
     assert not (out / "calibration.partial.json").exists()
     cells = report["summary"]["1"]["concept"]["categories"]
     assert sum(c["n"] for c in cells.values()) == 2 * len(world.CONCEPTS)
-    assert "| 1 | concept |" in (out / "calibration.md").read_text()
+    md = (out / "calibration.md").read_text()
+    assert "| 1 | concept |" in md and "| 1 | judge base rate |" in md
+    cell = report["summary"]["1"]["concept"]["categories"]["colour"]
+    assert 0 <= cell["base_rate"] <= 1 and 0 <= cell["p_above_base"] <= 1
+
+    calls.clear()  # a finished calibration re-summarises from its calibration.json, synthesising nothing
+    assert main(args) == 0 and calls == []
+    assert json.loads((out / "calibration.json").read_text())["records"] == report["records"]
+
+
+def test_exact_binomial_tail():
+    assert calibrate.p_at_least(0, 10, 0.3) == 1.0
+    assert abs(calibrate.p_at_least(12, 12, 0.25) - 0.25**12) < 1e-15
+    assert calibrate.p_at_least(7, 12, 0.25) < 0.05 < calibrate.p_at_least(6, 12, 0.25)  # 0.014, 0.054
 
 
 def test_partial_with_other_settings_is_not_reused(tmp_path):

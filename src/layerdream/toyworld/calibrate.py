@@ -32,6 +32,11 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, mid - half), min(1.0, mid + half))
 
 
+def p_at_least(hits: int, n: int, p0: float) -> float:
+    """One-sided exact binomial p-value: P(X >= hits) for X ~ Bin(n, p0)."""
+    return float(sum(math.comb(n, k) * p0**k * (1 - p0) ** (n - k) for k in range(hits, n + 1)))
+
+
 def random_targets(layer: int, seed: int, n: int, d: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(1_000_003 * (seed + 1) + 7_919 * layer)
     v = torch.randn(n, d, generator=g)
@@ -55,11 +60,13 @@ def resumable_records(partial, model: str, n_random: int, synth_kw: dict) -> lis
 
 
 def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_random: int = 20,
-        judge_path=None, progress: Callable[[str], None] = print, partial=None, **synth_kw) -> dict:
+        judge_path=None, progress: Callable[[str], None] = print, partial=None, previous=None,
+        **synth_kw) -> dict:
     """Synthesise and judge; returns raw per-image records and the summary tables.
 
     With ``partial`` (a JSON path) every finished (layer, seed) is saved there at once, and a rerun
-    with the same settings picks up those records instead of synthesising them again.
+    with the same settings picks up those records (or those of a finished report, ``previous``)
+    instead of synthesising them again.
     """
     import layerdream as ld
 
@@ -69,12 +76,12 @@ def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_ran
     judge = load_judge(judge_path)
     vlm = ld.load(model, device="cpu")
     per_cell = len(world.CONCEPTS) + n_random
-    old = resumable_records(partial, model, n_random, synth_kw)
+    old = resumable_records(partial, model, n_random, synth_kw) or resumable_records(previous, model, n_random, synth_kw)
     done = {(r["layer"], r["seed"]) for r in old}
     done = {c for c in done if sum((r["layer"], r["seed"]) == c for r in old) == per_cell}
     records = [r for r in old if (r["layer"], r["seed"]) in done]
     if done:
-        progress(f"  resuming: {len(done)} (layer, seed) cells already measured in {partial}")
+        progress(f"  resuming: {len(done)} (layer, seed) cells already measured")
     t0 = time.time()
     for layer in layers:
         for seed in seeds:
@@ -124,12 +131,29 @@ def summarise(records: list[dict], layers) -> dict:
             cat = world.concept_category(c)
             rs = [r for r in rec if r["kind"] == "concept" and r["concept"] == c]
             base = sum(r["judged"][cat] == c for r in controls) / len(controls) if controls else None
-            per_concept[c] = {"hits": sum(r["hit"] for r in rs), "n": len(rs), "base_rate": base,
-                              "rate": sum(r["hit"] for r in rs) / len(rs) if rs else None}
+            hits = sum(r["hit"] for r in rs)
+            per_concept[c] = {"hits": hits, "n": len(rs), "base_rate": base,
+                              "rate": hits / len(rs) if rs else None,
+                              "p_above_base": p_at_least(hits, len(rs), base) if base is not None and rs else None}
         row["per_concept"] = per_concept
+        # The null for a category: the judge names each of its concepts as often as it does on the
+        # controls. Every control image is judged in every category, so this uses all of them.
+        for cat, names in world.CATEGORIES.items():
+            cell = row["concept"]["categories"][cat]
+            bases = [per_concept[c]["base_rate"] for c in names]
+            base = sum(bases) / len(bases) if controls else None
+            cell["base_rate"] = base
+            cell["p_above_base"] = p_at_least(cell["hits"], cell["n"], base) if base is not None and cell["n"] else None
         out[str(layer)] = row
     out["chance_mean_over_categories"] = sum(1 / len(v) for v in world.CATEGORIES.values()) / len(world.CATEGORIES)
     return out
+
+
+def _cell(c: dict, mark: bool = False) -> str:
+    if not c["n"]:
+        return "-"
+    star = " *" if mark and c.get("p_above_base") is not None and c["p_above_base"] < 0.05 else ""
+    return f"{c['rate']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}] (n={c['n']}){star}"
 
 
 def markdown(report: dict) -> str:
@@ -143,16 +167,22 @@ def markdown(report: dict) -> str:
     for layer in report["layers"]:
         for kind in ("concept", "random"):
             row = s[str(layer)][kind]
-            cells = [f"{c['rate']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}] (n={c['n']})" if c["n"] else "-"
-                     for c in row["categories"].values()]
+            cells = [_cell(c, kind == "concept") for c in row["categories"].values()]
             mean = row["mean_over_categories"]
             lines.append(f"| {layer} | {kind} | " + " | ".join(cells) + f" | {mean:.2f} |" if mean is not None
                          else f"| {layer} | {kind} | " + " | ".join(cells) + " | - |")
-    lines += ["", "Per concept: hit rate (n) / judge's base rate on the random controls", "",
+        cats = s[str(layer)]["concept"]["categories"].values()
+        if all(c.get("base_rate") is not None for c in cats):
+            bases = [c["base_rate"] for c in cats]
+            lines.append(f"| {layer} | judge base rate | " + " | ".join(f"{b:.2f}" for b in bases)
+                         + f" | {sum(bases) / len(bases):.2f} |")
+    lines += ["", "95 % Wilson intervals. \\* = above the judge's base rate (how often it names the category's "
+              "concepts on all random-direction images), one-sided exact binomial p < 0.05.", "",
+              "Per concept: hit rate (n) / judge's base rate on the random controls", "",
               "| layer | " + " | ".join(world.CONCEPTS) + " |", "|---|" + "---|" * len(world.CONCEPTS)]
     for layer in report["layers"]:
         pc = s[str(layer)]["per_concept"]
-        cells = [f"{v['rate']:.2f} ({v['n']}) / {v['base_rate']:.2f}" if v["n"] and v["base_rate"] is not None
-                 else "-" for v in pc.values()]
+        cells = [f"{v['rate']:.2f} ({v['n']}) / {v['base_rate']:.2f}{' *' if v['p_above_base'] < 0.05 else ''}"
+                 if v["n"] and v["base_rate"] is not None else "-" for v in pc.values()]
         lines.append(f"| {layer} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -104,7 +104,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     out = ensure_writable_dir(args.out)
     report = calibrate.run(args.model, layers=args.layer, seeds=range(args.seeds), n_random=args.random,
                            judge_path=args.judge, progress=lambda m: print(m, flush=True),
-                           partial=out / "calibration.partial.json",
+                           partial=out / "calibration.partial.json", previous=out / "calibration.json",
                            **{k: v for k, v in (("lr", args.lr), ("steps", args.steps)) if v is not None})
     atomic_write_json(out / "calibration.json", {**report, "versions": versions()})
     md = calibrate.markdown(report)
