@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-DEMO_CONCEPTS = ["red", "blue", "yellow", "circle", "grass", "night", "winter"]
+DEMO_CONCEPTS = ["red", "blue", "yellow", "triangle", "square", "grass", "night", "summer"]
 
 
 def register(sub) -> None:
