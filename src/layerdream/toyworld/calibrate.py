@@ -171,11 +171,15 @@ def markdown(report: dict) -> str:
             mean = row["mean_over_categories"]
             lines.append(f"| {layer} | {kind} | " + " | ".join(cells) + f" | {mean:.2f} |" if mean is not None
                          else f"| {layer} | {kind} | " + " | ".join(cells) + " | - |")
+    base_rows = {}
+    for layer in report["layers"]:
         cats = s[str(layer)]["concept"]["categories"].values()
         if all(c.get("base_rate") is not None for c in cats):
             bases = [c["base_rate"] for c in cats]
-            lines.append(f"| {layer} | judge base rate | " + " | ".join(f"{b:.2f}" for b in bases)
-                         + f" | {sum(bases) / len(bases):.2f} |")
+            base_rows[layer] = " | ".join(f"{b:.2f}" for b in bases) + f" | {sum(bases) / len(bases):.2f} |"
+    if len(set(base_rows.values())) == 1 and len(base_rows) > 1:  # balanced targets: 1/K whatever the judge
+        base_rows = {"all": next(iter(base_rows.values()))}
+    lines += [f"| {layer} | judge base rate | {row}" for layer, row in base_rows.items()]
     lines += ["", "95 % Wilson intervals. \\* = above the judge's base rate (how often it names the category's "
               "concepts on all random-direction images), one-sided exact binomial p < 0.05.", "",
               "Per concept: hit rate (n) / judge's base rate on the random controls", "",
