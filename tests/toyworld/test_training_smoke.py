@@ -33,3 +33,33 @@ def test_few_step_training_of_every_stage():
     assert not torch.equal(proj_before, model.model.multi_modal_projector.mm_input_projection_weight)
     p = probe.probe(model, rows, n=4)
     assert set(p["real_image_alignment"]) == {"1", "2"}
+
+
+def test_interrupted_tower_training_resumes_bit_identically(tmp_path, monkeypatch):
+    """The tower stage saves its whole state every few steps; a resumed run equals an uninterrupted one."""
+    kw = dict(steps=4, batch=4, lr=1e-3, seed=0, robust=False, pool_size=16, progress=lambda s: None)
+    model, _, _ = _small()
+    vision.train_tower(model.model.vision_tower, **kw)
+    straight = {k: v.clone() for k, v in model.model.vision_tower.state_dict().items()}
+
+    model, _, _ = _small()
+    ckpt = tmp_path / "vision.partial.pt"
+    real_step, calls = vision.optimiser_step, []
+
+    def interrupting_step(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real_step(*a, **k)
+
+    monkeypatch.setattr(vision, "optimiser_step", interrupting_step)
+    try:
+        vision.train_tower(model.model.vision_tower, checkpoint=ckpt, checkpoint_every=2, **kw)
+    except KeyboardInterrupt:
+        pass
+    assert torch.load(ckpt, weights_only=False)["step"] == 2
+    monkeypatch.setattr(vision, "optimiser_step", real_step)
+    model, _, _ = _small()  # a fresh process: nothing but the checkpoint survives
+    vision.train_tower(model.model.vision_tower, checkpoint=ckpt, checkpoint_every=2, **kw)
+    for k, v in model.model.vision_tower.state_dict().items():
+        assert torch.equal(v, straight[k]), k

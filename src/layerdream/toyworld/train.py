@@ -94,7 +94,8 @@ class Runner:
     def vision(self):
         tower = self.model.model.vision_tower
         heads, m = vision.train_tower(tower, steps=self.steps["vision"], batch=64, lr=2e-3, seed=1, robust=False,
-                                      data_seed0=TRAIN_POOL_SEED, pool_size=self.vision_pool, progress=self.progress)
+                                      data_seed0=TRAIN_POOL_SEED, pool_size=self.vision_pool, progress=self.progress,
+                                      checkpoint=self.stage_dir / "vision.partial.pt")
         torch.save(heads.state_dict(), self.stage_dir / "vision_heads.pt")
         return _state(self.model), m
 
@@ -207,6 +208,7 @@ def train_all(out: str | Path, *, quick: bool = False, progress: Callable[[str],
         state, m = getattr(runner, name.replace("-", "_"))()
         m["seconds_stage"] = round(time.time() - t0, 1)
         metrics["stages"][name] = runner.save(name, state, m)
+        (runner.stage_dir / f"{name}.partial.pt").unlink(missing_ok=True)  # mid-stage progress, now superseded
         progress(f"[{i}/{len(STAGES)}] {name}: finished in {m['seconds_stage']:.0f}s")
         if not stages:
             atomic_write_json(out / "metrics.json", {**metrics, "versions": versions()})
