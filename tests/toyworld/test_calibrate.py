@@ -46,6 +46,7 @@ def test_calibrate_resumes_without_resynthesising(tmp_path, monkeypatch, capsys)
     assert "| 1 | concept |" in md and "| 1 | judge base rate |" in md
     cell = report["summary"]["1"]["concept"]["categories"]["colour"]
     assert 0 <= cell["base_rate"] <= 1 and 0 <= cell["p_above_base"] <= 1
+    assert 0 <= cell["mismatch_rate"] <= 1 and "| 1 | mismatched targets |" in md
 
     calls.clear()  # a finished calibration re-summarises from its calibration.json, synthesising nothing
     assert main(args) == 0 and calls == []
@@ -64,3 +65,16 @@ def test_partial_with_other_settings_is_not_reused(tmp_path):
     assert calibrate.resumable_records(partial, "toy-aligned", 1, {"steps": 2}) == []
     assert calibrate.resumable_records(partial, "toy-plain", 1, {"steps": 3}) == []
     assert calibrate.resumable_records(partial, "toy-aligned", 1, {"steps": 3}) == [{}]
+
+
+def test_mismatched_target_rate_catches_syntheses_that_all_look_alike():
+    """A model whose every image is judged 'green' hits 'green' always, and the mismatch null says so."""
+    recs = [{"layer": 1, "seed": 0, "kind": "concept", "concept": c, "category": world.concept_category(c),
+             "judged": {"colour": "green", "shape": "circle", "background": "sky", "season": "spring"},
+             "hit": c in ("green", "circle", "sky", "spring")} for c in world.CONCEPTS]
+    recs += [{"layer": 1, "seed": 0, "kind": "random", "concept": "red", "category": "colour",
+              "judged": {"colour": "red", "shape": "square", "background": "grass", "season": "winter"}, "hit": True}]
+    row = calibrate.summarise(recs, [1])["1"]
+    assert row["per_concept"]["green"]["rate"] == 1.0 and row["per_concept"]["green"]["mismatch_rate"] == 1.0
+    colour = row["concept"]["categories"]["colour"]
+    assert abs(colour["rate"] - colour["mismatch_rate"]) < 1e-9 and colour["p_above_mismatch"] > 0.5

@@ -136,6 +136,13 @@ def summarise(records: list[dict], layers) -> dict:
                               "rate": hits / len(rs) if rs else None,
                               "p_above_base": p_at_least(hits, len(rs), base) if base is not None and rs else None}
         row["per_concept"] = per_concept
+        # Second null, from the concept images themselves: how often an image made for another concept
+        # of the category is judged as this one. It catches a model whose syntheses all look alike
+        # (every target gives the same round green blob), which random directions need not show.
+        for c in world.CONCEPTS:
+            cat = world.concept_category(c)
+            others = [r for r in rec if r["kind"] == "concept" and r["category"] == cat and r["concept"] != c]
+            per_concept[c]["mismatch_rate"] = sum(r["judged"][cat] == c for r in others) / len(others) if others else None
         # The null for a category: the judge names each of its concepts as often as it does on the
         # controls. Every control image is judged in every category, so this uses all of them.
         for cat, names in world.CATEGORIES.items():
@@ -144,16 +151,26 @@ def summarise(records: list[dict], layers) -> dict:
             base = sum(bases) / len(bases) if controls else None
             cell["base_rate"] = base
             cell["p_above_base"] = p_at_least(cell["hits"], cell["n"], base) if base is not None and cell["n"] else None
+            mism = [per_concept[c]["mismatch_rate"] for c in names]
+            cell["mismatch_rate"] = sum(mism) / len(mism) if None not in mism else None
+            cell["p_above_mismatch"] = (p_at_least(cell["hits"], cell["n"], cell["mismatch_rate"])
+                                        if cell["mismatch_rate"] is not None and cell["n"] else None)
         out[str(layer)] = row
     out["chance_mean_over_categories"] = sum(1 / len(v) for v in world.CATEGORIES.values()) / len(world.CATEGORIES)
     return out
 
 
+def _marks(c: dict) -> str:
+    """' *' above the random-control base rate, ' †' above the mismatched-target rate too (p < 0.05)."""
+    if c.get("p_above_base") is None or c["p_above_base"] >= 0.05:
+        return ""
+    return " *†" if c.get("p_above_mismatch") is not None and c["p_above_mismatch"] < 0.05 else " *"
+
+
 def _cell(c: dict, mark: bool = False) -> str:
     if not c["n"]:
         return "-"
-    star = " *" if mark and c.get("p_above_base") is not None and c["p_above_base"] < 0.05 else ""
-    return f"{c['rate']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}] (n={c['n']}){star}"
+    return f"{c['rate']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}] (n={c['n']}){_marks(c) if mark else ''}"
 
 
 def markdown(report: dict) -> str:
@@ -180,13 +197,24 @@ def markdown(report: dict) -> str:
     if len(set(base_rows.values())) == 1 and len(base_rows) > 1:  # balanced targets: 1/K whatever the judge
         base_rows = {"all": next(iter(base_rows.values()))}
     lines += [f"| {layer} | judge base rate | {row}" for layer, row in base_rows.items()]
+    for layer in report["layers"]:
+        cats = list(s[str(layer)]["concept"]["categories"].values())
+        if all(c.get("mismatch_rate") is not None for c in cats):
+            rates = [c["mismatch_rate"] for c in cats]
+            lines.append(f"| {layer} | mismatched targets | " + " | ".join(f"{r:.2f}" for r in rates)
+                         + f" | {sum(rates) / len(rates):.2f} |")
     lines += ["", "95 % Wilson intervals. \\* = above the judge's base rate (how often it names the category's "
-              "concepts on all random-direction images), one-sided exact binomial p < 0.05.", "",
+              "concepts on all random-direction images), one-sided exact binomial p < 0.05; † = also above the "
+              "mismatched-target rate (how often images made for the category's other concepts are judged as "
+              "the concept).", "",
               "Per concept: hit rate (n) / judge's base rate on the random controls", "",
               "| layer | " + " | ".join(world.CONCEPTS) + " |", "|---|" + "---|" * len(world.CONCEPTS)]
     for layer in report["layers"]:
         pc = s[str(layer)]["per_concept"]
-        cells = [f"{v['rate']:.2f} ({v['n']}) / {v['base_rate']:.2f}{' *' if v['p_above_base'] < 0.05 else ''}"
+        for v in pc.values():
+            v["p_above_mismatch"] = (p_at_least(v["hits"], v["n"], v["mismatch_rate"])
+                                     if v["n"] and v.get("mismatch_rate") is not None else None)
+        cells = [f"{v['rate']:.2f} ({v['n']}) / {v['base_rate']:.2f}{_marks(v)}"
                  if v["n"] and v["base_rate"] is not None else "-" for v in pc.values()]
         lines.append(f"| {layer} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
