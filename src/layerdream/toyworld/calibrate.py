@@ -176,7 +176,8 @@ def _cell(c: dict, mark: bool = False) -> str:
 def markdown(report: dict) -> str:
     """Tables for docs/toyworld.md."""
     s = report["summary"]
-    lines = [f"**{report['model']}** (synthesis: preset fast {report.get('synthesis') or ''}, seeds {report['seeds'][0]}-{report['seeds'][-1]}, "
+    overrides = f" {report['synthesis']}" if report.get("synthesis") else ""
+    lines = [f"**{report['model']}** (synthesis: preset fast{overrides}, seeds {report['seeds'][0]}-{report['seeds'][-1]}, "
              f"{report['n_random']} random directions per seed and layer; chance averaged over categories "
              f"{s['chance_mean_over_categories']:.3f})", "",
              "| layer | targets | " + " | ".join(world.CATEGORIES) + " | mean over categories |",
