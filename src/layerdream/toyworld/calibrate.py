@@ -142,7 +142,10 @@ def summarise(records: list[dict], layers) -> dict:
         for c in world.CONCEPTS:
             cat = world.concept_category(c)
             others = [r for r in rec if r["kind"] == "concept" and r["category"] == cat and r["concept"] != c]
-            per_concept[c]["mismatch_rate"] = sum(r["judged"][cat] == c for r in others) / len(others) if others else None
+            v = per_concept[c]
+            v["mismatch_rate"] = sum(r["judged"][cat] == c for r in others) / len(others) if others else None
+            v["p_above_mismatch"] = (p_at_least(v["hits"], v["n"], v["mismatch_rate"])
+                                     if v["n"] and v["mismatch_rate"] is not None else None)
         # The null for a category: the judge names each of its concepts as often as it does on the
         # controls. Every control image is judged in every category, so this uses all of them.
         for cat, names in world.CATEGORIES.items():
@@ -212,9 +215,6 @@ def markdown(report: dict) -> str:
               "| layer | " + " | ".join(world.CONCEPTS) + " |", "|---|" + "---|" * len(world.CONCEPTS)]
     for layer in report["layers"]:
         pc = s[str(layer)]["per_concept"]
-        for v in pc.values():
-            v["p_above_mismatch"] = (p_at_least(v["hits"], v["n"], v["mismatch_rate"])
-                                     if v["n"] and v.get("mismatch_rate") is not None else None)
         cells = [f"{v['rate']:.2f} ({v['n']}) / {v['base_rate']:.2f}{_marks(v)}"
                  if v["n"] and v["base_rate"] is not None else "-" for v in pc.values()]
         lines.append(f"| {layer} | " + " | ".join(cells) + " |")
