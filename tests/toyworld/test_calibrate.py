@@ -78,3 +78,5 @@ def test_mismatched_target_rate_catches_syntheses_that_all_look_alike():
     assert row["per_concept"]["green"]["rate"] == 1.0 and row["per_concept"]["green"]["mismatch_rate"] == 1.0
     colour = row["concept"]["categories"]["colour"]
     assert abs(colour["rate"] - colour["mismatch_rate"]) < 1e-9 and colour["p_above_mismatch"] > 0.5
+    sign = row["concepts_above_base"]  # green, circle, sky, spring beat a control judged red/square/grass/winter
+    assert sign["k"] == 4 and sign["of"] == len(world.CONCEPTS) and sign["p_sign_test"] > 0.5

@@ -158,6 +158,12 @@ def summarise(records: list[dict], layers) -> dict:
             cell["mismatch_rate"] = sum(mism) / len(mism) if None not in mism else None
             cell["p_above_mismatch"] = (p_at_least(cell["hits"], cell["n"], cell["mismatch_rate"])
                                         if cell["mismatch_rate"] is not None and cell["n"] else None)
+        # Concept-level sign test, the conservative one: the effective n is the concepts (a seed only
+        # changes shifts and noise), so count concepts hit more often than the judge names them anyway.
+        if controls:
+            above = sum(v["n"] > 0 and v["rate"] > v["base_rate"] for v in per_concept.values())
+            row["concepts_above_base"] = {"k": above, "of": len(per_concept),
+                                          "p_sign_test": p_at_least(above, len(per_concept), 0.5)}
         out[str(layer)] = row
     out["chance_mean_over_categories"] = sum(1 / len(v) for v in world.CATEGORIES.values()) / len(world.CATEGORIES)
     return out
@@ -207,6 +213,11 @@ def markdown(report: dict) -> str:
             rates = [c["mismatch_rate"] for c in cats]
             lines.append(f"| {layer} | mismatched targets | " + " | ".join(f"{r:.2f}" for r in rates)
                          + f" | {sum(rates) / len(rates):.2f} |")
+    signs = [(layer, s[str(layer)].get("concepts_above_base")) for layer in report["layers"]]
+    if all(v for _, v in signs):
+        lines += ["", "Concept level (effective n = concepts): " + "; ".join(
+            f"layer {layer}: {v['k']} of {v['of']} concepts above their base rate (sign test p = {v['p_sign_test']:.2g})"
+            for layer, v in signs)]
     lines += ["", "95 % Wilson intervals. \\* = above the judge's base rate (how often it names the category's "
               "concepts on all random-direction images), one-sided exact binomial p < 0.05; † = also above the "
               "mismatched-target rate (how often images made for the category's other concepts are judged as "
