@@ -1,9 +1,11 @@
 """`layerdream toyworld calibrate`: judged synthesis tables, and an interrupted run resumes."""
 import json
 
+import pytest
 import torch
 
 import layerdream as ld
+from layerdream.errors import UserError
 from layerdream.cli import main
 from layerdream.toyworld import calibrate, world
 
@@ -59,12 +61,28 @@ def test_exact_binomial_tail():
     assert calibrate.p_at_least(7, 12, 0.25) < 0.05 < calibrate.p_at_least(6, 12, 0.25)  # 0.014, 0.054
 
 
-def test_partial_with_other_settings_is_not_reused(tmp_path):
+def test_earlier_run_with_other_settings_is_refused_not_reused_or_overwritten(tmp_path, capsys):
     partial = tmp_path / "p.json"
     partial.write_text(json.dumps({"model": "toy-aligned", "n_random": 1, "synthesis": {"steps": 3}, "records": [{}]}))
-    assert calibrate.resumable_records(partial, "toy-aligned", 1, {"steps": 2}) == []
-    assert calibrate.resumable_records(partial, "toy-plain", 1, {"steps": 3}) == []
+    for model, steps in (("toy-aligned", 2), ("toy-plain", 3)):
+        with pytest.raises(UserError, match="other settings"):
+            calibrate.resumable_records(partial, model, 1, {"steps": steps})
     assert calibrate.resumable_records(partial, "toy-aligned", 1, {"steps": 3}) == [{}]
+    assert calibrate.resumable_records(tmp_path / "absent.json", "toy-aligned", 1, {}) == []
+
+    out = tmp_path / "cal"
+    out.mkdir()
+    before = '{"model": "toy-plain", "n_random": 5, "synthesis": {}, "records": []}'
+    (out / "calibration.json").write_text(before)
+    assert main(["toyworld", "calibrate", "--layer", "1", "--seeds", "1", "--random", "1", "--steps", "2",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "other settings" in err[0]
+    assert (out / "calibration.json").read_text() == before  # the earlier measurement is untouched
+    (out / "calibration.json").write_text("{not json")
+    assert main(["toyworld", "calibrate", "--layer", "1", "--seeds", "1", "--out", str(out)]) == 2
+    assert main(["toyworld", "calibrate", "--layer", "1,9", "--seeds", "1", "--out", str(tmp_path / "c2")]) == 2
+    assert "layer 9 is out of range" in capsys.readouterr().err
 
 
 def test_mismatched_target_rate_catches_syntheses_that_all_look_alike():

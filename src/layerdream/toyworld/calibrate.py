@@ -8,16 +8,21 @@ the judge's biases give.
 
 Why per-concept rates beside the judge's base rate: a judge that says "circle" for half of all
 smooth images makes "circle" look recognised; a concept only counts if it beats how often the judge
-says it on the controls.
+says it on the controls. A second null, the mismatched-target rate, catches models whose syntheses
+all look alike; the concept-level sign test reads the result with the effective n (the concepts).
 """
 from __future__ import annotations
 
+import json
 import math
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Callable
 
 import torch
 
+from ..errors import UserError
 from . import world
 
 
@@ -44,19 +49,24 @@ def random_targets(layer: int, seed: int, n: int, d: int) -> dict[str, torch.Ten
     return {f"random{i:02d}_s{seed}": v[i] for i in range(n)}
 
 
-def resumable_records(partial, model: str, n_random: int, synth_kw: dict) -> list[dict]:
-    """Records of an interrupted run with the same settings (else none: other settings, other numbers)."""
-    import json
-    from pathlib import Path
+def resumable_records(path, model: str, n_random: int, synth_kw: dict) -> list[dict]:
+    """Records of an earlier run into the same folder, to be reused instead of synthesised again.
 
-    if partial is None or not Path(partial).is_file():
+    A file made with other settings is refused rather than silently overwritten: its numbers are a
+    measurement, and mixing or replacing them would lose results.
+    """
+    if path is None or not Path(path).is_file():
         return []
     try:
-        old = json.loads(Path(partial).read_text())
-    except (OSError, ValueError):
-        return []
-    same = (old.get("model") == model and old.get("n_random") == n_random and old.get("synthesis") == synth_kw)
-    return list(old.get("records", [])) if same else []
+        old = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read {path} ({e}); move it away or choose another --out") from None
+    theirs = {"model": old.get("model"), "n_random": old.get("n_random"), "synthesis": old.get("synthesis")}
+    ours = {"model": model, "n_random": n_random, "synthesis": synth_kw}
+    if theirs != ours:
+        raise UserError(f"{path} holds a calibration with other settings ({theirs}); "
+                        "choose another --out to keep both, or delete it")
+    return list(old.get("records", []))
 
 
 def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_random: int = 20,
@@ -73,12 +83,14 @@ def run(model: str = "toy-aligned", layers=(1, 2), seeds=tuple(range(12)), n_ran
     from ..io import atomic_write_json
     from .judge import load_judge
 
+    old = resumable_records(partial, model, n_random, synth_kw) or resumable_records(previous, model, n_random, synth_kw)
     judge = load_judge(judge_path)
     vlm = ld.load(model, device="cpu")
+    for layer in layers:  # every layer before any work, not after an hour of the others
+        vlm.check_layer(layer)
     per_cell = len(world.CONCEPTS) + n_random
-    old = resumable_records(partial, model, n_random, synth_kw) or resumable_records(previous, model, n_random, synth_kw)
-    done = {(r["layer"], r["seed"]) for r in old}
-    done = {c for c in done if sum((r["layer"], r["seed"]) == c for r in old) == per_cell}
+    counts = Counter((r["layer"], r["seed"]) for r in old)
+    done = {cell for cell, k in counts.items() if k == per_cell}
     records = [r for r in old if (r["layer"], r["seed"]) in done]
     if done:
         progress(f"  resuming: {len(done)} (layer, seed) cells already measured")

@@ -79,7 +79,8 @@ class GeometryHead(nn.Module):
 
 
 class VisionHeads(nn.Module):
-    """Global heads (mean over tokens) and per-token heads for the four categories."""
+    """Global heads (mean over tokens) and per-token heads for the four categories, plus the dense
+    per-patch geometry head (its loss needs the unpooled patches, so ``train_tower`` adds it)."""
 
     def __init__(self, d: int):
         super().__init__()
