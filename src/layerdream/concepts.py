@@ -57,7 +57,7 @@ def render(vlm: VLM, text: str, prompt_format: str = "chat") -> tuple[str, int, 
     if prompt_format not in PROMPT_FORMATS:
         raise UserError(f"unknown prompt format {prompt_format!r}; choose one of {', '.join(PROMPT_FORMATS)}")
     tok = vlm.tokenizer
-    if prompt_format == "chat" and getattr(tok, "chat_template", None):
+    if vlm.resolve_prompt_format(prompt_format) == "chat":
         sentinel = "\u2063LAYERDREAM\u2063"
         shell = tok.apply_chat_template([{"role": "user", "content": sentinel}], tokenize=False, add_generation_prompt=True)
         start = shell.index(sentinel)
@@ -79,8 +79,11 @@ def token_positions(vlm: VLM, text: str, prompt_format: str = "chat") -> tuple[l
     unk = vlm.tokenizer.unk_token_id
     if not positions:
         raise UserError(f"concept {text!r} tokenises to nothing in {vlm.name}'s tokenizer; choose a different word")
-    if unk is not None and all(ids[p] == unk for p in positions):
-        raise UserError(f"concept {text!r} is not in {vlm.name}'s vocabulary (it tokenises to <unk>); choose a word the model knows")
+    if unk is not None and any(ids[p] == unk for p in positions):
+        # averaging <unk> into the vector would silently give another concept ("red <unk>")
+        unknown = sorted({prompt[offsets[p][0]:offsets[p][1]] for p in positions if ids[p] == unk})
+        raise UserError(f"concept {text!r} is not in {vlm.name}'s vocabulary ({', '.join(map(repr, unknown))} "
+                        "tokenises to <unk>); choose words the model knows")
     return ids, positions
 
 

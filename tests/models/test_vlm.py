@@ -105,10 +105,10 @@ def test_repr_and_geometry(tiny_vlm):
 
 def test_cached_attention_masks_give_identical_states(tiny_vlm):
     images = torch.rand(3, 3, tiny_vlm.image_size, tiny_vlm.image_size)
-    tiny_vlm.cache.pop(("masks", 3), None)
+    tiny_vlm.cache.pop(("masks", "chat", 3), None)
     with torch.no_grad():
         first = tiny_vlm.image_tokens(images, 2)  # builds and captures the masks
-        assert ("masks", 3) in tiny_vlm.cache
+        assert ("masks", "chat", 3) in tiny_vlm.cache
         second = tiny_vlm.image_tokens(images, 2)  # reuses them
-        reference = tiny_vlm.residual(2, **full_forward_inputs(tiny_vlm, images))[:, tiny_vlm._image_positions]
+        reference = tiny_vlm.residual(2, **full_forward_inputs(tiny_vlm, images))[:, tiny_vlm.image_positions()]
     assert torch.equal(first, second) and torch.equal(second, reference)

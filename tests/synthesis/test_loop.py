@@ -69,7 +69,7 @@ def test_snapshots_and_save(tiny_vlm, tmp_path):
 
 def test_nan_is_caught_with_a_clear_error(tiny_vlm, monkeypatch):
     real = tiny_vlm.image_tokens
-    monkeypatch.setattr(tiny_vlm, "image_tokens", lambda x, l: real(x, l) * float("nan") if x.requires_grad or x.shape[0] > 1 else real(x, l))
+    monkeypatch.setattr(tiny_vlm, "image_tokens", lambda x, l, f="chat": real(x, l, f) * float("nan") if x.requires_grad or x.shape[0] > 1 else real(x, l, f))
     with pytest.raises(UserError, match="NaN/inf"):
         ld.synthesize(tiny_vlm, "red", layers=1, steps=10, copies=2, progress=False)
 

@@ -92,7 +92,7 @@ def test_presets_scale_to_resolution_and_depth():
     small = make_config("paper", image_size=64, grid=(4, 4), layer=1, num_layers=4)
     assert small.canvas == 32 and small.max_shift == 4 and max(small.resolutions) == 32
     assert (small.sigma_start, small.sigma_end) == (0.5, 4.0)
-    assert paper_schedule(2, 4) == (0.15, 0.5)  # relative depth 0.5 -> layer 17 of 34 -> the 0.15/0.5 band
+    assert paper_schedule(2, 4) == (0.15, 0.5, False)  # relative depth 0.5 -> layer 17 of 34: inside the 0.15/0.5 band
     fast = make_config("fast", image_size=64, grid=(4, 4), layer=1, num_layers=4)
     assert fast.canvas == 64 and fast.resolutions == [4, 8, 16, 32, 64] and fast.steps == 80
     assert make_config("fast", image_size=896, grid=(16, 16), layer=1, num_layers=34).canvas == 448
@@ -105,3 +105,26 @@ def test_overrides_and_bad_values():
         make_config("slow", image_size=64, grid=(4, 4), layer=1, num_layers=4)
     with pytest.raises(UserError, match="--steps"):
         make_config("fast", image_size=64, grid=(4, 4), layer=1, num_layers=4, steps=0)
+
+
+def test_paper_schedule_interpolates_by_relative_depth_tau_on_a_log_scale():
+    for layer, lr, tau in zip((1, 5, 10, 15, 20, 25, 30), (0.04, 0.04, 0.15, 0.15, 0.15, 0.15, 0.04),
+                              (0.005, 0.005, 0.5, 0.5, 0.5, 0.5, 0.005)):
+        assert paper_schedule(layer, 34) == (lr, tau, True)  # the paper's own layers: its own values
+    lr7, tau7, exact = paper_schedule(7, 34)
+    assert not exact and lr7 == pytest.approx(0.04 + 0.4 * 0.11) and tau7 == pytest.approx(0.005 * 100 ** 0.4)
+    taus = [paper_schedule(layer, 34)[1] for layer in range(1, 35)]
+    jumps = [max(a, b) / min(a, b) for a, b in zip(taus, taus[1:])]
+    assert max(jumps) == pytest.approx(100 ** (1 / 5))  # was 100x between layers 7 and 8 (nearest paper layer)
+    assert paper_schedule(34, 34)[:2] == (0.04, 0.005) and paper_schedule(33, 34)[2] is False
+
+
+def test_non_paper_layer_says_so_once(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="layerdream"):
+        make_config("paper", image_size=896, grid=(16, 16), layer=7, num_layers=34)
+        make_config("paper", image_size=896, grid=(16, 16), layer=7, num_layers=34)
+        make_config("paper", image_size=896, grid=(16, 16), layer=5, num_layers=34)
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1 and "layer 7 of 34" in notes[0] and "not the paper's values" in notes[0]

@@ -50,18 +50,36 @@ class FamilyAdapter:
         mean, std = self.mean.to(images.device), self.std.to(images.device)
         return {"pixel_values": (images - mean) / std}
 
-    def image_messages(self) -> list[dict]:
+    def image_messages(self, image) -> list[dict]:
         """The image-only user turn: no text, so no concept can leak into the image tokens."""
-        return [{"role": "user", "content": [{"type": "image"}]}]
+        return [{"role": "user", "content": [{"type": "image", "image": image}]}]
+
+    def image_placeholder(self) -> str:
+        """The text the processor expands into the image-token block (raw prompts only)."""
+        return self.processor.image_token
+
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.processor, "chat_template", None))
 
     # -- generic -----------------------------------------------------------------------------
-    def image_prompt(self) -> dict[str, torch.Tensor]:
-        """Token ids (1, T) of the image prompt, built once through the real processor."""
+    def image_prompt(self, prompt_format: str = "chat") -> dict[str, torch.Tensor]:
+        """Token ids (1, T) of the image prompt, built once through the real processor.
+
+        ``chat``: the processor's own ``apply_chat_template(..., tokenize=True)``, which knows that the
+        template already holds ``<bos>`` (rendering to text and tokenising again adds a second one,
+        which moves the image tokens' states by 20-40 % in mid layers of a real Gemma 3).
+        ``raw`` (pretrained checkpoints without a template): ``<bos>`` + the image placeholder, the
+        same shape as the text side's raw prompt ``<bos>`` + word.
+        """
         from PIL import Image
 
-        text = self.processor.apply_chat_template(self.image_messages(), tokenize=False, add_generation_prompt=True)
         gray = Image.new("RGB", (self.image_size, self.image_size), (128, 128, 128))
-        enc = self.processor(text=text, images=gray, return_tensors="pt")
+        if prompt_format == "chat":
+            enc = self.processor.apply_chat_template(self.image_messages(gray), add_generation_prompt=True,
+                                                     tokenize=True, return_dict=True, return_tensors="pt")
+        else:
+            text = (self.processor.tokenizer.bos_token or "") + self.image_placeholder()
+            enc = self.processor(text=text, images=gray, return_tensors="pt", add_special_tokens=False)
         prompt = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
         for name in self.extra_input_names:
             prompt[name] = enc[name]

@@ -17,6 +17,9 @@ class Gemma3Adapter(FamilyAdapter):
     model_types = ("gemma3",)
     extra_input_names = ("token_type_ids",)
 
+    def image_placeholder(self) -> str:
+        return self.processor.boi_token  # Gemma 3's processor expands <start_of_image> into the block
+
     @property
     def grid(self) -> tuple[int, int]:
         side = math.isqrt(self.model.config.mm_tokens_per_image)

@@ -7,12 +7,15 @@ layer 1 of a 34-layer model the rest of the language model is pure waste.
 """
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 
 from ..errors import UserError
+
+log = logging.getLogger("layerdream")
 
 
 class _StopForward(Exception):
@@ -35,7 +38,8 @@ class VLM:
         self.num_layers = int(text_config.num_hidden_layers)
         self.hidden_size = int(text_config.hidden_size)
         self.cache: dict = {}  # baselines, gray references, prompts: computed once per model
-        self._image_prompt = None
+        self._prompts: dict[str, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
+        self._told: set[str] = set()
 
     # -- geometry ------------------------------------------------------------------------------
     @property
@@ -104,33 +108,63 @@ class VLM:
     def residual(self, layer: int, **inputs) -> torch.Tensor:
         return self.residuals([layer], **inputs)[layer]
 
-    # -- images --------------------------------------------------------------------------------
-    def image_prompt(self) -> dict[str, torch.Tensor]:
-        if self._image_prompt is None:
-            prompt = self.adapter.image_prompt()
-            self._image_prompt = {k: v.to(self.device) for k, v in prompt.items()}
-            self._image_positions = self.adapter.image_positions(prompt["input_ids"]).to(self.device)
-        return self._image_prompt
+    # -- prompts -------------------------------------------------------------------------------
+    def has_chat_template(self) -> bool:
+        """Both sides can use the chat template: the tokenizer (text) and, for a VLM, the processor."""
+        text_ok = bool(getattr(self.tokenizer, "chat_template", None))
+        image_ok = self.image_size <= 0 or self.adapter.has_chat_template()
+        return text_ok and image_ok
 
-    def image_tokens(self, images: torch.Tensor, layer: int) -> torch.Tensor:
+    def resolve_prompt_format(self, requested: str = "chat") -> str:
+        """The format actually used: ``chat`` falls back to ``raw`` (both sides together) when the
+        checkpoint has no chat template, as pretrained ``-pt`` checkpoints do; said once per model."""
+        if requested not in ("chat", "raw"):
+            raise UserError(f"unknown prompt format {requested!r}; choose chat or raw")
+        if requested == "chat" and not self.has_chat_template():
+            if "raw-fallback" not in self._told:
+                self._told.add("raw-fallback")
+                log.warning("%s has no chat template (a pretrained -pt checkpoint?): text and image prompts "
+                            "use the raw format <bos>+word / <bos>+image, and results record prompt_format=raw", self.name)
+            return "raw"
+        return requested
+
+    # -- images --------------------------------------------------------------------------------
+    def image_prompt(self, prompt_format: str = "chat") -> dict[str, torch.Tensor]:
+        """The image-only prompt (1, T) in the given format, built once; image positions beside it."""
+        prompt_format = self.resolve_prompt_format(prompt_format)
+        if prompt_format not in self._prompts:
+            prompt = self.adapter.image_prompt(prompt_format)
+            positions = self.adapter.image_positions(prompt["input_ids"])
+            self._prompts[prompt_format] = ({k: v.to(self.device) for k, v in prompt.items()}, positions.to(self.device))
+        return self._prompts[prompt_format][0]
+
+    def image_positions(self, prompt_format: str = "chat") -> torch.Tensor:
+        """Sequence positions of the image tokens in the image prompt of that format."""
+        self.image_prompt(prompt_format)
+        return self._prompts[self.resolve_prompt_format(prompt_format)][1]
+
+    def image_tokens(self, images: torch.Tensor, layer: int, prompt_format: str = "chat") -> torch.Tensor:
         """Layer-ℓ states of the image tokens, (N, P, d) in fp32, differentiable w.r.t. ``images``.
 
-        ``images`` is (N, 3, H, W) in [0, 1]; the adapter resizes and normalises it in torch.
+        ``images`` is (N, 3, H, W) in [0, 1]; the adapter resizes and normalises it in torch (fp32),
+        the model runs in its own dtype (bf16 on GPU), and the states come back in fp32 so that
+        centring, aggregation and the cosine never lose precision.
         """
-        prompt = self.image_prompt()
+        prompt_format = self.resolve_prompt_format(prompt_format)
+        prompt, positions = self.image_prompt(prompt_format), self.image_positions(prompt_format)
         n = images.shape[0]
         inputs = {k: v.expand(n, -1) for k, v in prompt.items()}
         pixels = self.adapter.preprocess(images.to(self.device, torch.float32))
         inputs.update({k: v.to(self.dtype) for k, v in pixels.items()})
-        masks = self.cache.get(("masks", n))
+        masks = self.cache.get(("masks", prompt_format, n))
         if masks is not None:  # the prompt never changes: reuse its attention masks (17% of a toy step)
             inputs["attention_mask"] = masks
             hidden = self.residual(layer, **inputs)
         else:
-            hidden = self._residual_capturing_masks(layer, n, inputs)
-        return hidden[:, self._image_positions].float()
+            hidden = self._residual_capturing_masks(layer, (prompt_format, n), inputs)
+        return hidden[:, positions].float()
 
-    def _residual_capturing_masks(self, layer: int, n: int, inputs: dict) -> torch.Tensor:
+    def _residual_capturing_masks(self, layer: int, key: tuple, inputs: dict) -> torch.Tensor:
         """Run once normally and keep the per-layer-type mask dict the model built for this prompt.
 
         transformers 5 models accept that dict back as ``attention_mask`` and then skip building it
@@ -139,7 +173,7 @@ class VLM:
         def grab(module, args, kwargs):
             mask = kwargs.get("attention_mask")
             if isinstance(mask, dict):
-                self.cache[("masks", n)] = {k: (v.detach() if torch.is_tensor(v) else v) for k, v in mask.items()}
+                self.cache[("masks", *key)] = {k: (v.detach() if torch.is_tensor(v) else v) for k, v in mask.items()}
 
         handle = self.model.get_decoder().register_forward_pre_hook(grab, with_kwargs=True)
         try:
@@ -147,14 +181,58 @@ class VLM:
         finally:
             handle.remove()
 
-    def gray_reference(self, layer: int) -> torch.Tensor:
-        """(P, d) layer-ℓ image tokens of a uniform gray image: the image-side baseline, cached."""
-        key = ("gray", layer)
+    def gray_reference(self, layer: int, prompt_format: str = "chat") -> torch.Tensor:
+        """(P, d) fp32 layer-ℓ image tokens of a uniform gray image: the image-side baseline, cached."""
+        prompt_format = self.resolve_prompt_format(prompt_format)
+        key = ("gray", layer, prompt_format)
         if key not in self.cache:
             gray = torch.full((1, 3, self.image_size, self.image_size), 0.5, device=self.device)
             with torch.no_grad():
-                self.cache[key] = self.image_tokens(gray, layer)[0]
+                self.cache[key] = self.image_tokens(gray, layer, prompt_format)[0]
         return self.cache[key]
+
+    # -- memory ----------------------------------------------------------------------------------
+    def vision_layers(self) -> torch.nn.ModuleList | None:
+        """The vision tower's transformer blocks (the bulk of a step's activations), or None."""
+        if self.image_size <= 0:
+            return None
+        tower = self.model.get_encoder(modality="image")
+        depth = getattr(getattr(self.model.config, "vision_config", None), "num_hidden_layers", None)
+        for module in tower.modules():
+            if isinstance(module, torch.nn.ModuleList) and len(module) == depth:
+                return module
+        return None
+
+    @contextmanager
+    def checkpointed_vision(self, enabled: bool = True) -> Iterator[None]:
+        """Activation checkpointing of each vision block: keep only block inputs for backward and
+        recompute the rest (about +1 vision forward per step, for ~7x less activation memory).
+
+        Done with ``torch.utils.checkpoint`` around each block's forward rather than HF's
+        ``gradient_checkpointing_enable``, which only acts in training mode; the model stays in eval.
+        """
+        blocks = self.vision_layers() if enabled else None
+        if not blocks:
+            yield
+            return
+        from torch.utils.checkpoint import checkpoint
+
+        originals = []
+        for block in blocks:
+            forward = block.forward
+            originals.append((block, forward))
+
+            def wrapped(*args, _forward=forward, **kwargs):
+                if not torch.is_grad_enabled():
+                    return _forward(*args, **kwargs)
+                return checkpoint(_forward, *args, use_reentrant=False, **kwargs)
+
+            block.forward = wrapped
+        try:
+            yield
+        finally:
+            for block, forward in originals:
+                block.forward = forward
 
     def __repr__(self) -> str:
         return f"VLM({self.name!r}, layers={self.num_layers}, d={self.hidden_size}, image={self.image_size}px, grid={self.grid})"

@@ -28,6 +28,31 @@ def add_synthesis_flags(parser: argparse.ArgumentParser) -> None:
                    help="push away from CONCEPT with weight W (default 0.3), e.g. --negative text=0.3")
 
 
+def add_resource_flags(parser: argparse.ArgumentParser) -> None:
+    """How the work is cut to fit the machine (never what an image looks like): synthesize and sweep."""
+    g = parser.add_argument_group("memory (changes speed, never the images)")
+    g.add_argument("--batch", type=int, default=None, metavar="B",
+                   help="at most B concepts per forward (default: as many as --max-memory allows)")
+    g.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="memory budget for activations, e.g. 40GiB (default: 90%% of the free GPU memory, "
+                        "or half the available RAM on CPU); the K copies are micro-batched when needed")
+    g.add_argument("--checkpoint-vision", choices=["auto", "on", "off"], default="auto",
+                   help="recompute the vision tower in backward instead of keeping its activations "
+                        "(auto: only when one copy would not fit otherwise)")
+
+
+def resource_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`layerdream.synthesize` that :func:`add_resource_flags` sets."""
+    from ..synthesis.memory import parse_bytes
+
+    if args.batch is not None and args.batch < 1:
+        from ..errors import UserError
+
+        raise UserError(f"--batch must be at least 1 concept per forward, got {args.batch}")
+    ckpt = {"auto": "auto", "on": True, "off": False}[args.checkpoint_vision]
+    return dict(batch_size=args.batch, max_memory=parse_bytes(args.max_memory), checkpoint_vision=ckpt)
+
+
 def synthesis_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of :func:`layerdream.synthesize` that the flags above set."""
     from ..errors import UserError
@@ -52,6 +77,7 @@ def register(sub) -> None:
     p.add_argument("concepts", nargs="+", metavar="CONCEPT")
     add_model_flags(p)
     add_synthesis_flags(p)
+    add_resource_flags(p)
     p.add_argument("--out", default="out", help="output folder (default ./out)")
     p.add_argument("--snapshot", type=int_list, default=[], help="also save the image at these steps, e.g. 10,50")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -65,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..io import ensure_writable_dir
 
-    opts = synthesis_options(args)
+    opts = synthesis_options(args) | resource_options(args)
     if opts["steps"] is not None and opts["steps"] <= 0:
         raise UserError(f"--steps must be a positive number of optimisation steps, got {opts['steps']}")
     if opts["preset"] not in ("paper", "fast"):

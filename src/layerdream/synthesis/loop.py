@@ -7,6 +7,7 @@ Host syncs happen every ``check_every`` steps only (NaN check and progress), not
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -19,6 +20,7 @@ from ..errors import UserError
 from ..models.vlm import VLM
 from . import augment
 from .objective import aggregate, centre, cosine_objective
+from .memory import Plan, parse_bytes, plan
 from .param import MultiResolutionImage
 from .presets import SynthesisConfig, make_config
 from .result import SynthesisResult
@@ -52,7 +54,8 @@ def _vectors_for_layer(spec: TargetSpec, layer: int, hidden: int) -> list[torch.
 def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Sequence[int] = 1,
                seeds: int | Sequence[int] = 0, preset: str = "fast", steps: int | None = None,
                targets: TargetSpec | None = None, negatives: Mapping[str, float] | Sequence[str] | None = None,
-               baseline=None, batch_size: int = 64, progress: bool = True, check_every: int = 10,
+               baseline=None, batch_size: int | None = None, max_memory: int | str | None = None,
+               checkpoint_vision: bool | str = "auto", progress: bool = True, check_every: int = 10,
                on_result: Callable[[SynthesisResult], None] | None = None,
                skip: Callable[[str, int, int, str], bool] | None = None, **overrides) -> list[SynthesisResult]:
     """Optimise one image per (target, layer, seed); returns results in (layer, seed, target) order.
@@ -62,6 +65,12 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     push away from to weights (a list means weight 0.3 each, DAS's negative-prompt weight).
     ``overrides`` set any :class:`SynthesisConfig` field (lr, tau, copies, weighting, ...).
     ``skip(label, layer, seed, fingerprint)`` lets a caller resume: True means "already done".
+
+    Memory is planned (``memory.plan``): at most ``batch_size`` targets share a forward, fewer if the
+    budget (``max_memory`` bytes or "40GiB"; default: free device memory, half the free RAM on CPU)
+    says so, and the K copies are split into micro-batches when even one target's K do not fit.
+    An out-of-memory error that still happens splits the batch and retries it. None of this changes
+    an image: batching and micro-batching are neutral (tested).
     """
     concepts = [concepts] if isinstance(concepts, str) else [c.strip() for c in concepts]
     if any(not c for c in concepts):
@@ -69,19 +78,24 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     targets = dict(targets or {})
     if not concepts and not targets:
         raise UserError("nothing to synthesise: give at least one concept")
+    if batch_size is not None and batch_size < 1:
+        raise UserError(f"--batch must be at least 1 concept per forward, got {batch_size}")
     vlm.require_vision()
+    budget = parse_bytes(max_memory)
     negatives = dict.fromkeys(negatives, 0.3) if isinstance(negatives, (list, tuple)) else dict(negatives or {})
     layers, seeds = _as_list(layers), _as_list(seeds)
     for layer in layers:
         vlm.check_layer(layer)
     configs = {l: make_config(preset, image_size=vlm.image_size, grid=vlm.grid, layer=l, num_layers=vlm.num_layers,
                               steps=steps, **overrides) for l in layers}
+    for cfg in configs.values():  # record the format actually used (raw for checkpoints without a template)
+        cfg.prompt_format = vlm.resolve_prompt_format(cfg.prompt_format)
     if concepts:  # fail on a bad concept before any optimisation, not after an hour of other layers
         for concept in concepts:
             token_positions(vlm, concept, configs[layers[0]].prompt_format)
     labels = concepts + list(targets)
     kinds = ["concept"] * len(concepts) + ["vector"] * len(targets)
-    total = sum(configs[l].steps for l in layers) * len(seeds) * -(-len(labels) // batch_size)
+    total = sum(configs[l].steps for l in layers) * len(seeds) * len(labels)
     bar = _progress(total, progress)
     results: list[SynthesisResult] = []
     try:
@@ -97,14 +111,18 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
             for seed in seeds:
                 todo = list(range(len(labels)))
                 if skip is not None:
-                    fp = fingerprint(result_config(vlm, cfg, layer, seed, extra))
-                    todo = [i for i in todo if not skip(labels[i], layer, seed, fp)]
+                    config = result_config(vlm, cfg, layer, seed, extra)
+                    todo = [i for i in todo if not skip(labels[i], layer, seed, fingerprint(config, labels[i]))]
                     if bar is not None:
-                        bar.update(cfg.steps * (-(-len(labels) // batch_size) - -(-len(todo) // batch_size)))
-                for start in range(0, len(todo), batch_size):
-                    idx = todo[start:start + batch_size]
-                    batch = run_batch(vlm, cfg, layer, seed, torch.stack([vectors[i] for i in idx]),
-                                      [labels[i] for i in idx], [kinds[i] for i in idx], neg, bar, check_every, extra)
+                        bar.update(cfg.steps * (len(labels) - len(todo)))
+                if not todo:
+                    continue
+                mem = plan(vlm, cfg, layer, len(todo), budget, batch_size, checkpoint_vision)
+                for start in range(0, len(todo), mem.concepts_per_forward):
+                    idx = todo[start:start + mem.concepts_per_forward]
+                    batch = _run_fitting(vlm, cfg, layer, seed, torch.stack([vectors[i] for i in idx]),
+                                         [labels[i] for i in idx], [kinds[i] for i in idx], neg, bar, check_every,
+                                         extra, mem)
                     for result in batch:
                         if on_result:
                             on_result(result)
@@ -115,75 +133,135 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     return results
 
 
+def _is_oom(err: BaseException) -> bool:
+    if isinstance(err, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def _run_fitting(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: torch.Tensor, labels: list[str],
+                 kinds: list[str], negatives, bar, check_every: int, extra: dict, mem: Plan) -> list[SynthesisResult]:
+    """``run_batch``, and if memory still runs out: halve the targets, then the micro-batch, then
+    checkpoint the tower; only when one copy of one target cannot fit is it the user's problem."""
+    try:
+        return run_batch(vlm, cfg, layer, seed, vectors, labels, kinds, negatives, bar, check_every, extra, mem)
+    except Exception as err:  # noqa: BLE001 - only out-of-memory is handled, anything else is re-raised
+        if not _is_oom(err):
+            raise
+    del err
+    if vlm.device.type == "cuda":
+        torch.cuda.empty_cache()
+    if bar is not None:
+        bar.write(f"layerdream: out of memory at {len(labels)} concept(s) x {mem.copies_per_micro_batch} copies "
+                  "per forward; splitting and retrying")
+    if len(labels) > 1:
+        half = len(labels) // 2
+        smaller = dataclasses.replace(mem, concepts_per_forward=max(1, half))
+        return (_run_fitting(vlm, cfg, layer, seed, vectors[:half], labels[:half], kinds[:half], negatives, bar,
+                             check_every, extra, smaller)
+                + _run_fitting(vlm, cfg, layer, seed, vectors[half:], labels[half:], kinds[half:], negatives, bar,
+                               check_every, extra, smaller))
+    if mem.copies_per_micro_batch > 1:
+        smaller = dataclasses.replace(mem, copies_per_micro_batch=mem.copies_per_micro_batch // 2)
+    elif not mem.checkpoint_vision:
+        smaller = dataclasses.replace(mem, checkpoint_vision=True)
+    else:
+        raise UserError(f"out of memory with one copy of one concept at layer {layer} ({vlm.device}); free the device, "
+                        "use a smaller --dtype or a machine with more memory")
+    return _run_fitting(vlm, cfg, layer, seed, vectors, labels, kinds, negatives, bar, check_every, extra, smaller)
+
+
 def result_config(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, extra: dict | None = None) -> dict:
     """The config recorded with every result: the preset's values plus what else shaped the image."""
-    return cfg.to_dict() | {"layer": layer, "seed": seed, "model": vlm.name} | dict(extra or {})
+    return cfg.to_dict() | {"layer": layer, "seed": seed, "model": vlm.name,
+                            "dtype": str(vlm.dtype).removeprefix("torch.")} | dict(extra or {})
 
 
-def fingerprint(config: dict) -> str:
-    """A short hash of everything that determines an image (batch size does not: batching is neutral)."""
-    stable = {k: v for k, v in config.items() if k not in ("batch_size", "snapshots")}
+# recorded with every result, but they do not change the image: batching and memory plans are neutral
+_NOT_IN_FINGERPRINT = ("batch_size", "snapshots", "plan", "device")
+
+
+def fingerprint(config: dict, label: str | None = None) -> str:
+    """A short hash of everything that determines one image: its settings and its target's label."""
+    stable = {k: v for k, v in config.items() if k not in _NOT_IN_FINGERPRINT and k != "fingerprint"}
+    if label is not None:
+        stable["target_label"] = label
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: torch.Tensor, labels: list[str],
               kinds: list[str], negatives=None, bar=None, check_every: int = 10,
-              extra: dict | None = None) -> list[SynthesisResult]:
-    """The optimisation for B targets at one layer and seed."""
+              extra: dict | None = None, mem: Plan | None = None) -> list[SynthesisResult]:
+    """The optimisation for B targets at one layer and seed.
+
+    Each step draws the K augmentations once, then runs the copies in micro-batches of
+    ``mem.copies_per_micro_batch``: their gradients accumulate on a detached copy of the image, and
+    one backward through the parameterisation follows. With one micro-batch this is exactly the
+    plain step; with several it differs only in float summation order.
+    """
     device, b, k = vlm.device, len(labels), cfg.copies
+    micro = min(k, mem.copies_per_micro_batch) if mem is not None else k
     started = time.perf_counter()
     gen = torch.Generator(device=device).manual_seed(seed)
     image = MultiResolutionImage(b, cfg.canvas, cfg.resolutions, cfg.upsample, cfg.init_noise, gen, device)
     params = list(image.parameters())
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
-    gray = vlm.gray_reference(layer)
+    gray = vlm.gray_reference(layer, cfg.prompt_format)
     target = vectors.to(device)
-    target_k = target.repeat_interleave(k, 0)
     neg_vecs, neg_w = (negatives[0].to(device), negatives[1].to(device)) if negatives else (None, None)
 
     def represent(pixels: torch.Tensor, tgt: torch.Tensor, sigma: float) -> torch.Tensor:
-        z = centre(vlm.image_tokens(pixels, layer), gray, cfg.per_position_centring)
+        z = centre(vlm.image_tokens(pixels, layer, cfg.prompt_format), gray, cfg.per_position_centring)
         return aggregate(z, tgt, vlm.grid, sigma=sigma, tau=cfg.tau, weighting=cfg.weighting)
 
     with torch.no_grad():
         cos_initial = cosine_objective(represent(image(), target, cfg.sigma(0)), target)[1]
     history = torch.zeros(cfg.steps, 2, b, device=device)  # (loss, cosine) per step, synced rarely
     snapshots: dict[int, torch.Tensor] = {}
-    for step in range(cfg.steps):
-        offsets, eps = augment.draw(gen, k, cfg.canvas, cfg.max_shift, cfg.noise, device)
-        copies = augment.shift_and_noise(image(), offsets, eps, cfg.max_shift)
-        loss_rows, cos_rows = cosine_objective(represent(copies, target_k, cfg.sigma(step)), target_k, neg_vecs, neg_w)
-        loss_per_image = loss_rows.view(b, k).mean(1)
-        opt.zero_grad(set_to_none=True)
-        loss_per_image.sum().backward()
-        _clip_per_image(params, cfg.grad_clip)
-        opt.step()
-        history[step, 0] = loss_per_image.detach()
-        history[step, 1] = cos_rows.detach().view(b, k).mean(1)
-        if step + 1 in cfg.snapshots:
-            snapshots[step + 1] = image().detach().cpu()
-        if (step + 1) % check_every == 0 or step + 1 == cfg.steps:
-            window = history[max(0, step + 1 - check_every): step + 1]
-            if not torch.isfinite(window).all():
-                raise UserError(f"the objective became NaN/inf near step {step + 1} at layer {layer}; "
-                                "lower --lr, or use --dtype float32")
-            if bar is not None:
-                bar.update(min(check_every, (step % check_every) + 1))
-                bar.set_postfix(layer=layer, seed=seed, cos=f"{history[step, 1].mean().item():.3f}")
+    with vlm.checkpointed_vision(mem is not None and mem.checkpoint_vision):
+        for step in range(cfg.steps):
+            offsets, eps = augment.draw(gen, k, cfg.canvas, cfg.max_shift, cfg.noise, device)
+            current = image()
+            leaf = current.detach().requires_grad_(True)
+            for c0 in range(0, k, micro):
+                c1 = min(k, c0 + micro)
+                copies = augment.shift_and_noise(leaf, offsets[c0:c1], None if eps is None else eps[c0:c1], cfg.max_shift)
+                tgt = target.repeat_interleave(c1 - c0, 0)
+                loss_rows, cos_rows = cosine_objective(represent(copies, tgt, cfg.sigma(step)), tgt, neg_vecs, neg_w)
+                (loss_rows.view(b, c1 - c0).sum(1) / k).sum().backward()
+                history[step, 0] += loss_rows.detach().view(b, -1).sum(1) / k
+                history[step, 1] += cos_rows.detach().view(b, -1).sum(1) / k
+            opt.zero_grad(set_to_none=True)
+            current.backward(leaf.grad)
+            _clip_per_image(params, cfg.grad_clip)
+            opt.step()
+            if step + 1 in cfg.snapshots:
+                snapshots[step + 1] = image().detach().cpu()
+            if (step + 1) % check_every == 0 or step + 1 == cfg.steps:
+                window = history[max(0, step + 1 - check_every): step + 1]
+                if not torch.isfinite(window).all():
+                    raise UserError(f"the objective became NaN/inf near step {step + 1} at layer {layer}; "
+                                    "lower --lr, or use --dtype float32")
+                if bar is not None:
+                    bar.update(b * min(check_every, (step % check_every) + 1))
+                    bar.set_postfix(layer=layer, seed=seed, cos=f"{history[step, 1].mean().item():.3f}")
     with torch.no_grad():
         final = image()
         cos_final = cosine_objective(represent(final, target, cfg.sigma_end), target)[1]
     seconds = (time.perf_counter() - started) / b
     hist = history.cpu()
     config = result_config(vlm, cfg, layer, seed, extra)
-    config |= {"fingerprint": fingerprint(config), "batch_size": b}
+    config |= {"batch_size": b, "device": device.type,
+               "plan": (mem.to_dict() | {"concepts_per_forward": b}) if mem is not None else None}
     return [
         SynthesisResult(
             label=labels[i], layer=layer, seed=seed, model=vlm.name, image=final[i].cpu(),
             trajectory=[{"step": s + 1, "loss": round(float(hist[s, 0, i]), 6), "cosine": round(float(hist[s, 1, i]), 6)}
                         for s in range(cfg.steps)],
             cosine_initial=float(cos_initial[i]), cosine_final=float(cos_final[i]), seconds=seconds,
-            config=dict(config), target=kinds[i], snapshots={s: img[i] for s, img in snapshots.items()},
+            config=config | {"fingerprint": fingerprint(config, labels[i])}, target=kinds[i],
+            snapshots={s: img[i] for s, img in snapshots.items()},
         )
         for i in range(b)
     ]

@@ -4,8 +4,8 @@
 input, 23 scales 8..448 in steps of 20, K = 8, shifts ±56, noise 0.1, 600 steps, SGD momentum 0.9, clip
 1.0, σ 2→16 (token-grid units on a 16×16 grid), and the per-layer lr/τ table. At another input size every
 pixel quantity keeps its ratio to the canvas (a 64-px model gets a 32 canvas, shifts ±4, scales 1..32);
-σ keeps its ratio to the grid; lr and τ follow the table by relative depth ℓ/L (nearest paper layer
-after mapping to Gemma 3 4B's 34 layers).
+σ keeps its ratio to the grid; lr and τ follow the table by relative depth ℓ/L mapped to Gemma 3 4B's 34
+layers, interpolated between the paper's layers (τ on a log scale) and announced as not the paper's values.
 
 ``fast`` is for quick looks and for the toy world, where it was tuned (lr 0.3 on the shipped toy models;
 the study's lr 1.0 saturates them into pure-colour blotches, docs/toyworld.md):
@@ -15,6 +15,8 @@ half the grid to the whole grid. Its lr/τ are *not* tuned for large models: ove
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 from dataclasses import dataclass, field
 
 from ..errors import UserError
@@ -23,6 +25,13 @@ PAPER_LAYERS = (1, 5, 10, 15, 20, 25, 30)
 PAPER_LR = (0.04, 0.04, 0.15, 0.15, 0.15, 0.15, 0.04)
 PAPER_TAU = (0.005, 0.005, 0.5, 0.5, 0.5, 0.5, 0.005)
 PAPER_DEPTH = 34  # Gemma 3 4B
+_told: set[str] = set()
+
+
+def _note_once(message: str) -> None:
+    if message not in _told:
+        _told.add(message)
+        logging.getLogger("layerdream").warning(message)
 
 
 @dataclass
@@ -59,11 +68,27 @@ class SynthesisConfig:
         return dataclasses.asdict(self)
 
 
-def paper_schedule(layer: int, num_layers: int) -> tuple[float, float]:
-    """(lr, τ) of Appendix E for the paper layer nearest to ℓ in relative depth."""
+def paper_schedule(layer: int, num_layers: int) -> tuple[float, float, bool]:
+    """(lr, τ, is_paper_value) of Appendix E at ℓ's relative depth on Gemma 3 4B (ℓ·34/L).
+
+    The paper gives lr and τ at layers 1, 5, 10, 15, 20, 25, 30 only. Between two of them lr is
+    interpolated linearly and τ linearly in log τ (τ spans 0.005..0.5, so a linear blend would jump
+    almost 100× in one layer); beyond layer 30 or before layer 1 the nearest end value is kept.
+    ``is_paper_value`` is True only where the mapped layer *is* one of the paper's layers.
+    """
     mapped = layer / num_layers * PAPER_DEPTH
-    idx = min(range(len(PAPER_LAYERS)), key=lambda i: (abs(PAPER_LAYERS[i] - mapped), PAPER_LAYERS[i]))
-    return PAPER_LR[idx], PAPER_TAU[idx]
+    if mapped <= PAPER_LAYERS[0] or mapped >= PAPER_LAYERS[-1]:
+        i = 0 if mapped <= PAPER_LAYERS[0] else -1
+        exact = math.isclose(mapped, PAPER_LAYERS[i], abs_tol=1e-9)
+        return PAPER_LR[i], PAPER_TAU[i], exact
+    hi = next(i for i, l in enumerate(PAPER_LAYERS) if l >= mapped)
+    if math.isclose(PAPER_LAYERS[hi], mapped, abs_tol=1e-9):
+        return PAPER_LR[hi], PAPER_TAU[hi], True
+    lo = hi - 1
+    t = (mapped - PAPER_LAYERS[lo]) / (PAPER_LAYERS[hi] - PAPER_LAYERS[lo])
+    lr = PAPER_LR[lo] + t * (PAPER_LR[hi] - PAPER_LR[lo])
+    tau = math.exp(math.log(PAPER_TAU[lo]) + t * (math.log(PAPER_TAU[hi]) - math.log(PAPER_TAU[lo])))
+    return lr, tau, False
 
 
 def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: int, num_layers: int,
@@ -74,7 +99,10 @@ def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: i
         canvas = max(8, round(image_size * 448 / 896))
         scale = canvas / 448
         resolutions = sorted({max(1, round(r * scale)) for r in range(8, 449, 20)})
-        lr, tau = paper_schedule(layer, num_layers)
+        lr, tau, exact = paper_schedule(layer, num_layers)
+        if not exact and overrides.get("lr") is None and overrides.get("tau") is None:
+            _note_once(f"paper preset at layer {layer} of {num_layers}: lr {lr:.3g} and tau {tau:.3g} are interpolated by "
+                       f"relative depth (Gemma 3 4B layer {layer / num_layers * PAPER_DEPTH:.1f}), not the paper's values")
         cfg = SynthesisConfig(
             preset=preset, steps=600, canvas=canvas, resolutions=resolutions, copies=8,
             max_shift=max(1, round(56 * scale)), noise=0.1, lr=lr, tau=tau,
