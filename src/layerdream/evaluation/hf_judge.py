@@ -40,9 +40,10 @@ class HFJudge(Judge):
         return recognition_prompt(protocol, item.category)
 
     def _inputs(self, image: Any, prompt: str) -> Any:
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-        text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return self.processor(text=[text], images=[image], return_tensors="pt").to(self.device)
+        # tokenize=True: rendering to text and calling the processor again would add a second <bos>
+        messages = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": prompt}]}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                  return_dict=True, return_tensors="pt").to(self.device)
 
     def answer(self, queries: Sequence[Query], progress: bool = False) -> list[Answer]:
         import torch
