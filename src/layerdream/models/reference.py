@@ -47,6 +47,27 @@ def gemma3_270m_folder() -> Path:
     return folder
 
 
+def gemma3_270m_processor(image_size: int = 224, tokens_per_image: int = 64):
+    """A ``Gemma3Processor`` around the real Gemma 3 tokenizer, set up as gemma-3-4b-it's is: the
+    ``<image_soft_token>`` (id 262144) and the boi/eoi/image special-token attributes, Gemma's chat
+    template (with its leading ``{{ bos_token }}``) and a tokenizer that adds ``<bos>`` itself, which is
+    the combination that doubles BOS when a prompt is rendered to text and tokenised again."""
+    from transformers import AutoTokenizer, Gemma3Processor
+    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+    from .tiny import GEMMA_CHAT_TEMPLATE
+
+    tokenizer = AutoTokenizer.from_pretrained(gemma3_270m_folder(), extra_special_tokens={
+        "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"})
+    if tokenizer.convert_tokens_to_ids("<image_soft_token>") == tokenizer.unk_token_id:
+        tokenizer.add_special_tokens({"additional_special_tokens": ["<image_soft_token>"]})
+    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    image_processor = Gemma3ImageProcessorPil(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3,
+                                              image_std=[0.5] * 3, do_pan_and_scan=False)
+    return Gemma3Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=GEMMA_CHAT_TEMPLATE,
+                           image_seq_length=tokens_per_image)
+
+
 def gemma3_270m_with_vision(image_size: int = 224, patch_size: int = 14, tokens_per_image: int = 64, seed: int = 0):
     """``Gemma3ForConditionalGeneration`` = the real 270M language model + a small random SigLIP tower.
 
