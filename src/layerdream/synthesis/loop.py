@@ -149,7 +149,7 @@ def _run_fitting(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors:
     except Exception as err:  # noqa: BLE001 - only out-of-memory is handled, anything else is re-raised
         if not _is_oom(err):
             raise
-    del err
+    # leaving the except block dropped the error and its frames (and the tensors they held)
     if vlm.device.type == "cuda":
         torch.cuda.empty_cache()
     if bar is not None:
