@@ -28,8 +28,10 @@ COLOURS = {
     "black": (0, 0, 0),        # 200 with malformed JSON
     "gray": (128, 128, 128),   # always HTTP 429
     "yellow": (255, 255, 0),   # 200 with empty content, finish_reason=length
+    "purple": (128, 0, 128),   # answers "Chessboard" (the rubric grader counts it as chess, the matcher does not)
+    "orange": (255, 128, 0),   # 200 with an HTML page instead of JSON (a proxy's error page)
 }
-ANSWERS = {"red": "Dogs.", "green": "Cat"}
+ANSWERS = {"red": "Dogs.", "green": "Cat", "purple": "Chessboard"}
 
 
 def _colour_of(data_url: str) -> str:
@@ -110,6 +112,8 @@ class FakeServer:
             return self._send(h, 200, self._completion("too late"))
         if colour == "black":
             return self._send(h, 200, b'{"choices": [ this is not json')
+        if colour == "orange":
+            return self._send(h, 200, b"<html><body>Bad gateway</body></html>", {"Content-Type": "text/html"})
         if colour == "gray":
             return self._send(h, 429, b'{"error": {"message": "rate limited"}}', {"Retry-After": "0"})
         return self._send(h, 200, self._completion(None, "length"))

@@ -36,10 +36,11 @@ def test_right_verdicts_and_request_shape(server, images):
     assert all(by_key[("job-red", p, i)].score == 1 for p in ("stringent", "lenient") for i in range(3))
     assert all(by_key[("job-green", p, i)].score == 0 for p in ("stringent", "lenient") for i in range(3))
     v = by_key[("job-red", "lenient", 0)]
-    assert v.answer == "Dogs." and v.error is None and v.grader == "matcher" and v.prompt_version
+    assert v.answer == "Dogs." and v.error is None and v.prompt_version
+    assert v.grader == f"llm:fake-vlm@{server.url}"  # the paper's rubric, graded by the judge's own model
     assert v.prompt == "What animal is in the image if you had to guess? One word."
     assert by_key[("job-red", "stringent", 2)].prompt == "What is in the image? One word."
-    req = server.requests[0]
+    req = next(r for r in server.requests if not isinstance(r["messages"][0]["content"], str))
     assert "max_tokens" not in req and "temperature" not in req and "max_completion_tokens" not in req
     part = next(p for p in req["messages"][0]["content"] if p["type"] == "image_url")
     assert part["image_url"]["url"].startswith("data:image/png;base64,")
@@ -98,6 +99,19 @@ def test_cache_makes_second_run_free(server, images, tmp_path):
     assert all(v.cached for v in second)
     evaluate(_judge(server, max_retries=0), items, n_queries=2, cache_path=cache, progress=False)
     assert server.count() == n + 4  # failures are not cached: blue is asked again (2 protocols x 2 queries)
+
+
+def test_an_llm_judge_is_graded_with_the_papers_rubric_by_default(server, images):
+    """"Chessboard" is chess to the paper's rubric grader and not to the string matcher: the default must be the rubric."""
+    item = _item(images, "purple", concept="chess", category="Sports")
+    [v] = evaluate(_judge(server), [item], protocols=("stringent",), n_queries=1, progress=False)
+    assert v.answer == "Chessboard" and v.score == 1 and v.grader == f"llm:fake-vlm@{server.url}"
+    graded = [r for r in server.requests if isinstance(r["messages"][0]["content"], str)]
+    assert len(graded) == 1 and graded[0]["model"] == "fake-vlm" and "Chessboard" in graded[0]["messages"][0]["content"]
+    [m] = evaluate(_judge(server, grader="matcher"), [item], protocols=("stringent",), n_queries=1, progress=False)
+    assert m.answer == "Chessboard" and m.score == 0 and m.grader == "matcher"
+    with pytest.raises(UserError, match="drop --grader-model"):
+        _judge(server, grader="matcher", grader_model="gpt-5-mini")
 
 
 def test_llm_grader_parses_last_result_and_dedupes(server, images, tmp_path):

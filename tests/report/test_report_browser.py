@@ -36,9 +36,10 @@ def test_report_renders_with_no_broken_images(judged_run, tmp_path, embed):
     url = out.resolve().as_uri()
     dom = _chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    m = re.search(r'id="image-check" data-broken="(-?\d+)">broken=(\d+) total=(\d+)', dom.stdout)
-    assert m, "the page's image check did not run: " + dom.stdout[:500]
-    broken, total = int(m.group(2)), int(m.group(3))
+    # hidden and empty when nothing is broken: no debug line such as "broken=0 total=58" on the page
+    m = re.search(r'id="image-check" data-broken="(-?\d+)" data-total="(-?\d+)" class="warn" hidden=""></div>', dom.stdout)
+    assert m, "the page's image check did not run (or shows itself with nothing broken): " + dom.stdout[:500]
+    broken, total = int(m.group(1)), int(m.group(2))
     n_images = len(list((judged_run / "images").rglob("*.png")))
     assert broken == 0
     assert total == n_images + 2  # every thumbnail plus the two Figure-3 plots
@@ -59,4 +60,5 @@ def test_the_broken_image_check_catches_a_missing_file(judged_run, tmp_path):
     assert main(["report", str(judged_run)]) == 0
     next((judged_run / "images").rglob("*.png")).unlink()
     dom = _chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", (judged_run / "report.html").as_uri())
-    assert re.search(r'data-broken="1">broken=1 ', dom.stdout), dom.stdout[:300]
+    m = re.search(r'id="image-check" data-broken="1" data-total="\d+" class="warn">([^<]*)<', dom.stdout)
+    assert m and "1 of" in m.group(1) and "failed to load" in m.group(1), dom.stdout[:300]

@@ -46,8 +46,8 @@ def test_rejudging_is_idempotent_and_replaceable(judged_run):
 
     store = Store.open_existing(judged_run)
     before = len(store.verdicts("fake-judge"))
-    assert judge_run(store, FakeJudge(), n_queries=10, progress=False) == 0
-    assert judge_run(store, FakeJudge(), n_queries=10, progress=False, rejudge=True) == before
+    assert judge_run(store, FakeJudge(), n_queries=10, progress=False).stored == 0
+    assert judge_run(store, FakeJudge(), n_queries=10, progress=False, rejudge=True).stored == before
     assert len(store.verdicts("fake-judge")) == before
 
 
@@ -90,10 +90,10 @@ def test_judging_a_sweep_in_progress_then_again(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, tmp_path / "run", execute=stop_midway, batch_size=3, progress=False)
     store = Store.open_existing(tmp_path / "run")
-    first = judge_run(store, FakeJudge(), n_queries=3, progress=False)
+    first = judge_run(store, FakeJudge(), n_queries=3, progress=False).stored
     assert first == 6 * 2 * 3  # 6 images so far x 2 protocols x 3 queries
     run_sweep(spec, tmp_path / "run", execute=fake_execute, progress=False)
-    second = judge_run(store, FakeJudge(), n_queries=3, progress=False)
+    second = judge_run(store, FakeJudge(), n_queries=3, progress=False).stored
     total_images = len(store.results())
     assert second == (total_images - 6) * 2 * 3
     assert len(store.verdicts("fake-judge")) == total_images * 6

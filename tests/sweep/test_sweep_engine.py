@@ -29,9 +29,11 @@ def test_options_are_passed_through(tiny_vlm):
     assert config["lr"] == 0.5 and config["weighting"] == "mean"
 
 
-def test_preflight_refuses_before_any_job(tiny_folder, tmp_path, capsys):
+def test_preflight_refuses_before_any_job_and_leaves_no_run(tiny_folder, tmp_path, capsys):
+    """A concept the model cannot see is refused before the RUN exists, so the corrected file is then accepted
+    (a RUN created first would hold the bad file's fingerprint and refuse the corrected one)."""
     from layerdream.cli import main
-    from layerdream.sweep.store import Store
+    from layerdream.sweep.store import DB_NAME, Store
 
     concepts = tmp_path / "c.csv"
     concepts.write_text("concept,category\nred,colour\nzebra,animal\n")  # zebra is not in the tiny vocabulary
@@ -40,7 +42,28 @@ def test_preflight_refuses_before_any_job(tiny_folder, tmp_path, capsys):
     assert main([*base, "--concepts", str(concepts), "--layer", "1"]) == 2
     errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("layerdream: error:")]
     assert len(errors) == 1 and "zebra" in errors[0]
-    assert Store.open_existing(run).results() == []
-    concepts.write_text("concept,category\nred,colour\nblue,colour\n")
+    assert not (run / DB_NAME).exists()
+    concepts.write_text("concept,category\nred,colour\nblue,colour\n")  # corrected
+    assert main([*base, "--concepts", str(concepts), "--layer", "1", "--seed", "0", "--no-controls"]) == 0
+    assert len(Store.open_existing(run).results()) == 2
+    capsys.readouterr()
     assert main([*base, "--concepts", str(concepts), "--layer", "9", "--out", str(tmp_path / "run2")]) == 2
     assert "out of range" in capsys.readouterr().err
+    assert not (tmp_path / "run2").exists()
+
+
+def test_an_extension_the_model_refuses_changes_nothing(tiny_folder, tmp_path, capsys):
+    """--extend with a layer the model does not have is refused before the RUN's settings grow."""
+    from layerdream.cli import main
+    from layerdream.sweep.store import Store
+
+    concepts = tmp_path / "c.csv"
+    concepts.write_text("concept,category\nred,colour\nblue,colour\n")
+    run = tmp_path / "run"
+    base = ["sweep", "--model", str(tiny_folder), "--device", "cpu", "--steps", "1", "--no-progress", "--out", str(run),
+            "--concepts", str(concepts), "--no-controls"]
+    assert main([*base, "--layer", "1"]) == 0
+    assert main([*base, "--layer", "9", "--extend"]) == 2
+    assert Store.open_existing(run).get_meta("settings")["layers"] == [1]
+    capsys.readouterr()
+    assert main([*base, "--layer", "1"]) == 0  # not refused as "made with layers=[1, 9]"

@@ -42,7 +42,11 @@ def add_judge_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-device", default=None, help="hf/clip: cpu, cuda, ... (default: cuda if available)")
     g.add_argument("--judge-dtype", default=None, choices=["float32", "bfloat16", "float16"], help="hf: model dtype")
     g.add_argument("--clip-template", default="an image of {}", help="clip: text for each candidate ({} = concept)")
-    g.add_argument("--grader-model", default=None, help="LLM grader (e.g. gpt-5-mini) with the paper's rubric; default: the offline matcher")
+    g.add_argument("--grader", default=None, choices=["rubric", "matcher"],
+                   help="rubric: the paper's LLM rubric grader (default for --judge openai); matcher: the offline "
+                        "string matcher (default for --judge hf; not the paper's grader)")
+    g.add_argument("--grader-model", default=None,
+                   help="model of the rubric grader, e.g. gpt-5-mini as in the paper (default: the judge's own model)")
     g.add_argument("--grader-base-url", default=None, help="grader endpoint (default: --judge-base-url)")
     g.add_argument("--grader-api-key-env", default=None, help="grader key variable (default: --judge-api-key-env)")
     g.add_argument("--protocol", default=",".join(PROTOCOLS), help="comma list of stringent,lenient (default: both)")
@@ -63,6 +67,8 @@ def judge_from_args(args: argparse.Namespace) -> Judge:
     if args.grader_model:
         grading = {"grader_model": args.grader_model, "grader_base_url": args.grader_base_url,
                    "grader_api_key_env": args.grader_api_key_env}
+    if getattr(args, "grader", None):
+        grading["grader"] = args.grader
     if args.judge == "openai":
         return make_judge(
             "openai", model=args.judge_model or "gpt-5", base_url=args.judge_base_url, api_key_env=args.judge_api_key_env,
@@ -92,9 +98,23 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_judge_image)
 
 
+def check_image_file(path: str) -> None:
+    """A readable image, or one UserError: checked before a judge is built or a query is paid for."""
+    from PIL import Image
+
+    if not os.path.isfile(path):
+        raise UserError(f"no image file {path!r}; pass the path of a PNG or JPEG")
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        reason = " ".join(str(err).split())[:120]
+        raise UserError(f"{path!r} is not an image that can be read ({type(err).__name__}: {reason}); "
+                        "pass a PNG or JPEG") from None
+
+
 def _judge_image(args: argparse.Namespace) -> int:
-    if not os.path.isfile(args.image):
-        raise UserError(f"no image file {args.image!r}; pass the path of a PNG or JPEG")
+    check_image_file(args.image)
     item = JudgeItem.from_path(args.image, args.concept, category=args.category, key=os.path.basename(args.image),
                                candidates=[c.strip() for c in args.candidates.split(",") if c.strip()])
     judge = judge_from_args(args)

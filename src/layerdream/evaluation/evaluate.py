@@ -21,7 +21,8 @@ _CLIENT_KEYS = ("base_url", "api_key_env", "concurrency", "timeout", "max_retrie
 
 
 def make_grader(grader_model: str | None = None, synonyms: dict[str, Iterable[str]] | None = None, **options: Any) -> Grader:
-    """The LLM rubric grader if ``grader_model`` is given, else the offline matcher.
+    """The LLM rubric grader if ``grader_model`` is given, else the offline matcher (which is not the
+    paper's grader; ``make_judge`` picks the rubric for LLM judges by default).
 
     ``options``: ``grader_<client option>`` (e.g. grader_base_url) override the grader's client; plain
     client options (base_url, api_key_env, ...) are inherited from the judge, so a single vLLM server
@@ -43,38 +44,60 @@ def make_grader(grader_model: str | None = None, synonyms: dict[str, Iterable[st
     return LLMGrader(model=grader_model, **client)
 
 
+GRADERS = ("rubric", "matcher")
+
+
 def make_judge(name: str, **options: Any) -> Judge:
     """Build a judge by name: "openai" | "hf" | "clip" | "toy" (see docs/evaluation.md for options).
 
+    Grading follows the paper unless told otherwise: an ``openai`` judge's answers are graded with the
+    paper's rubric by an LLM, ``grader_model`` if given, else the judge's own model on the judge's own
+    server. ``grader="matcher"`` picks the offline string matcher instead; it is also the default of
+    the offline ``hf`` judge (``grader="rubric"`` with a ``grader_model`` to use the rubric there).
     Options that do not apply to the chosen judge raise TypeError, so a typo is not silently ignored.
     """
-    grading = {k: options.pop(k) for k in list(options) if k.startswith("grader_") or k == "synonyms"}
+    grading = {k: options.pop(k) for k in list(options) if k.startswith("grader_") or k in ("synonyms", "grader")}
+    kind = grading.pop("grader", None)
+    if kind is not None and kind not in GRADERS:
+        raise UserError(f"unknown grader {kind!r}; choose one of {', '.join(GRADERS)}")
+    if kind == "matcher" and grading.get("grader_model"):
+        raise UserError("--grader matcher grades offline; drop --grader-model (or use --grader rubric)")
     if name == "openai":
         from .openai_judge import OpenAIJudge
 
+        if not options.get("model"):
+            raise UserError("the judge needs a model name; pass --judge-model (e.g. gpt-5, or the name your server serves)")
         client_opts = {k: options[k] for k in _CLIENT_KEYS if k in options}
-        grader = make_grader(**grading, **client_opts)
+        if kind == "matcher":
+            grader = make_grader(synonyms=grading.get("synonyms"))
+        else:  # the paper's rubric; the judge's model grades unless another is named
+            grading["grader_model"] = grading.get("grader_model") or options["model"]
+            grader = make_grader(**grading, **client_opts)
         return OpenAIJudge(grader=grader, **options)
     if name == "hf":
         from .hf_judge import HFJudge
 
+        if kind == "rubric" and not grading.get("grader_model"):
+            raise UserError("--grader rubric with --judge hf needs --grader-model (an OpenAI-compatible model, e.g. gpt-5-mini)")
+        if kind == "matcher":
+            grading.pop("grader_model", None)
         return HFJudge(grader=make_grader(**grading), **options)
     if name == "clip":
         from .clip_judge import ClipJudge
 
-        _no_grader(name, grading)
+        _no_grader(name, grading, kind)
         return ClipJudge(**options)
     if name == "toy":
         from .toy_judge import ToyJudge
 
-        _no_grader(name, grading)
+        _no_grader(name, grading, kind)
         return ToyJudge(**options)
     raise UserError(f"unknown judge {name!r}; choose one of {', '.join(JUDGES)}")
 
 
-def _no_grader(name: str, grading: dict[str, Any]) -> None:
-    if grading.get("grader_model"):
-        raise UserError(f"the {name} judge scores itself (no free-text answer); drop --grader-model")
+def _no_grader(name: str, grading: dict[str, Any], kind: str | None = None) -> None:
+    if grading.get("grader_model") or kind is not None:
+        raise UserError(f"the {name} judge scores itself (no free-text answer); drop --grader-model and --grader")
 
 
 def _answer_key(judge: Judge, q: Query) -> tuple[str, str, str, str, str, int, str]:

@@ -11,7 +11,7 @@ of the public re-implementation).
 """
 from __future__ import annotations
 
-PROMPT_VERSION = "recog-v1"
+PROMPT_VERSION = "recog-v2"  # v2: lenient hints are the paper's category names (v1 invented some)
 STRINGENT_PROMPT = "What is in the image? One word."
 LENIENT_PROMPT = "What {category} is in the image if you had to guess? One word."
 PROTOCOLS = ("stringent", "lenient")
@@ -36,38 +36,44 @@ things in addition to '{concept}'.
 
 End your answer with "Result: 0" or "Result: 1", depending on the score."""
 
-# method.md (f) #14: the paper's category wording is unknown; we ask with a singular lowercase noun
-# ("What animal is ..."), not the folder name ("What Animals is ..."), which reads as broken English.
+# method.md (f) #14: the paper's lenient prompt names the concept's category. We use the paper's own
+# category names (its concept list, method.md b.8 / data/paper_concepts.yaml), only put in the singular
+# so the question reads "What animal is ...", not "What Animals is ...". No other word is invented
+# (earlier versions asked for a "famous person" or a "school subject": not the paper's question).
 CATEGORY_NOUNS = {
     "animals": "animal",
     "seasons": "season",
     "celebrations": "celebration",
-    "subjects": "school subject",
-    "sensory": "sensation",
-    "people": "famous person",
+    "subjects": "subject",
+    "sensory": "sensory",
+    "people": "person",
     "cities": "city",
     "sports": "sport",
     "nationalities": "nationality",
     "activities": "activity",
     "emotions": "emotion",
-    "emotion adjectives": "kind of person",
-    "llm tasks": "task",
-    "physical objects": "object",
-    # toy world categories
+    "emotion adjectives": "emotion adjective",
+    "llm tasks": "LLM task",
+    "physical objects": "physical object",
+    # toy world categories (already singular there; plural spellings from user files)
     "colours": "colour",
     "colors": "color",
     "shapes": "shape",
+    "backgrounds": "background",
     "textures": "texture",
 }
 
 
 def category_noun(category: str | None) -> str:
-    """The noun put into the lenient prompt: known plural category names map to a singular noun;
-    anything else is used as given (lowercased), so a caller can pass the exact wording it wants."""
+    """The word put into the lenient prompt: the paper's category names in the singular; any other
+    category is used as given (lowercased, all-capital words such as "LLM" kept), so a concepts file
+    decides the exact wording of its own categories."""
     if not category:
         return "thing"
-    key = category.strip().lower().replace("_", " ")
-    return CATEGORY_NOUNS.get(key, key)
+    key = " ".join(category.strip().replace("_", " ").split()).lower()
+    if key in CATEGORY_NOUNS:
+        return CATEGORY_NOUNS[key]
+    return " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in category.strip().replace("_", " ").split())
 
 
 def recognition_prompt(protocol: str, category: str | None) -> str:

@@ -9,6 +9,10 @@ Two kinds of interval, because they answer different questions (method.md c.4, f
   move between images? With one seed this is the spread over concepts only.
 
 Errors (score None) are counted in ``errors`` and left out of ``n``: a judge outage is not a "no".
+
+Protocols are never pooled: the stringent and the lenient question measure different things (the
+paper reports them apart), so :func:`summarize` always groups by ``protocol`` when the rows carry one,
+and :func:`pivot` refuses a summary that mixes protocols unless told which one to show.
 """
 from __future__ import annotations
 
@@ -71,8 +75,11 @@ def summarize(
     queries), ``errors``, and ``units``/``unit_rate``/``unit_low``/``unit_high`` (bootstrap over
     per-unit rates; a unit is a distinct combination of the ``units`` columns present in the rows).
     Groups are sorted by their ``by`` values (numbers numerically). Rows missing a ``by`` column go
-    to group value None.
+    to group value None. If the rows carry a ``protocol`` and ``by`` does not name it, ``protocol`` is
+    put first in ``by``: stringent and lenient answers are never pooled into one rate.
     """
+    if "protocol" not in by and any(r.get("protocol") is not None for r in rows):
+        by = ("protocol", *by)
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[tuple(row.get(b) for b in by)].append(row)
@@ -99,8 +106,18 @@ def summarize(
     return out
 
 
-def pivot(summary: Sequence[dict[str, Any]], index: str = "category", columns: str = "layer", value: str = "rate") -> list[dict[str, Any]]:
-    """A wide table (one row per ``index`` value, one column per ``columns`` value), as in method.md d.2."""
+def pivot(summary: Sequence[dict[str, Any]], index: str = "category", columns: str = "layer", value: str = "rate",
+          protocol: str | None = None) -> list[dict[str, Any]]:
+    """A wide table (one row per ``index`` value, one column per ``columns`` value), as in method.md d.2.
+
+    ``protocol`` picks the rows of one protocol; a summary of several protocols needs it (one cell
+    cannot hold two protocols' rates, and pooling them is not a rate the paper reports).
+    """
+    if protocol is not None:
+        summary = [r for r in summary if r.get("protocol") == protocol]
+    present = {r.get("protocol") for r in summary} - {None}
+    if len(present) > 1 and "protocol" not in (index, columns):
+        raise ValueError(f"the summary holds protocols {sorted(present)}; pass protocol= to pivot one of them")
     cols = sorted({r.get(columns) for r in summary}, key=lambda c: _sort_key((c,)))
     table: dict[Any, dict[str, Any]] = {}
     for r in summary:

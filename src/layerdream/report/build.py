@@ -2,26 +2,44 @@
 
 Reads only the RUN folder (database + images), so a report can be made on any machine, while the
 sweep is still running, and without the model or the concepts file.
+
+Nothing of value is overwritten: ``--out`` may replace an earlier report (HTML, CSV or JSON written
+here) or an empty file, never anything else (``RUN/sweep.sqlite`` was once replaced by HTML). Where
+the report goes is checked (a file, not a folder; a folder we can write) before any plot is drawn,
+and an ``--embed`` report writes exactly one file, so it works when RUN itself is read-only.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..evaluation.grading import grader_label
 from ..io import atomic_write_bytes, atomic_write_json
 from ..sweep.judging import run_concepts
 from ..sweep.plan import plan_jobs
 from ..sweep.store import Store
 from . import html
 from .plots import figure3
-from .tables import cosine_table, per_image, recognition_table
+from .tables import (cosine_table, current_verdicts, failures, graders, identical_protocols, per_image,
+                     recognition_table)
 
 ASSETS = "report_files"
+GENERATOR = "layerdream report"
+CSV_HEADERS = ("kind,category,layer,", )
+
+
+def as_date(ts: Any) -> Any:
+    """A stored epoch time as a date a reader can read (UTC); anything else unchanged."""
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+    return ts
 
 
 def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
@@ -34,29 +52,35 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
                             f"it has {judges or 'none'} (run `layerdream judge {run_dir}` first)")
         chosen = judge or (judges[0] if judges else None)
         results = store.results()
-        verdicts = store.verdicts(chosen) if chosen else []
+        verdicts = current_verdicts(results, store.verdicts(chosen)) if chosen else []
         concepts = run_concepts(store)
         settings = store.get_meta("settings")
         planned = len(plan_jobs(concepts, settings["layers"], settings["seeds"], settings["controls"],
                                 max(1, settings.get("controls_per_category") or 1)))
+        grader_ids = graders(verdicts)
         config = {"settings": settings, "synthesis_config": store.get_meta("synthesis_config"),
                   "versions": store.get_meta("versions"), "judge": chosen, "judges_in_run": judges,
-                  "concept_set": concepts.name, "created_at": store.get_meta("created_at")}
+                  "grader": [grader_label(g) for g in grader_ids], "concept_set": concepts.name,
+                  "created_at": as_date(store.get_meta("created_at"))}
     finally:
         store.close()
     return {"run_dir": Path(run_dir), "results": results, "verdicts": verdicts, "judge": chosen, "judges": judges,
             "concepts": concepts.to_json(), "planned": planned, "config": config,
+            "grader": "; ".join(grader_label(g) for g in grader_ids) or None,
+            "failures": failures(verdicts), "one_question": identical_protocols(verdicts),
             "table": recognition_table(results, verdicts, concepts.categories),
             "cosine": cosine_table(results, concepts.categories)}
 
 
 def export(data: dict[str, Any], fmt: str) -> bytes:
-    """The recognition table (and cosine table) as CSV or JSON bytes."""
+    """The recognition table (and cosine table) as CSV or JSON bytes; every row names judge and grader."""
     if fmt == "json":
-        blob = {"judge": data["judge"], "recognition": data["table"], "cosine": data["cosine"], "config": data["config"]}
+        blob = {"generator": GENERATOR, "judge": data["judge"], "grader": data["grader"], "failures": data["failures"],
+                "recognition": data["table"], "cosine": data["cosine"], "config": data["config"]}
         return (json.dumps(blob, indent=2, default=str) + "\n").encode()
     buf = io.StringIO()
-    rows = [{**r, "seed_rates": json.dumps(r["seed_rates"]), "judge": data["judge"]} for r in data["table"]]
+    rows = [{**r, "seed_rates": json.dumps(r["seed_rates"]), "judge": data["judge"], "grader": data["grader"]}
+            for r in data["table"]]
     if rows:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -68,42 +92,139 @@ def export(data: dict[str, Any], fmt: str) -> bytes:
     return buf.getvalue().encode()
 
 
+def is_report_file(path: Path) -> bool:
+    """True for an empty file or one this module wrote (HTML with our generator tag or title, our CSV
+    header, our JSON keys); False for anything else, a database above all."""
+    if path.stat().st_size == 0:
+        return True
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(b"SQLite format 3"):
+        return False
+    text = head.decode("utf-8", errors="replace")
+    if f'content="{GENERATOR}"' in text or "<title>layerdream report" in text:
+        return True
+    if text.startswith(CSV_HEADERS):
+        return True
+    if text.lstrip().startswith("{") and path.stat().st_size < 200_000_000:
+        try:
+            blob = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError, OSError):
+            return False
+        return isinstance(blob, dict) and {"recognition", "cosine"} <= set(blob)
+    return False
+
+
+def check_out(out: str | Path | None, fmt: str, embed: bool, run_dir: str | Path) -> Path | None:
+    """Where the report will go (None: stdout), or one UserError; called before anything is drawn."""
+    run_dir = Path(run_dir)
+    if out is None:
+        if fmt != "html":
+            return None
+        out = run_dir / "report.html"
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out {str(out)!r} is a folder; give a file name, e.g. {str(out / ('report.' + fmt))!r}")
+    if out.exists() and not is_report_file(out):
+        raise UserError(f"--out {str(out)!r} exists and is not a layerdream report; it is never overwritten: "
+                        "choose another file name")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {str(out)!r}: the folder {str(out.parent)!r} does not exist; create it first")
+    if fmt == "html" and not embed:
+        if out.resolve().parent != run_dir.resolve():
+            raise UserError(f"--out {str(out)!r}: a report with relative image paths must sit inside RUN; add --embed for a file elsewhere")
+        assets = out.parent / ASSETS
+        if assets.exists() and not assets.is_dir():
+            raise UserError(f"{str(assets)!r} is a file; the report keeps its figures in a folder of that name: move the file")
+    _probe(out.parent, out)
+    return out
+
+
+def _probe(folder: Path, out: Path) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".probe.")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise UserError(f"cannot write --out {str(out)!r} ({err.strerror or err}); write the report elsewhere: "
+                        "--embed --out FILE in a folder you can write to") from None
+
+
 def write_html(data: dict[str, Any], out: Path | None = None, embed: bool = False) -> Path:
-    """Write RUN/report.html (+ RUN/report_files/figure3_*.png); returns the HTML path."""
+    """Write the HTML report; returns its path.
+
+    Without ``embed``: RUN/report.html (or ``out`` inside RUN) + RUN/report_files/ (figures, tables.json).
+    With ``embed``: the one file ``out``; figures are drawn in a temporary folder and inlined.
+    """
     run_dir: Path = data["run_dir"]
-    out = Path(out) if out else run_dir / "report.html"
-    if not embed and out.resolve().parent != run_dir.resolve():
-        raise UserError(f"--out {str(out)!r}: a report with relative image paths must sit inside RUN; add --embed for a file elsewhere")
-    assets = out.parent / ASSETS
-    assets.mkdir(parents=True, exist_ok=True)
+    out = check_out(out, "html", embed, run_dir)
+    assert out is not None
+    try:
+        if embed:
+            with tempfile.TemporaryDirectory(prefix="layerdream-report-") as tmp:
+                text = _render(data, Path(tmp), embed=True)
+            atomic_write_bytes(out, text.encode())
+        else:
+            assets = out.parent / ASSETS
+            assets.mkdir(exist_ok=True)
+            text = _render(data, assets, embed=False)
+            atomic_write_bytes(out, text.encode())
+            atomic_write_json(assets / "tables.json", json.loads(export(data, "json")))
+    except OSError as err:
+        raise UserError(f"cannot write the report to {str(out)!r} ({err.strerror or err}); choose a writable --out") from None
+    return out
+
+
+def sections(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(heading, protocol) per report section: one per protocol, or one when both got identical answers."""
+    protocols = list(dict.fromkeys(r["protocol"] for r in data["table"]))
+    if data.get("one_question") and len(protocols) == 2:
+        return [("stringent = lenient (the judge gave identical answers to both questions)", protocols[0])]
+    return [(p, p) for p in protocols]
+
+
+def _render(data: dict[str, Any], assets: Path, embed: bool) -> str:
+    run_dir: Path = data["run_dir"]
 
     def src(rel: str) -> str:
         return html.data_uri(run_dir / rel) if embed else rel
 
-    protocols = list(dict.fromkeys(r["protocol"] for r in data["table"]))
     figures: dict[str, str] = {}
-    for protocol in protocols:
-        png = figure3(data["table"], protocol, assets / f"figure3_{protocol}.png")
+    for heading, protocol in sections(data):
+        png = figure3(data["table"], protocol, assets / f"figure3_{protocol}.png",
+                      title=_figure_title(heading, data["grader"]))
         if png is not None:
-            figures[protocol] = html.data_uri(png) if embed else f"{ASSETS}/{png.name}"
-    rates = _image_rates(data["verdicts"])
+            figures[heading] = html.data_uri(png) if embed else f"{ASSETS}/{png.name}"
     n_done = len(data["results"])
+    others = [j for j in data["judges"] if j != data["judge"]]
     summary = (f"RUN <code>{html.escape(str(run_dir))}</code>: {n_done} of {data['planned']} images done; "
                f"judge: <b>{html.escape(str(data['judge'] or 'none yet'))}</b>"
-               + (f" (also in RUN: {html.escape(', '.join(j for j in data['judges'] if j != data['judge']))})" if len(data["judges"]) > 1 else "")
-               + f"; made {time.strftime('%Y-%m-%d %H:%M')}.")
+               + (f", grader: {html.escape(data['grader'])}" if data["grader"] else "")
+               + (f" (also in RUN: {html.escape(', '.join(others))})" if others else "")
+               + f"; report made {time.strftime('%Y-%m-%d %H:%M')}.")
+    one = len(sections(data)) == 1 and data.get("one_question")
     text = html.page(
         title=f"layerdream report: {run_dir.name}", run_dir=run_dir, summary=summary, figures=figures,
-        tables={p: html.recognition_html(data["table"], p) for p in protocols}, cosine=html.cosine_html(data["cosine"]),
-        gallery=html.gallery_html(data["results"], data["concepts"], src, rates), config=data["config"])
-    atomic_write_bytes(out, text.encode())
-    atomic_write_json(assets / "tables.json", json.loads(export(data, "json")))
-    return out
+        failures=html.failures_html(data["failures"], data["judge"], str(run_dir)),
+        tables={heading: html.recognition_html(data["table"], protocol, data["grader"]) for heading, protocol in sections(data)},
+        cosine=html.cosine_html(data["cosine"]),
+        gallery=html.gallery_html(data["results"], data["concepts"], src, _image_rates(data["verdicts"], merged=one)),
+        config=data["config"], generator=GENERATOR)
+    return text
 
 
-def _image_rates(verdicts: list[dict[str, Any]]) -> dict[str, str]:
-    """job key -> "L 7/10 · S 2/10" (lenient, stringent) for thumbnail captions."""
+def _figure_title(heading: str, grader: str | None) -> str:
+    note = f"; {grader}" if grader and "matcher" in grader else ""
+    return f"Recognition rate by layer ({heading}; 95% Wilson band over queries{note})"
+
+
+def _image_rates(verdicts: list[dict[str, Any]], merged: bool = False) -> dict[str, str]:
+    """job key -> "lenient 7/10 · stringent 2/10" for thumbnail captions (words, not "L": L is a layer)."""
     out: dict[str, list[str]] = {}
     for (key, protocol), agg in sorted(per_image(verdicts).items(), key=lambda kv: kv[0][1]):
-        out.setdefault(key, []).append(f"{protocol[0].upper()} {agg['k']}/{agg['n']}")
+        if merged and key in out:
+            continue
+        failed = f" ({agg['errors']} failed)" if agg["errors"] else ""
+        label = "" if merged else f"{protocol} "
+        out.setdefault(key, []).append(f"{label}{agg['k']}/{agg['n']}{failed}")
     return {k: " · ".join(v) for k, v in out.items()}

@@ -19,26 +19,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="html", choices=["html", "csv", "json"], help="html (default), or export the tables")
     p.add_argument("--judge", dest="judge_id", default=None,
                    help="which judge's verdicts (its id, e.g. toy or openai:gpt-5); default: the most recent")
-    p.add_argument("--out", default=None, help="output file (html: default RUN/report.html; csv/json: default stdout)")
+    p.add_argument("--out", default=None, help="output file (html: default RUN/report.html; csv/json: default stdout); "
+                   "an existing file is replaced only if it is an earlier report")
     p.add_argument("--embed", action="store_true", help="embed images as base64: one portable file, larger")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ..io import atomic_write_bytes
-    from .build import export, load, write_html
+    from ..sweep.store import Store
+    from .build import check_out, export, load, write_html
 
+    Store.open_existing(args.run).close()  # a bad RUN is named first
+    out = check_out(args.out, args.format, args.embed, args.run)  # where it goes, checked before any work
     data = load(args.run, args.judge_id)
     if args.format == "html":
-        path = write_html(data, args.out, embed=args.embed)
+        path = write_html(data, out, embed=args.embed)
         print(f"layerdream report: wrote {path}", file=sys.stderr)
         return 0
     blob = export(data, args.format)
-    if args.out:
+    if out is not None:
         try:
-            atomic_write_bytes(args.out, blob)
+            atomic_write_bytes(out, blob)
         except OSError as err:
-            raise UserError(f"cannot write --out {args.out!r} ({err.strerror or err})") from None
+            raise UserError(f"cannot write --out {str(out)!r} ({err.strerror or err})") from None
     else:
         sys.stdout.write(blob.decode())
     return 0

@@ -2,9 +2,13 @@
 
 Images are referenced by paths relative to RUN (the report is written inside RUN, so it keeps
 working when the folder is copied or zipped), or embedded as base64 with ``embed=True`` for a
-single portable file. A few lines of inline JavaScript give click-to-enlarge and write the number
-of images that failed to load into ``#image-check`` (the browser test reads it); the page is fully
-readable without JavaScript.
+single portable file. A few lines of inline JavaScript give click-to-enlarge and count the images
+that failed to load into ``#image-check`` (``data-broken``/``data-total``, read by the browser test);
+that element stays hidden unless an image is broken, when it says so. The page is fully readable
+without JavaScript.
+
+Nothing is shown without its evidence: every rate has its n and interval, chance lines included;
+every table says which grader scored it; failed judge queries are counted where the rates are.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1600px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h3{font-size:15px}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:4px 6px;font-size:12px;vertical-align:top}
 th{background:#f4f4f4}.rate{font-weight:600}.ci,.ctrl{color:#777;font-size:11px}.missing{color:#bbb}
+.err{color:#b00020;font-size:11px}.warn{background:#fff3f3;border:1px solid #e0a0a0;padding:6px 10px;color:#900}
+tr.chance th{font-weight:400;color:#555}
 .thumbs{display:flex;gap:3px}.thumbs.wrap{flex-wrap:wrap;max-width:1200px}.thumbs figure{margin:0;text-align:center;font-size:10px;color:#666;width:92px;overflow-wrap:anywhere}
 img.thumb{width:88px;height:88px;image-rendering:pixelated;cursor:zoom-in;border:1px solid #ccc;background:#eee}
 img.fig{max-width:100%}pre{background:#f7f7f7;padding:8px;font-size:11px;overflow:auto}
@@ -36,7 +42,8 @@ document.querySelectorAll('a.zoom').forEach(function(a){a.addEventListener('clic
 document.getElementById('lightbox').addEventListener('click',function(){this.style.display='none';});
 window.addEventListener('load',function(){var imgs=Array.from(document.querySelectorAll('img')).filter(function(i){return i.id!=='lb-img';});
  var broken=imgs.filter(function(i){return !i.complete||i.naturalWidth===0;}).length;
- var c=document.getElementById('image-check');c.textContent='broken='+broken+' total='+imgs.length;c.dataset.broken=broken;});
+ var c=document.getElementById('image-check');c.dataset.broken=broken;c.dataset.total=imgs.length;
+ if(broken>0){c.textContent=broken+' of '+imgs.length+' images failed to load (moved or deleted files?)';c.hidden=false;}});
 """
 
 
@@ -48,11 +55,23 @@ def _ci(lo: float | None, hi: float | None) -> str:
     return "" if lo is None else f"[{100 * lo:.0f}–{100 * hi:.0f}]"
 
 
-def recognition_html(rows: list[dict[str, Any]], protocol: str) -> str:
-    """Category x layer table: concept rate with both intervals, the category's controls beside it."""
+def _chance(cell: dict[str, Any] | None) -> str:
+    """A chance line with its evidence: rate [Wilson 95% over queries], q answers from k images."""
+    if cell is None:
+        return ""
+    if cell["rate"] is None:
+        return f"– ({cell['errors']} failed)" if cell["errors"] else "–"
+    return (f"{_pct(cell['rate'])} {_ci(cell['ci_queries_lo'], cell['ci_queries_hi'])} q={cell['n']}, "
+            f"{cell['images']} image{'s' if cell['images'] != 1 else ''}")
+
+
+def recognition_html(rows: list[dict[str, Any]], protocol: str, grader: str | None = None) -> str:
+    """Category x layer table: concept rate with both intervals, the category's controls beside it
+    (with n and interval), the controls of all categories as chance rows, and the grader named."""
     categories, layers, cells = grid(rows, "concept", protocol)
+    caption = f"<p class='ci'>graded by: {escape(grader)}</p>" if grader else ""
     if not categories:
-        return "<p class='missing'>no verdicts for this protocol</p>"
+        return caption + "<p class='missing'>no verdicts for this protocol</p>"
     ctrl = {kind: grid(rows, kind, protocol)[2] for kind in ("random", "shuffled")}
     head = "".join(f"<th>layer {l}</th>" for l in layers)
     body = []
@@ -60,19 +79,38 @@ def recognition_html(rows: list[dict[str, Any]], protocol: str) -> str:
         tds = []
         for l in layers:
             c = cells.get((cat, l))
-            if c is None or c["rate"] is None:
+            if c is None:
                 tds.append("<td class='missing'>–</td>")
                 continue
+            failed = f"<br><span class='err'>{c['errors']} queries failed (not counted)</span>" if c["errors"] else ""
+            if c["rate"] is None:
+                tds.append(f"<td class='missing'>–{failed}</td>")
+                continue
             seeds = ", ".join(f"s{s} {_pct(r)}" for s, r in c["seed_rates"].items())
-            controls = " · ".join(f"{k[:4]} {_pct(ctrl[k][(cat, l)]['rate'])}" for k in ctrl if (cat, l) in ctrl[k])
+            controls = " · ".join(f"{k} {_chance(ctrl[k][(cat, l)])}" for k in ctrl if (cat, l) in ctrl[k])
             tds.append(
                 f"<td><span class='rate'>{_pct(c['rate'])}</span> <span class='ci'>{_ci(c['ci_queries_lo'], c['ci_queries_hi'])} "
                 f"q={c['n']}</span><br><span class='ci'>images {c['images_recognised']}/{c['images_scored']} "
                 f"{_ci(c['ci_images_lo'], c['ci_images_hi'])}; {escape(seeds)}</span>"
-                + (f"<br><span class='ctrl'>chance: {escape(controls)}</span>" if controls else "") + "</td>")
+                + (f"<br><span class='ctrl'>chance: {escape(controls)}</span>" if controls else "") + failed + "</td>")
         style = " style='font-weight:600'" if cat == ALL else ""
         body.append(f"<tr><th{style}>{escape(cat)}</th>{''.join(tds)}</tr>")
-    return f"<table><tr><th>category</th>{head}</tr>{''.join(body)}</table>"
+    for kind, name in (("random", "chance: random directions"), ("shuffled", "chance: shuffled concepts")):
+        if any((ALL, l) in ctrl[kind] for l in layers):
+            tds = "".join(f"<td class='ctrl'>{escape(_chance(ctrl[kind].get((ALL, l))))}</td>" for l in layers)
+            body.append(f"<tr class='chance'><th>{name} (all categories)</th>{tds}</tr>")
+    return f"{caption}<table><tr><th>category</th>{head}</tr>{''.join(body)}</table>"
+
+
+def failures_html(fail: dict[str, Any], judge: str | None, run: str) -> str:
+    """A visible warning when judge queries failed: how many, why, and how to ask them again."""
+    if not fail or not fail["failed"]:
+        return ""
+    why = "; ".join(e[:200] for e in fail["examples"])
+    allf = " Every query failed: the tables and plots below have nothing to show." if fail["failed"] == fail["total"] else ""
+    return (f"<p class='warn'><b>{fail['failed']} of {fail['total']} judge queries failed</b> (judge "
+            f"{escape(str(judge))}; error: {escape(why)}). Failed queries are not counted as yes or no.{allf} "
+            f"Run <code>layerdream judge {escape(run)}</code> again to ask them again.</p>")
 
 
 def cosine_html(cos_rows: list[dict[str, Any]]) -> str:
@@ -127,15 +165,16 @@ def _thumbs(rows: list[dict[str, Any]], src: Callable[[str], str], rates: dict[s
 
 
 def page(*, title: str, run_dir: Path, summary: str, figures: dict[str, str], tables: dict[str, str], cosine: str,
-         gallery: str, config: dict[str, Any]) -> str:
+         gallery: str, config: dict[str, Any], failures: str = "", generator: str = "layerdream report") -> str:
     figs = "".join(f"<h3>{escape(p)}</h3><img class='fig' src='{escape(u)}' alt='Figure 3 style plot, {escape(p)}'>" for p, u in figures.items())
     tabs = "".join(f"<h3>{escape(p)}</h3>{t}" for p, t in tables.items())
-    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title><style>{CSS}</style></head><body>
-<h1>{escape(title)}</h1><p>{summary}</p><div id="image-check" data-broken="-1">images not checked (JavaScript off)</div>
-<h2>Recognition rate vs layer</h2>{figs or "<p class='missing'>no verdicts yet: run <code>layerdream judge RUN</code></p>"}
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="generator" content="{escape(generator)}"><title>{escape(title)}</title><style>{CSS}</style></head><body>
+<h1>{escape(title)}</h1><p>{summary}</p>{failures}<div id="image-check" data-broken="-1" data-total="-1" class="warn" hidden></div>
+<h2>Recognition rate vs layer</h2>{figs or ("<p class='missing'>no verdicts yet: run <code>layerdream judge RUN</code></p>" if not failures else "<p class='err'>nothing to plot: no query was scored (see the failures above)</p>")}
 <h2>Recognition tables</h2><p class='ci'>rate = positive answers / scored answers; [..] = Wilson 95% over queries;
 "images k/n [..]" = images recognised by most of their answers, Wilson 95% over images (seeds x concepts); chance = the
-category's random-direction and shuffled-concept controls at that layer.</p>{tabs or "<p class='missing'>no verdicts</p>"}
+category's random-direction and shuffled-concept controls at that layer, with their own interval, q answers and images
+(the last rows pool the controls of all categories).</p>{tabs or "<p class='missing'>no verdicts</p>"}
 <h2>Mean final cosine (engine score)</h2>{cosine}
 <h2 id="gallery">Gallery</h2>{gallery}
 <h2>Configuration</h2><pre>{escape(json.dumps(config, indent=2, default=str))}</pre>

@@ -2,7 +2,8 @@
 
 Styled after the paper's Figure 3 (method.md c.5): a red line with markers and a shaded 95% band.
 We add the chance line the paper does not draw: the pooled random-direction and shuffled-concept
-controls of the same RUN, in gray, so a reader sees at once whether a rate is above chance.
+controls of the same RUN, in gray, with their own Wilson band and their n in the legend (a chance
+line from a handful of images is itself uncertain, and the reader must see how much).
 Matplotlib's Agg backend only: it runs headless and writes a PNG.
 """
 from __future__ import annotations
@@ -41,7 +42,11 @@ def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: 
         for ctrl, style, name in ((random_cells, "--", "random control"), (shuffled_cells, ":", "shuffled control")):
             cx = [l for l in layers if (ALL, l) in ctrl and ctrl[(ALL, l)]["rate"] is not None]
             if cx:
-                ax.plot(cx, [ctrl[(ALL, l)]["rate"] for l in cx], color="0.45", linestyle=style, linewidth=1.2, label=name)
+                cells_c = [ctrl[(ALL, l)] for l in cx]
+                ax.fill_between(cx, [c["ci_queries_lo"] for c in cells_c], [c["ci_queries_hi"] for c in cells_c],
+                                color="0.5", alpha=0.12, linewidth=0)
+                ax.plot(cx, [c["rate"] for c in cells_c], color="0.45", linestyle=style, linewidth=1.2,
+                        label=f"{name} ({_n_range(cells_c)} per layer, all categories)")
         ax.set_title(category, fontsize=10)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xticks(layers)
@@ -51,10 +56,22 @@ def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: 
     for ax in axes[-1, :]:
         ax.set_xlabel("layer")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
-    fig.suptitle(title or f"Recognition rate by layer ({protocol}; 95% Wilson band over queries)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    ncol = len(labels) if ncols >= 4 else 1  # long labels (they carry n): one per line on narrow figures
+    legend_rows = -(-len(labels) // max(1, ncol))
+    bottom = min(0.45, (0.25 * legend_rows + 0.1) / fig.get_figheight())
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    fig.suptitle(title or f"Recognition rate by layer ({protocol}; 95% Wilson band over queries)", fontsize=10)
+    fig.tight_layout(rect=(0, bottom, 1, 0.95))
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _n_range(cells: list[dict[str, Any]]) -> str:
+    """ "8 images, q=80" or "6-8 images, q=60-80" over the layers of a chance line."""
+    def span(values: list[int]) -> str:
+        lo, hi = min(values), max(values)
+        return str(lo) if lo == hi else f"{lo}-{hi}"
+
+    return f"{span([c['images'] for c in cells])} images, q={span([c['n'] for c in cells])}"

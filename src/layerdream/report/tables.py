@@ -127,3 +127,38 @@ def grid(rows: list[dict[str, Any]], kind: str, protocol: str) -> tuple[list[str
     categories = list(dict.fromkeys(r["category"] for r in sel))
     layers = sorted({r["layer"] for r in sel})
     return categories, layers, {(r["category"], r["layer"]): r for r in sel}
+
+
+def current_verdicts(results: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The verdicts about the images the RUN holds now: a verdict for an image since remade (other
+    sha256) describes a picture that no longer exists and is left out."""
+    sha = {r["key"]: r.get("image_sha256") for r in results}
+    return [v for v in verdicts
+            if not v.get("image_sha256") or not sha.get(v["key"]) or v["image_sha256"] == sha[v["key"]]]
+
+
+def identical_protocols(verdicts: list[dict[str, Any]]) -> bool:
+    """True when the judge answered both protocols identically for every image and query (the toy
+    judge asks one question whatever the protocol): the report then shows one section, not two copies."""
+    answers: dict[str, dict[tuple[str, int], tuple]] = defaultdict(dict)
+    for v in verdicts:
+        answers[v["protocol"]][(v["key"], v["query_index"])] = (v.get("answer"), v["score"], v.get("error"))
+    if len(answers) != 2:
+        return False
+    first, second = answers.values()
+    return bool(first) and first == second
+
+
+def failures(verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many of the verdicts are failed queries (score None), with up to three distinct reasons."""
+    failed = [v for v in verdicts if v["score"] is None]
+    examples = list(dict.fromkeys(str(v.get("error") or "no score") for v in failed))[:3]
+    return {"failed": len(failed), "total": len(verdicts), "examples": examples}
+
+
+def graders(verdicts: list[dict[str, Any]]) -> list[str]:
+    """The grader ids behind the verdicts, most frequent first."""
+    counts: dict[str, int] = defaultdict(int)
+    for v in verdicts:
+        counts[str(v.get("grader") or "")] += 1
+    return [g for g, _ in sorted(counts.items(), key=lambda kv: -kv[1])]

@@ -12,13 +12,15 @@ from ..cli import add_model_flags
 from ..synthesis.cli import add_synthesis_flags, synthesis_options
 from ..errors import UserError
 from .conceptsets import load_concept_set
+from .settings import preset_constants
 from .sweeper import SweepSpec, run_sweep
 
 SWEEP_EPILOG = """examples:
   layerdream sweep --model toy-aligned --concepts toy --layer 1,2 --seed 0,1 --out runs/toy
-  layerdream sweep --model google/gemma-3-4b-it --concepts paper --layer 1,5,10,15,20,25,30 --out runs/paper
+  layerdream sweep --model google/gemma-3-4b-it --concepts paper --preset paper --layer 1,5,10,15,20,25,30 --out runs/paper
   layerdream judge runs/toy --judge toy && layerdream report runs/toy
-Re-running the same command resumes; a RUN made with other settings is refused."""
+Re-running the same command resumes (images missing or changed since are made again); a RUN made
+with other settings is refused (a flag equal to the preset's own value is no other setting)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +53,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError(f"--layer must be non-negative, got {args.layer}")
     options = synthesis_options(args)
     preset, steps = options.pop("preset"), options.pop("steps")
+    preset_constants(preset)  # an unknown preset is refused here, before anything is read or loaded
     if options.get("baseline"):
         options["baseline"] = _baseline_words(options["baseline"])
     spec = SweepSpec(model=args.model, concepts=load_concept_set(args.concepts), layers=args.layer, seeds=args.seed,
@@ -87,13 +90,15 @@ def add_run_judge_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="a folder made by `layerdream sweep`")
     add_judge_flags(p)
     p.add_argument("--rejudge", action="store_true",
-                   help="drop this judge's stored verdicts and judge again (answers come from RUN/judge_cache.sqlite "
-                        "where cached; delete that file to ask afresh)")
+                   help="judge every image again; each verdict is replaced only when its successor is stored, and "
+                        "never by a failed query (answers come from RUN/judge_cache.sqlite where cached; delete that "
+                        "file to ask afresh)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
     from ..evaluation.cli import judge_from_args, protocols_from_args
+    from ..evaluation.grading import grader_label
     from .judging import judge_run
     from .store import Store
 
@@ -102,11 +107,28 @@ def cmd_judge(args: argparse.Namespace) -> int:
         protocols = protocols_from_args(args)
         judge = judge_from_args(args)
         try:
-            n = judge_run(store, judge, protocols=protocols, n_queries=args.n_queries, rejudge=args.rejudge,
-                          progress=args.progress)
+            outcome = judge_run(store, judge, protocols=protocols, n_queries=args.n_queries, rejudge=args.rejudge,
+                                progress=args.progress)
         finally:
             judge.close()
-        print(f"layerdream judge: {n} verdicts stored in {args.run} (judge {judge.id})", file=sys.stderr)
     finally:
         store.close()
+    print(judge_summary(outcome, judge.id, grader_label(judge.grader_id), args.run), file=sys.stderr)
+    if outcome.queries and outcome.errors * 2 > outcome.queries:
+        raise UserError(
+            f"judge {judge.id}: {outcome.errors} of {outcome.queries} queries failed ({outcome.error_examples[0]}); "
+            f"fix the judge and re-run `layerdream judge {args.run}`: failed queries are asked again")
     return 0
+
+
+def judge_summary(outcome, judge_id: str, grader: str, run: str) -> str:
+    """The terminal's account of one judge run: stored, failed (with an example), kept."""
+    if not outcome.queries:
+        return f"layerdream judge: nothing to judge in {run} (judge {judge_id}); every image has error-free verdicts"
+    failed = ""
+    if outcome.errors:
+        failed = (f"; {outcome.errors} of {outcome.queries} queries FAILED, e.g. {outcome.error_examples[0][:160]!r} "
+                  "(asked again on the next `layerdream judge`)")
+    kept = f"; kept earlier verdicts of {outcome.kept} image/protocol pair(s) whose new queries failed" if outcome.kept else ""
+    return (f"layerdream judge: {outcome.images} images, {outcome.queries} queries, {outcome.stored} verdicts stored "
+            f"in {run} (judge {judge_id}; grader: {grader}){failed}{kept}")

@@ -1,17 +1,41 @@
 """Judge (or re-judge) the images of a RUN and keep the verdicts in the RUN database.
 
 Works on a finished sweep or one still running: it judges whatever rows exist now, and a later call
-judges only what is new (a (job, protocol) pair already judged by this judge and prompt version is
-skipped unless ``rejudge``). Items go to the judge in chunks and each chunk's verdicts are committed
-in one transaction, so an interrupted judging run keeps what it paid for.
+judges only what is not yet judged. A (job, protocol) pair counts as judged by this judge only if its
+verdicts are for the current prompt version and the image's current sha256 *and none of them is an
+error*: failed queries are asked again on the next call (the cache holds only successes, so the good
+answers of a half-failed pair cost nothing the second time).
+
+Nothing is lost on the way: every image is checked (exists, sha256 as recorded) before the first
+query; verdicts are replaced pair by pair in the transaction that stores their successors, never
+deleted first; and a pair whose new answers failed keeps its earlier error-free verdicts.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
+import hashlib
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Callable, Sequence
 
+from ..errors import UserError
 from .conceptsets import ConceptSet
 from .store import Store
+
+
+@dataclass
+class JudgeOutcome:
+    """What one ``judge_run`` did: how many verdicts it stored and how many of its queries failed."""
+
+    images: int = 0  # images sent to the judge (cache hits included)
+    queries: int = 0  # verdicts produced
+    errors: int = 0  # of those, failed (judge or grader error)
+    stored: int = 0  # verdict rows written
+    kept: int = 0  # (job, protocol) pairs whose earlier verdicts were kept because the new ones failed
+    error_examples: list[str] = field(default_factory=list)
+
+    @property
+    def failed_fraction(self) -> float:
+        return self.errors / self.queries if self.queries else 0.0
 
 
 def run_concepts(store: Store) -> ConceptSet:
@@ -34,6 +58,24 @@ def add_synonyms(judge: Any, concepts: ConceptSet) -> None:
             table[key] = list(dict.fromkeys([*table.get(key, []), *c.synonyms]))
 
 
+def check_images(store: Store, rows: Sequence[dict[str, Any]]) -> None:
+    """Every image about to be judged exists and is the one the sweep recorded; else one UserError, before any query."""
+    bad: list[tuple[str, str]] = []
+    for r in rows:
+        path = store.run_dir / r["image_path"]
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            bad.append((str(path), "missing"))
+            continue
+        if digest != r["image_sha256"]:
+            bad.append((str(path), "changed since the sweep recorded it"))
+    if bad:
+        raise UserError(
+            f"{len(bad)} image(s) of RUN {str(store.run_dir)!r} cannot be judged, e.g. {bad[0][0]!r} ({bad[0][1]}); "
+            "re-run the same `layerdream sweep` command to remake them, then judge again (no verdict was changed)")
+
+
 def judge_run(
     store: Store,
     judge: Any,
@@ -44,8 +86,8 @@ def judge_run(
     progress: bool = True,
     chunk: int = 64,
     evaluate: Callable[..., list[Any]] | None = None,
-) -> int:
-    """Judge every recorded image not yet judged by ``judge``; returns the number of verdicts stored."""
+) -> JudgeOutcome:
+    """Judge every recorded image not yet (successfully) judged by ``judge``; ``rejudge``: all of them again."""
     from ..evaluation import JudgeItem
 
     if evaluate is None:
@@ -55,23 +97,58 @@ def judge_run(
     names = [c.name for c in concepts.concepts]
     categories = {c.name: c.category for c in concepts.concepts}
     judge_id = getattr(judge, "id", "judge")
-    if rejudge:
-        store.delete_verdicts(judge_id)
     version = getattr(judge, "prompt_version", "")
-    judged = {(v["key"], v["protocol"]) for v in store.verdicts(judge_id) if v["prompt_version"] == version}
-    rows = [r for r in store.results() if any((r["key"], p) not in judged for p in protocols)]
-    stored = 0
-    for start in range(0, len(rows), chunk):
-        items = [
-            JudgeItem(image_path=str(store.run_dir / r["image_path"]), image_sha256=r["image_sha256"],
-                      concept=r["concept"], category=r["category"], candidates=names, key=r["key"],
-                      candidate_categories=categories)
-            for r in rows[start:start + chunk]
-        ]
-        verdicts = evaluate(judge, items, protocols=tuple(protocols), n_queries=n_queries,
-                            cache_path=str(store.run_dir / "judge_cache.sqlite"), progress=progress)
-        stored += store.add_verdicts((_verdict_row(v, judge_id) for v in verdicts), replace=True)
-    return stored
+    results = store.results()
+    sha = {r["key"]: r["image_sha256"] for r in results}
+    existing: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for v in store.verdicts(judge_id):
+        existing[(v["key"], v["protocol"])].append(v)
+
+    def current(pair: tuple[str, str]) -> bool:  # verdicts for this question and this very image
+        vs = existing.get(pair, [])
+        return bool(vs) and all(v["prompt_version"] == version and v["image_sha256"] == sha[pair[0]] for v in vs)
+
+    def done(pair: tuple[str, str]) -> bool:
+        return current(pair) and all(v["error"] is None for v in existing[pair])
+
+    todo: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)  # protocols to ask -> rows
+    for r in results:
+        ask = tuple(p for p in protocols if rejudge or not done((r["key"], p)))
+        if ask:
+            todo[ask].append(r)
+    check_images(store, [r for rows in todo.values() for r in rows])
+    outcome = JudgeOutcome()
+    cache = str(store.run_dir / "judge_cache.sqlite")
+    for ask, rows in todo.items():
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            items = [
+                JudgeItem(image_path=str(store.run_dir / r["image_path"]), image_sha256=r["image_sha256"],
+                          concept=r["concept"], category=r["category"], candidates=names, key=r["key"],
+                          candidate_categories=categories)
+                for r in part
+            ]
+            verdicts = [_verdict_row(v, judge_id) for v in
+                        evaluate(judge, items, protocols=ask, n_queries=n_queries, cache_path=cache, progress=progress)]
+            by_pair: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+            for v in verdicts:
+                by_pair[(v["key"], v["protocol"])].append(v)
+            replace, rows_out = [], []
+            for pair, new in by_pair.items():
+                failed = [v for v in new if v["error"] is not None]
+                outcome.queries += len(new)
+                outcome.errors += len(failed)
+                for v in failed:
+                    if len(outcome.error_examples) < 3 and v["error"] not in outcome.error_examples:
+                        outcome.error_examples.append(v["error"])
+                if failed and done(pair):  # keep the good verdicts we had rather than errors
+                    outcome.kept += 1
+                    continue
+                replace.append(pair)
+                rows_out += new
+            outcome.images += len(part)
+            outcome.stored += store.replace_verdicts(judge_id, replace, rows_out)
+    return outcome
 
 
 def _verdict_row(v: Any, judge_id: str) -> dict[str, Any]:

@@ -6,7 +6,13 @@ job can never be recorded twice, even if two processes race. Images are written 
 their row is committed; an image without a row is simply remade on resume.
 
 The settings that change what an image means (model, preset, steps, dtype, concept set, controls)
-are stored once; opening the RUN with other settings is refused instead of mixing results.
+are stored once; opening the RUN with other settings is refused instead of mixing results. They are
+compared in canonical form (``settings.canonical_settings``): a flag that repeats the preset's own
+value is no difference.
+
+Verdicts are only ever *replaced*, pair by pair, in the transaction that inserts their successors
+(:meth:`Store.replace_verdicts`): a re-judge that dies half-way (server down, a missing image) leaves
+every verdict it did not yet redo as it was.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import UserError
+from .settings import canonical_settings
 
 DB_NAME = "sweep.sqlite"
 SCHEMA_VERSION = 1
@@ -87,6 +94,24 @@ class Store:
             raise UserError(f"RUN {str(run_dir)!r}: {DB_NAME} has no settings; it was never started by `layerdream sweep`")
         return store
 
+    @classmethod
+    def peek_settings(cls, run_dir: str | Path) -> dict[str, Any] | None:
+        """The settings stored in RUN, read without creating or changing anything; None if RUN is no sweep yet."""
+        db = Path(run_dir) / DB_NAME
+        if not db.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE key='settings'").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as err:
+            if "no such table" in str(err):
+                return None
+            raise UserError(f"RUN {str(run_dir)!r}: cannot read {DB_NAME} ({err}); use another --out folder") from None
+        return None if row is None else json.loads(row[0])
+
     def close(self) -> None:
         self.conn.close()
 
@@ -115,6 +140,13 @@ class Store:
                 values)
         return cur.rowcount == 1
 
+    def forget_results(self, keys: Iterable[str]) -> int:
+        """Drop the rows of jobs whose image is gone or changed, so the sweep makes them again."""
+        keys = list(keys)
+        with _tx(self.conn):
+            n = sum(self.conn.execute("DELETE FROM results WHERE key=?", (k,)).rowcount for k in keys)
+        return n
+
     def results(self) -> list[dict[str, Any]]:
         cur = self.conn.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results ORDER BY layer, seed, kind, concept, source")
         return [dict(zip(RESULT_COLUMNS, row)) for row in cur]
@@ -133,9 +165,20 @@ class Store:
                 n += cur.rowcount
         return n
 
-    def delete_verdicts(self, judge: str) -> None:
+    def replace_verdicts(self, judge: str, pairs: Iterable[tuple[str, str]], rows: Iterable[dict[str, Any]]) -> int:
+        """In ONE transaction: drop ``judge``'s verdicts for the (job key, protocol) ``pairs`` (any prompt
+        version) and insert ``rows``, their successors. Nothing is deleted before its replacement exists."""
+        n = 0
         with _tx(self.conn):
-            self.conn.execute("DELETE FROM verdicts WHERE judge=?", (judge,))
+            for key, protocol in pairs:
+                self.conn.execute("DELETE FROM verdicts WHERE judge=? AND key=? AND protocol=?", (judge, key, protocol))
+            for row in rows:
+                row = {**row, "created_at": row.get("created_at", time.time())}
+                cur = self.conn.execute(
+                    f"INSERT OR REPLACE INTO verdicts ({', '.join(VERDICT_COLUMNS)}) VALUES ({', '.join('?' * len(VERDICT_COLUMNS))})",
+                    [row.get(col) for col in VERDICT_COLUMNS])
+                n += cur.rowcount
+        return n
 
     def verdicts(self, judge: str | None = None) -> list[dict[str, Any]]:
         sql = f"SELECT {', '.join(VERDICT_COLUMNS)} FROM verdicts"
@@ -147,7 +190,10 @@ class Store:
 
 
 def check_settings(stored: dict[str, Any], new: dict[str, Any], extend: bool, run_dir: Path) -> dict[str, Any]:
-    """Return the settings to keep, or raise a one-line UserError naming the first mismatch."""
+    """Return the settings to keep, or raise a one-line UserError naming the first mismatch.
+
+    Both sides are compared in canonical form, so ``--steps 80`` on a ``fast`` RUN is the RUN's own setting."""
+    stored, new = canonical_settings(stored), canonical_settings(new)
     for key in sorted(set(stored) | set(new)):
         if key in EXTENDABLE:
             continue

@@ -1,7 +1,12 @@
 """``run_sweep``: plan, check the RUN, skip what is done, run the rest, one result at a time.
 
 The order matters for the user: everything that can be refused (unreadable concepts file, a RUN
-made with other settings, an unwritable folder) is refused *before* the model loads, in seconds.
+made with other settings, an unwritable folder) is refused *before* the model loads, in seconds, and
+nothing is written until the model has accepted every layer and every concept (the preflight): a
+sweep that fails on its concept file leaves no RUN behind that would then refuse the corrected file.
+
+Resuming trusts no file blindly: every recorded image must still exist and hash to its recorded
+sha256; a row whose image is gone or changed is dropped and its job made again.
 """
 from __future__ import annotations
 
@@ -12,12 +17,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import UserError
-from ..io import ensure_writable_dir, versions
+from ..io import versions
 from .conceptsets import ConceptSet
 from .execute import EngineExecute, Persist, clean_stale_temp_files
 from .plan import Job, plan_jobs
 from .runner import LocalRunner, Runner, make_batches
-from .store import Store
+from .settings import canonical_settings
+from .store import Store, check_settings
 
 
 @dataclass
@@ -36,13 +42,14 @@ class SweepSpec:
     options: dict[str, Any] = field(default_factory=dict)  # method overrides: lr, tau, weighting, baseline...
 
     def settings(self) -> dict[str, Any]:
-        return {
+        """Canonical: values that only repeat the preset's own are dropped (see settings.py)."""
+        return canonical_settings({
             "model": self.model, "preset": self.preset, "steps": self.steps, "dtype": self.dtype,
             "options": {k: v for k, v in sorted(self.options.items()) if v is not None},
             "concept_set": self.concepts.name, "concepts_fingerprint": self.concepts.fingerprint(),
             "controls": self.controls, "controls_per_category": self.controls_per_category if self.controls else 0,
             "layers": sorted(set(self.layers)), "seeds": sorted(set(self.seeds)),
-        }
+        })
 
 
 @dataclass
@@ -53,9 +60,37 @@ class SweepOutcome:
     seconds: float
 
 
+def check_out_folder(out: str | Path) -> Path:
+    """Refuse an --out we could not write to, without creating anything (the RUN appears only after the preflight)."""
+    import os
+
+    path = Path(out)
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UserError(f"--out {str(out)!r}: {str(probe)!r} is a file, not a folder; choose a folder for the RUN")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to --out {str(out)!r} ({str(probe)!r} is not writable); choose a folder you can write to")
+    return path
+
+
+def planned_settings(spec: SweepSpec, out: str | Path, extend: bool = False) -> dict[str, Any]:
+    """The settings the RUN will hold after this sweep, checked against an existing RUN, writing nothing."""
+    settings = spec.settings()
+    stored = Store.peek_settings(out)
+    return settings if stored is None else check_settings(stored, settings, extend, Path(out))
+
+
 def open_run(spec: SweepSpec, out: str | Path, extend: bool = False) -> tuple[Store, list[Job]]:
     """Create or reopen RUN for ``spec``; returns the store and the full job plan (all stored layers/seeds)."""
-    run_dir = ensure_writable_dir(out, "--out")
+    run_dir = Path(out)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot write to --out {str(out)!r} ({err.strerror or err}); choose a folder you can write to") from None
     store = Store.create_or_open(run_dir, spec.settings(), extend=extend)
     if store.get_meta("concepts") is None:
         store.set_meta("concepts", {"name": spec.concepts.name, "concepts": spec.concepts.to_json()})
@@ -63,6 +98,22 @@ def open_run(spec: SweepSpec, out: str | Path, extend: bool = False) -> tuple[St
     settings = store.get_meta("settings")
     jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category)
     return store, jobs
+
+
+def broken_images(store: Store) -> list[dict[str, Any]]:
+    """Recorded results whose image is missing or no longer matches its recorded sha256."""
+    import hashlib
+
+    bad = []
+    for row in store.results():
+        path = store.run_dir / row["image_path"]
+        try:
+            ok = hashlib.sha256(path.read_bytes()).hexdigest() == row["image_sha256"]
+        except OSError:
+            ok = False
+        if not ok:
+            bad.append(row)
+    return bad
 
 
 def run_sweep(
@@ -83,31 +134,54 @@ def run_sweep(
     tests pass a fake one. ``runner`` defaults to :class:`LocalRunner`.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    store, jobs = open_run(spec, out, extend)
-    lock = _exclusive(store.run_dir)
+    run_dir = check_out_folder(out)
+    settings = planned_settings(spec, run_dir, extend)  # refuses other settings; writes nothing
+    jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category)
+    existed = Store.peek_settings(run_dir) is not None
+    lock = _exclusive(run_dir) if existed else None
+    store: Store | None = None
     try:
-        clean_stale_temp_files(store.run_dir)
-        done = store.done_keys()
+        done: set[str] = set()
+        if existed:
+            store = Store.open_existing(run_dir)
+            clean_stale_temp_files(run_dir)
+            bad = broken_images(store)
+            if bad:
+                store.forget_results(r["key"] for r in bad)
+                log(f"layerdream sweep: {len(bad)} recorded image(s) missing or changed (e.g. {bad[0]['image_path']}); "
+                    "they are made again")
+            done = store.done_keys()
         pending = [j for j in jobs if j.key not in done]
         already = len(jobs) - len(pending)
         if not pending:
-            log(f"layerdream sweep: all {len(jobs)} jobs in {store.run_dir} are done; nothing to run")
+            if store is not None and settings != store.get_meta("settings"):
+                store.close()
+                store, _ = open_run(spec, run_dir, extend)
+            log(f"layerdream sweep: all {len(jobs)} jobs in {run_dir} are done; nothing to run")
             return SweepOutcome(len(jobs), already, 0, 0.0)
-        log(f"layerdream sweep: {len(pending)} of {len(jobs)} jobs to run ({already} already done) in {store.run_dir}")
         if execute is None:
             import layerdream as ld
 
             vlm = ld.load(spec.model, device=device, dtype=spec.dtype)
             execute = EngineExecute(vlm, spec.preset, spec.steps, spec.options)
             execute.preflight([c.name for c in spec.concepts.concepts], sorted({j.layer for j in pending}))
+        # Only now, with every concept and layer accepted, is the RUN created or its settings updated.
+        if store is not None:
+            store.close()
+        store, jobs = open_run(spec, run_dir, extend)
+        if lock is None:
+            lock = _exclusive(run_dir)
+        log(f"layerdream sweep: {len(pending)} of {len(jobs)} jobs to run ({already} already done) in {run_dir}")
         runner = runner or LocalRunner(progress=progress, total=len(jobs), initial=already)
         persist = Persist(store)
         started = time.perf_counter()
         runner.run(make_batches(pending, batch_size), execute, persist)
         return SweepOutcome(len(jobs), already, persist.written, time.perf_counter() - started)
     finally:
-        store.close()
-        lock.close()
+        if store is not None:
+            store.close()
+        if lock is not None:
+            lock.close()
 
 
 def _exclusive(run_dir: Path):
