@@ -13,7 +13,19 @@ EPILOG = """examples:
   layerdream align --model toy-aligned          # toy concepts and images, every layer, -> out/align/
   layerdream align --model toy-shuffled --concepts toy --layer 1,2,3 --out runs/align-shuffled
   layerdream align --model google/gemma-3-4b-it --concepts my.yaml --images photos/ --layer 1,5,10 --out runs/align
---images DIR holds one subfolder per concept (named as the concept or its slug), e.g. photos/apple/1.jpg."""
+--images DIR holds one subfolder per concept (named as the concept or its slug), e.g. photos/apple/1.jpg;
+photos are resized once, to the model's own input size. Both aggregations (mean and the paper's
+attention weighting) are reported unless --aggregation picks one."""
+
+
+def _aggregations(text: str) -> list[str]:
+    from .align import AGGREGATIONS
+
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in AGGREGATIONS]
+    if bad or not values:
+        raise argparse.ArgumentTypeError(f"expected a comma list of {', '.join(AGGREGATIONS)}, got {text!r}")
+    return list(dict.fromkeys(values))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concepts", default="toy", help="'toy' (default), 'paper', or a .yaml/.csv concepts file")
     p.add_argument("--images", default=None, help="folder with one subfolder of images per concept (default for --concepts toy: the toy world's images)")
     p.add_argument("--layer", type=int_list, default=None, help="layers, e.g. 1,5,10 (default: every layer of the model)")
+    p.add_argument("--aggregation", type=_aggregations, default=["mean", "attention"],
+                   help="mean, attention (the paper's attention-weighted aggregate), or both: mean,attention (default)")
+    p.add_argument("--tau", type=float, default=None,
+                   help="temperature of the attention aggregation (default: the paper's tau for each layer)")
+    g = p.add_argument_group("concept vectors (as in `layerdream synthesize`)")
+    g.add_argument("--prompt-format", choices=["chat", "raw"], default="chat", help="text prompt for concept vectors (default chat)")
+    g.add_argument("--baseline", default=None, help="file of baseline words (default: the model's own list, else the paper's 100)")
     p.add_argument("--n-images", type=int, default=64, help="toy world images to sample (default 64)")
     p.add_argument("--n-controls", type=int, default=16, help="noise and gray+noise control images (default 16 each)")
     p.add_argument("--seed", type=int, default=0, help="seed for the toy world sample and the controls")
@@ -32,25 +51,34 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_align(args: argparse.Namespace) -> int:
     from ..io import atomic_write_bytes, ensure_writable_dir
+    from ..sweep.cli import _baseline_words
     from ..sweep.conceptsets import load_concept_set
-    from .align import alignment, images_from_dir, images_from_toyworld, plot
+    from .align import alignment, check_contrast, images_from_dir, images_from_toyworld, plot, scan_image_dir
 
     if args.n_images < 1 or args.n_controls < 1:
         raise UserError("--n-images and --n-controls must be at least 1")
+    if args.tau is not None and args.tau <= 0:
+        raise UserError(f"--tau must be positive, got {args.tau}")
     cs = load_concept_set(args.concepts)
-    out = ensure_writable_dir(args.out)
     names = [c.name for c in cs.concepts]
-    if args.images:
-        data = images_from_dir(args.images, names)
+    baseline = _baseline_words(args.baseline) if args.baseline else None
+    data = None
+    if args.images:  # every file checked, and the margin defined, before the model loads
+        check_contrast(names, [{c} for _, c in scan_image_dir(args.images, names)])
     elif args.concepts == "toy":
         data = images_from_toyworld(args.n_images, args.seed)
+        check_contrast(names, data.labels)
     else:
         raise UserError("--images DIR is needed (only --concepts toy has default images: the toy world's)")
+    out = ensure_writable_dir(args.out)
     import layerdream as ld
 
     vlm = ld.load(args.model, device=args.device, dtype=args.dtype)
+    if data is None:
+        data = images_from_dir(args.images, names, vlm.image_size)
     layers = args.layer or list(range(1, vlm.num_layers + 1))
-    rows = alignment(vlm, names, {c.name: c.category for c in cs.concepts}, data, layers, args.n_controls, args.seed)
+    rows = alignment(vlm, names, {c.name: c.category for c in cs.concepts}, data, layers, args.n_controls, args.seed,
+                     aggregations=args.aggregation, tau=args.tau, prompt_format=args.prompt_format, baseline=baseline)
     if not rows:
         raise UserError("no concept has a matching image; check the subfolder names against the concepts")
     import io
@@ -63,7 +91,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     plot(rows, Path(out) / "alignment.png", title=f"{vlm.name}: text-image alignment ({data.source})")
     for r in rows:
         if r["concept"] == "All":
-            print(f"layer {r['layer']:>3}: matching {r['matching']:+.3f}  mismatching {r['mismatching']:+.3f}  "
+            print(f"{r['aggregation']:>9} layer {r['layer']:>3}: matching {r['matching']:+.3f}  mismatching {r['mismatching']:+.3f}  "
                   f"noise {r['noise']:+.3f}  gray+noise {r['gray_noise']:+.3f}  margin {r['margin']:+.3f}")
     print(f"layerdream align: wrote {out}/alignment.csv and alignment.png", file=sys.stderr)
     return 0
