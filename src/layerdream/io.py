@@ -6,6 +6,7 @@ versions that produced it (results are measurements; measurements need their pro
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -22,6 +23,19 @@ def slugify(text: str) -> str:
     """File-name-safe form of a concept: "spring (season)" -> "spring_season"."""
     slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
     return slug or "concept"
+
+
+def file_stem(label: str, max_chars: int = 60) -> str:
+    """A file name for a concept that is readable *and* unique to it.
+
+    Letters of any script are kept ("Ölbaum" -> "ölbaum"); when the readable part is not the label
+    itself ("Red", "red!", "spring (season)", a long phrase) a short hash of the exact label follows,
+    so two concepts can never overwrite each other's files, even on a case-insensitive file system.
+    """
+    readable = re.sub(r"[^\w]+", "_", label.lower(), flags=re.UNICODE).strip("_")[:max_chars].strip("_") or "concept"
+    if readable == label:
+        return readable
+    return f"{readable}_{hashlib.sha256(label.encode()).hexdigest()[:8]}"
 
 
 def _umask() -> int:

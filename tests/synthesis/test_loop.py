@@ -62,9 +62,9 @@ def test_snapshots_and_save(tiny_vlm, tmp_path):
     [r] = ld.synthesize(tiny_vlm, "T-rex", layers=2, seeds=3, steps=6, snapshots=[2, 4], progress=False)
     assert sorted(r.snapshots) == [2, 4]
     png, js = r.save(tmp_path)
-    assert png.name == "t_rex_L2_s3.png" and js.name == "t_rex_L2_s3.json"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t_rex_L2_s3.json", "t_rex_L2_s3.png",
-                                                          "t_rex_L2_s3_step2.png", "t_rex_L2_s3_step4.png"]
+    assert png.name == "t_rex_0b6e84c1_L2_s3.png" and js.name == "t_rex_0b6e84c1_L2_s3.json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t_rex_0b6e84c1_L2_s3.json", "t_rex_0b6e84c1_L2_s3.png",
+                                                          "t_rex_0b6e84c1_L2_s3_step2.png", "t_rex_0b6e84c1_L2_s3_step4.png"]
 
 
 def test_nan_is_caught_with_a_clear_error(tiny_vlm, monkeypatch):

@@ -19,9 +19,9 @@ def test_synthesize_writes_png_and_json_per_concept_layer_seed(tiny_folder, tmp_
     proc = run_cli("synthesize", "red", "T-rex", "--model", str(tiny_folder), "--layer", "1,2", "--seed", "0,1",
                    "--steps", "5", "--out", str(out), "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    stems = [f"{c}_L{l}_s{s}" for c in ("red", "t_rex") for l in (1, 2) for s in (0, 1)]
+    stems = [f"{c}_L{l}_s{s}" for c in ("red", "t_rex_0b6e84c1") for l in (1, 2) for s in (0, 1)]
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{s}.png" for s in stems] + [f"{s}.json" for s in stems])
-    meta = json.loads((out / "t_rex_L2_s1.json").read_text())
+    meta = json.loads((out / "t_rex_0b6e84c1_L2_s1.json").read_text())
     for key in ("concept", "layer", "seed", "model", "preset", "steps", "cosine_initial", "cosine_final", "seconds",
                 "config", "versions"):
         assert key in meta
@@ -96,3 +96,46 @@ def test_rerun_skips_finished_images_and_changed_settings_redo(tiny_folder, tmp_
     assert after["red_L1_s0.png"] == first["red_L1_s0.png"] and "blue_L1_s1.json" in after
     assert _main(argv[:-1] + ["--lr", "0.5", "--quiet"]) == 0  # other settings: nothing is reused
     assert "4 image(s)" in capsys.readouterr().out
+
+
+def test_file_names_are_unique_per_concept_and_readable(tiny_vlm, tmp_path):
+    """"red" and "Red" (or "red!") must never overwrite each other, nor pass for each other on resume."""
+    from layerdream.io import file_stem
+    from layerdream.synthesis.result import stem
+
+    assert file_stem("red") == "red" and file_stem("Ölbaum").startswith("ölbaum_")
+    names = {stem(c, 1, 0) for c in ("red", "Red", "red!", "red ", "spring (season)", "spring_season")}
+    assert len(names) == 6
+    assert len(file_stem("very " * 200)) <= 70  # a long phrase still makes a legal file name
+
+
+def test_same_slug_concepts_keep_their_own_files_and_resume_correctly(tiny_folder, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert _main(["synthesize", "red", "RED", "--model", str(tiny_folder), "--steps", "3", "--out", str(out), "--quiet"]) == 0
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert len(pngs) == 2
+    metas = {json.loads(p.read_text())["concept"] for p in out.glob("*.json")}
+    assert metas == {"red", "RED"}
+    capsys.readouterr()
+    assert _main(["synthesize", "RED", "--model", str(tiny_folder), "--steps", "3", "--out", str(out), "--quiet"]) == 0
+    assert "already in" in capsys.readouterr().out  # its own earlier file, found again
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed", "99999999999999999999"], "--seed 99999999999999999999 is out of range"),
+    (["--seed", "-1"], "--seed -1 is out of range"),
+    (["--snapshot", "500", "--steps", "5"], "--snapshot 500 is outside the run's steps 1..5"),
+    (["--max-memory", "plenty"], "is not a size"),
+    (["--batch", "0"], "--batch must be at least 1"),
+])
+def test_more_bad_options_before_any_work(tiny_folder, tmp_path, capsys, args, message):
+    code = _main(["synthesize", "red", "--model", str(tiny_folder), "--out", str(tmp_path / "o"), "--quiet", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_unknown_word_inside_a_concept_is_refused(tiny_folder, tmp_path, capsys):
+    code = _main(["synthesize", "red jupiter", "--model", str(tiny_folder), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'jupiter'" in err and "<unk>" in err

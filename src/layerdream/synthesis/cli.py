@@ -122,10 +122,10 @@ def done_in(out):
     """skip() for synthesize: a result counts as done when its JSON (written last) has the same fingerprint."""
     import json
 
-    from ..io import slugify
+    from .result import stem
 
     def skip(label: str, layer: int, seed: int, fingerprint: str) -> bool:
-        path = out / f"{slugify(label)}_L{layer}_s{seed}.json"
+        path = out / f"{stem(label, layer, seed)}.json"
         try:
             return json.loads(path.read_text())["config"].get("fingerprint") == fingerprint and path.with_suffix(".png").exists()
         except (OSError, ValueError, KeyError, TypeError):

@@ -131,6 +131,10 @@ def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: i
 def validate(cfg: SynthesisConfig) -> None:
     if cfg.steps <= 0:
         raise UserError(f"--steps must be a positive number of optimisation steps, got {cfg.steps}")
+    late = [s for s in cfg.snapshots if not 1 <= s <= cfg.steps]
+    if late:
+        raise UserError(f"--snapshot {','.join(map(str, late))} is outside the run's steps 1..{cfg.steps}; "
+                        f"choose snapshot steps up to --steps")
     if cfg.copies <= 0:
         raise UserError(f"--copies must be at least 1, got {cfg.copies}")
     if cfg.lr <= 0 or cfg.tau <= 0:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_save_png, atomic_write_json, slugify, versions
+from ..io import atomic_save_png, atomic_write_json, file_stem, versions
 
 
 def to_pil(image: torch.Tensor):
@@ -14,6 +14,11 @@ def to_pil(image: torch.Tensor):
 
     array = (image.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(array)
+
+
+def stem(label: str, layer: int, seed: int) -> str:
+    """``<concept>_L<layer>_s<seed>``: the files of one result (unique per concept, see ``file_stem``)."""
+    return f"{file_stem(label)}_L{layer}_s{seed}"
 
 
 @dataclass
@@ -39,7 +44,7 @@ class SynthesisResult:
         return to_pil(self.image)
 
     def stem(self) -> str:
-        return f"{slugify(self.label)}_L{self.layer}_s{self.seed}"
+        return stem(self.label, self.layer, self.seed)
 
     def metadata(self) -> dict:
         return {
