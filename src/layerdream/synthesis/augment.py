@@ -7,11 +7,18 @@ pixel alignment.
 
 Draws come from a per-seed generator and are shared by every target of that seed, so an image
 depends only on its own seed, never on which other concepts share its batch.
+
+Same seed, same image, whatever the thread count: the upscale is :func:`param.resize` (matrix
+products, not the CPU upsample kernel, whose rounding depends on the thread split), and the crops'
+backward adds each copy's gradient in copy order into distinct pixels. The obvious one-gather
+formulation has an accumulating ``index_put_`` as its backward, which on CPU adds overlapping
+copies with atomics in thread order: at 2 threads it gave different gradients from run to run.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from .param import resize
 
 
 def draw(generator: torch.Generator, copies: int, canvas: int, max_shift: int, noise: float,
@@ -22,18 +29,38 @@ def draw(generator: torch.Generator, copies: int, canvas: int, max_shift: int, n
     return offsets, eps
 
 
+class _Crops(torch.autograd.Function):
+    """(B, C, H, W) -> (B, K, C, S, S): crop k has rows ``rows[k]`` and columns ``cols[k]``.
+
+    Forward is a gather. Backward scatters copy by copy: within one copy every index is distinct,
+    so each pixel receives one plain addition per copy, in copy order: no atomics, no dependence on
+    threads, no host sync (the offsets stay on the device).
+    """
+
+    @staticmethod
+    def forward(ctx, big: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(rows, cols)
+        ctx.big_shape = big.shape
+        crops = big[:, :, rows[:, :, None], cols[:, None, :]]  # (B, C, K, S, S)
+        return crops.permute(0, 2, 1, 3, 4)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        rows, cols = ctx.saved_tensors
+        out = grad.new_zeros(ctx.big_shape)
+        for k in range(rows.shape[0]):
+            out[:, :, rows[k, :, None], cols[k, None, :]] += grad[:, k]
+        return out, None, None
+
+
 def shift_and_noise(images: torch.Tensor, offsets: torch.Tensor, eps: torch.Tensor | None,
                     max_shift: int) -> torch.Tensor:
     """(B, 3, S, S) -> (B·K, 3, S, S): K shifted, noisy copies of each image (copy-major within image)."""
     b, _, size, _ = images.shape
     k = offsets.shape[0]
-    big = F.interpolate(images, size=(size + 2 * max_shift,) * 2, mode="bilinear", align_corners=False) if max_shift else images
+    big = resize(images, size + 2 * max_shift) if max_shift else images
     base = torch.arange(size, device=images.device)
-    rows = (offsets[:, 0:1] + base)  # (K, S)
-    cols = (offsets[:, 1:2] + base)
-    # one advanced-indexing gather for all copies: no per-copy Python loop
-    crops = big[:, :, rows[:, :, None], cols[:, None, :]]  # (B, 3, K, S, S)
-    crops = crops.permute(0, 2, 1, 3, 4)  # (B, K, 3, S, S)
+    crops = _Crops.apply(big, offsets[:, 0:1] + base, offsets[:, 1:2] + base)  # (B, K, 3, S, S)
     if eps is not None:
         crops = crops + eps[None]
     return crops.reshape(b * k, 3, size, size)
