@@ -44,7 +44,7 @@ def as_date(ts: Any) -> Any:
 
 def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
     """Everything a report needs from RUN: results, the chosen judge's verdicts, tables, config."""
-    store = Store.open_existing(run_dir)
+    store = Store.open_existing(run_dir, readonly=True)
     try:
         judges = store.judges()
         if judge is not None and judge not in judges:

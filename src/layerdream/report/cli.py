@@ -30,7 +30,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..sweep.store import Store
     from .build import check_out, export, load, write_html
 
-    Store.open_existing(args.run).close()  # a bad RUN is named first
+    Store.open_existing(args.run, readonly=True).close()  # a bad RUN is named first
     out = check_out(args.out, args.format, args.embed, args.run)  # where it goes, checked before any work
     data = load(args.run, args.judge_id)
     if args.format == "html":

@@ -17,6 +17,7 @@ every verdict it did not yet redo as it was.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -75,19 +76,31 @@ class Store:
         return store
 
     @classmethod
-    def open_existing(cls, run_dir: str | Path) -> "Store":
-        """Open a RUN made by ``layerdream sweep`` (for judge/report); UserError if it is not one."""
+    def open_existing(cls, run_dir: str | Path, readonly: bool = False) -> "Store":
+        """Open a RUN made by ``layerdream sweep`` (for judge/report); UserError if it is not one.
+
+        ``readonly`` (report): a RUN on a read-only file system or medium is still readable; SQLite
+        cannot open a WAL database there in the normal way, so we fall back to ``immutable=1``
+        (safe: nothing can write to a read-only file system)."""
         run_dir = Path(run_dir)
         db = run_dir / DB_NAME
         if not run_dir.is_dir():
             raise UserError(f"RUN {str(run_dir)!r} does not exist or is not a folder; give the --out of a `layerdream sweep`")
         if not db.is_file():
             raise UserError(f"RUN {str(run_dir)!r} has no {DB_NAME}; it is not a sweep folder (run `layerdream sweep --out {run_dir}` first)")
-        try:
-            conn = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=30, isolation_level=None)
-            conn.execute("SELECT value FROM meta WHERE key='settings'").fetchone()
-        except sqlite3.Error as err:
-            raise UserError(f"RUN {str(run_dir)!r}: cannot read {DB_NAME} ({err}); check permissions or that it is a sweep folder") from None
+        modes = ["mode=ro", "immutable=1"] if readonly else ["mode=rw"]
+        for i, mode in enumerate(modes):
+            try:
+                conn = sqlite3.connect(f"file:{db}?{mode}", uri=True, timeout=30, isolation_level=None)
+                conn.execute("SELECT value FROM meta WHERE key='settings'").fetchone()
+                break
+            except sqlite3.Error as err:
+                if i + 1 < len(modes) and "unable to open" in str(err):
+                    continue
+                if not readonly and "unable to open" in str(err) and not os.access(run_dir, os.W_OK):
+                    raise UserError(f"RUN {str(run_dir)!r} is read-only here; judging stores its verdicts in RUN: "
+                                    "copy RUN to a writable place first") from None
+                raise UserError(f"RUN {str(run_dir)!r}: cannot read {DB_NAME} ({err}); check permissions or that it is a sweep folder") from None
         conn.row_factory = sqlite3.Row
         store = cls(run_dir, conn)
         if store.get_meta("settings") is None:

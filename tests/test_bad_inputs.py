@@ -1,0 +1,177 @@
+"""Bad input -> one line on stderr, exit 2, no traceback, and nothing changed: one row per bad input.
+
+Each row is (argv, expected fragment of the one-line message, options). Placeholders in argv:
+``{run}`` a small judged sweep RUN (made without a model), ``{tmp}`` the test's folder, ``{txt}`` a text
+file, ``{png}`` a real PNG. Options: ``setup`` (a function of the RUN folder, run before the command),
+``readonly`` (RUN is mounted read-only for the command, in a user namespace). Every file under
+``{tmp}`` is hashed before and after: a refused command must not change any of them.
+
+To cover the next bad input, add one line to ``ROWS``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from layerdream.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONCEPTS = "categories:\n  colour: [red, blue]\n  shape: [circle, square]\n"  # toy-world words: the toy judge knows them
+
+
+def _delete_one_png(run: Path) -> None:
+    next((run / "images").rglob("*.png")).unlink()
+
+
+def _change_one_png(run: Path) -> None:
+    png = next((run / "images").rglob("*.png"))
+    png.write_bytes(png.read_bytes() + b"\0")
+
+
+def _unjudged_and_one_png_deleted(run: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(run / "sweep.sqlite") as conn:
+        conn.execute("DELETE FROM verdicts")
+    conn.close()
+    _delete_one_png(run)
+
+
+def _one_concept_photos(run: Path) -> None:
+    from PIL import Image
+
+    (run.parent / "photos" / "red").mkdir(parents=True)
+    Image.new("RGB", (20, 20), (220, 30, 30)).save(run.parent / "photos" / "red" / "1.png")
+    (run.parent / "one.csv").write_text("concept,category\nred,colour\n")
+
+
+def _concepts_file(run: Path) -> None:
+    (run.parent / "c.yaml").write_text(CONCEPTS)
+
+
+ROWS = [
+    # data loss: report --out onto a file that is not an earlier report
+    (["report", "{run}", "--out", "{run}/sweep.sqlite"], "is not a layerdream report", {}),
+    (["report", "{run}", "--format", "csv", "--out", "{run}/sweep.sqlite"], "is not a layerdream report", {}),
+    (["report", "{run}", "--format", "json", "--out", "{txt}"], "is not a layerdream report", {}),
+    (["report", "{run}", "--embed", "--out", "{txt}"], "is not a layerdream report", {}),
+    # data loss: a failed (re-)judge leaves every stored verdict as it was
+    (["judge", "{run}", "--judge", "toy", "--rejudge"], "missing", {"setup": _delete_one_png}),
+    (["judge", "{run}", "--judge", "toy", "--rejudge"], "changed since the sweep", {"setup": _change_one_png}),
+    # tracebacks before: one line, before any compute
+    (["judge", "{run}", "--judge", "toy"], "re-run the same `layerdream sweep`", {"setup": _unjudged_and_one_png_deleted}),
+    (["judge-image", "{txt}", "--concept", "red", "--judge", "toy"], "is not an image", {}),
+    (["report", "{run}", "--embed", "--out", "{tmp}"], "is a folder", {}),
+    (["report", "{run}", "--out", "{run}/images"], "is a folder", {}),
+    (["report", "{run}", "--embed"], "Read-only file system", {"readonly": True}),
+    (["judge", "{run}", "--judge", "toy"], "read-only", {"readonly": True}),
+    # silent results
+    (["align", "--concepts", "{tmp}/one.csv", "--images", "{tmp}/photos", "--out", "{tmp}/align"], "no mismatching image",
+     {"setup": _one_concept_photos}),
+    (["sweep", "--concepts", "{tmp}/c.yaml", "--preset", "slow", "--out", "{tmp}/new"], "unknown preset",
+     {"setup": _concepts_file}),
+    (["judge", "{run}", "--judge", "toy", "--grader", "matcher"], "scores itself", {}),
+]
+
+
+def _make_run(tmp: Path) -> Path:
+    import torch
+
+    from layerdream.evaluation import Answer, Judge
+    from layerdream.sweep.conceptsets import load_concept_set
+    from layerdream.sweep.judging import judge_run
+    from layerdream.sweep.store import Store
+    from layerdream.sweep.sweeper import SweepSpec, run_sweep
+
+    class Result:
+        def __init__(self, job):
+            g = torch.Generator().manual_seed(int(hashlib.sha256(job.key.encode()).hexdigest()[:8], 16))
+            self.image = torch.rand(3, 8, 8, generator=g)
+            self.cosine_initial, self.cosine_final, self.seconds, self.trajectory, self.config = 0.0, 0.5, 0.0, [], {}
+
+        def to_pil(self):
+            from PIL import Image
+
+            return Image.fromarray((self.image.permute(1, 2, 0) * 255).byte().numpy())
+
+    class YesJudge(Judge):
+        id, prompt_version = "toy:shipped", "toy-head-v1"  # as if the toy judge had judged this RUN
+
+        def prompt(self, item, protocol):
+            return "head"
+
+        def answer(self, queries, progress=False):
+            return [Answer(text=q.item.concept, score=1) for q in queries]
+
+    (tmp / "concepts.yaml").write_text(CONCEPTS)
+    spec = SweepSpec(model="fake", concepts=load_concept_set(str(tmp / "concepts.yaml")), layers=[1], seeds=[0])
+    run = tmp / "run"
+    run_sweep(spec, run, execute=lambda batch: [(j, Result(j)) for j in batch], progress=False, log=lambda m: None)
+    store = Store.open_existing(run)
+    judge_run(store, YesJudge(), n_queries=1, progress=False)
+    store.close()
+    return run
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith(("-wal", "-shm", ".lock"))}
+
+
+def _verdicts(run: Path) -> list[tuple]:
+    import sqlite3
+
+    conn = sqlite3.connect(run / "sweep.sqlite")
+    try:
+        return sorted(conn.execute("SELECT * FROM verdicts").fetchall())
+    finally:
+        conn.close()
+
+
+def _can_mount_readonly(tmp: Path) -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    d = tmp / "probe"
+    d.mkdir()
+    ok = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount --bind {d} {d} && mount -o remount,bind,ro {d}"],
+                        capture_output=True).returncode == 0
+    d.rmdir()
+    return ok
+
+
+@pytest.mark.parametrize("argv,fragment,opts", ROWS, ids=[" ".join(r[0])[:60] for r in ROWS])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, capsys, argv, fragment, opts):
+    from PIL import Image
+
+    run = _make_run(tmp_path)
+    (tmp_path / "notes.txt").write_text("my notes, not an image and not a report\n")
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "red.png")
+    if opts.get("setup"):
+        opts["setup"](run)
+    args = [a.format(run=run, tmp=tmp_path, txt=tmp_path / "notes.txt", png=tmp_path / "red.png") for a in argv]
+    before, verdicts_before = _snapshot(tmp_path), _verdicts(run)
+    if opts.get("readonly"):
+        if not _can_mount_readonly(tmp_path):
+            pytest.skip("no user namespaces here to mount RUN read-only")
+        inner = " ".join(f"'{a}'" for a in [sys.executable, "-m", "layerdream.cli", *args])
+        proc = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount --bind {run} {run} && mount -o remount,bind,ro {run} "
+                               f"&& exec {inner}"], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"})
+        rc, err = proc.returncode, proc.stderr
+    else:
+        capsys.readouterr()
+        rc = main(args)
+        err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert rc == 2, err
+    assert len(lines) == 1 and lines[0].startswith("layerdream: error:"), err
+    assert fragment in lines[0], lines[0]
+    assert "Traceback" not in err
+    assert _snapshot(tmp_path) == before  # nothing written, nothing overwritten
+    assert _verdicts(run) == verdicts_before  # no verdict lost
