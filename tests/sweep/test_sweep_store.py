@@ -133,3 +133,80 @@ def test_a_second_concurrent_sweep_is_refused(tmp_path, small_set_file, fake_exe
     finally:
         held.close()
     assert run_sweep(spec(small_set_file, layers=[1], seeds=[0]), out, execute=fake_execute, progress=False).ran == 0
+
+
+def test_a_resumed_sweep_remakes_missing_and_changed_images(tmp_path, small_set_file, fake_execute_factory):
+    import hashlib
+
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file), out, execute=fake_execute_factory(), progress=False)
+    rows = Store.open_existing(out).results()
+    gone, changed = out / rows[0]["image_path"], out / rows[5]["image_path"]
+    gone.unlink()
+    changed.write_bytes(changed.read_bytes()[:-10])
+    logged = []
+    again = fake_execute_factory()
+    outcome = run_sweep(spec(small_set_file), out, execute=again, progress=False, log=logged.append)
+    assert outcome.ran == 2 and sorted(k for call in again.calls for k in call) == sorted([rows[0]["key"], rows[5]["key"]])
+    assert any("2 recorded image(s) missing or changed" in m for m in logged)
+    for r in Store.open_existing(out).results():
+        assert hashlib.sha256((out / r["image_path"]).read_bytes()).hexdigest() == r["image_sha256"]
+    assert run_sweep(spec(small_set_file), out, execute=again, progress=False).ran == 0
+
+
+@pytest.mark.parametrize("same", [
+    {"steps": 80},                      # the fast preset's own steps
+    {"options": {"lr": 0.3}},           # the fast preset's own lr
+    {"options": {"copies": 4, "tau": 0.1, "weighting": "paper", "upsample": "bilinear"}},
+])
+def test_flags_equal_to_the_presets_own_values_are_the_same_sweep(tmp_path, small_set_file, fake_execute, same):
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file, steps=None), out, execute=fake_execute, progress=False)
+    typed = {"steps": None, **same}
+    assert run_sweep(spec(small_set_file, **typed), out, execute=fake_execute, progress=False).ran == 0
+    # and the other way round: a RUN made with the value typed out accepts the bare command
+    out2 = tmp_path / "run2"
+    run_sweep(spec(small_set_file, **typed), out2, execute=fake_execute, progress=False)
+    assert run_sweep(spec(small_set_file, steps=None), out2, execute=fake_execute, progress=False).ran == 0
+
+
+@pytest.mark.parametrize("other,fragment", [
+    ({"options": {"lr": 0.5}}, "options="),
+    ({"steps": 81}, "steps="),
+    ({"preset": "paper", "steps": None, "options": {"lr": 0.04}}, "was made with"),
+])
+def test_real_differences_are_still_refused(tmp_path, small_set_file, fake_execute, other, fragment):
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file, steps=None), out, execute=fake_execute, progress=False)
+    with pytest.raises(UserError, match=fragment):
+        run_sweep(spec(small_set_file, **{"steps": None, **other}), out, execute=fake_execute, progress=False)
+
+
+def test_a_paper_lr_is_an_override_not_the_presets_value():
+    """The paper preset's lr depends on the layer, so --lr 0.04 pins it: a real setting, kept."""
+    from layerdream.sweep.settings import canonical_settings
+
+    kept = canonical_settings({"preset": "paper", "steps": 600, "options": {"lr": 0.04, "copies": 8}})
+    assert kept["steps"] is None and kept["options"] == {"lr": 0.04}
+
+
+def test_cli_resume_with_the_presets_values_typed_out(tmp_path, small_set_file, monkeypatch, capsys, fake_execute_factory):
+    """`--steps 80` / `--lr 0.3` on a RUN made with the fast preset's defaults: resumed, not refused."""
+    from layerdream.cli import main
+    from layerdream.sweep import sweeper
+
+    real = sweeper.run_sweep
+    monkeypatch.setattr("layerdream.sweep.cli.run_sweep", lambda *a, **k: real(*a, **{**k, "execute": fake_execute_factory()}))
+    base = ["sweep", "--concepts", str(small_set_file), "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(base) == 0
+    assert main([*base, "--steps", "80"]) == 0
+    assert main([*base, "--lr", "0.3", "--steps", "80", "--copies", "4"]) == 0
+    assert main([*base, "--lr", "0.31"]) == 2
+    assert "lr" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_the_help_example_for_a_paper_run_uses_the_paper_preset():
+    from layerdream.sweep.cli import SWEEP_EPILOG
+
+    paper_lines = [l for l in SWEEP_EPILOG.splitlines() if "--concepts paper" in l]
+    assert paper_lines and all("--preset paper" in l for l in paper_lines)
