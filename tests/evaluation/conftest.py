@@ -47,6 +47,7 @@ class FakeServer:
         self.requests: list[dict] = []
         self.auth: list[str] = []
         self.fail_first = 0  # the first N requests get 429 (then normal behaviour)
+        self.down: str | None = None  # "500": every request gets HTTP 500; "html": 200 with an HTML page
         self.sleep = sleep
         self.lock = threading.Lock()
         server = self
@@ -94,6 +95,10 @@ class FakeServer:
             n = len(self.requests)
         if n <= self.fail_first:
             return self._send(h, 429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0"})
+        if self.down == "500":
+            return self._send(h, 500, b'{"error": {"message": "internal error"}}')
+        if self.down == "html":
+            return self._send(h, 200, b"<html><body>Bad gateway</body></html>", {"Content-Type": "text/html"})
         content = body["messages"][0]["content"]
         if isinstance(content, str):  # grader: rubric text
             concept = re.search(r"mention it sees '([^']*)'", content).group(1)

@@ -178,3 +178,15 @@ def test_siglip_ranks_with_max_length_padding(tiny_siglip, images):
     cands = ["bee", "cat", "dog"]
     verdicts = evaluate(judge, [JudgeItem.from_path(images["red"], "dog", candidates=cands)], progress=False)
     assert len(verdicts) == 2 and all(1 <= v.rank <= 3 and v.answer in cands and v.error is None for v in verdicts)
+
+
+def test_offline_judges_keep_the_matcher_and_say_so(tiny_vlm):
+    from layerdream.evaluation import make_judge
+    from layerdream.evaluation.grading import grader_label
+
+    with pytest.raises(UserError, match="--grader-model"):
+        make_judge("hf", model=tiny_vlm, device="cpu", grader="rubric")
+    judge = make_judge("hf", model=tiny_vlm, device="cpu")
+    assert judge.grader_id == "matcher"
+    assert "not the paper's rubric grader" in grader_label(judge.grader_id)
+    assert grader_label("llm:gpt-5-mini@https://api.openai.com/v1").startswith("the paper's rubric")

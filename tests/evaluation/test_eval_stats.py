@@ -153,3 +153,34 @@ def test_make_judge_rejects_typos_and_unknown_names():
         make_judge("gpt5")
     with pytest.raises(UserError, match="scores itself"):
         make_judge("toy", classifier=object(), grader_model="gpt-5-mini")
+
+
+def test_summarize_never_pools_protocols():
+    rows = ([{"category": "Animals", "layer": 1, "concept": "dog", "seed": 0, "protocol": "stringent", "score": 0}] * 10
+            + [{"category": "Animals", "layer": 1, "concept": "dog", "seed": 0, "protocol": "lenient", "score": 1}] * 10)
+    table = summarize(rows)  # the default by=("category", "layer") does not name the protocol
+    assert {(r["protocol"], r["rate"], r["n"]) for r in table} == {("stringent", 0.0, 10), ("lenient", 1.0, 10)}
+    with pytest.raises(ValueError, match="protocol="):
+        pivot(table)
+    assert pivot(table, protocol="lenient") == [{"category": "Animals", "1": 1.0}]
+
+
+def test_lenient_hints_are_the_papers_category_names():
+    """The hint is the paper's category name (its concept list), in the singular; no invented nouns."""
+    from layerdream.sweep.conceptsets import load_concept_set
+
+    expected = {
+        "Animals": "animal", "Seasons": "season", "Celebrations": "celebration", "Subjects": "subject",
+        "Sensory": "sensory", "People": "person", "Cities": "city", "Sports": "sport", "Nationalities": "nationality",
+        "Activities": "activity", "Emotions": "emotion", "Emotion adjectives": "emotion adjective",
+        "LLM tasks": "LLM task", "Physical objects": "physical object",
+    }
+    paper = load_concept_set("paper")
+    assert set(paper.categories) == set(expected)
+    for category, noun in expected.items():
+        assert recognition_prompt("lenient", category) == f"What {noun} is in the image if you had to guess? One word."
+    for invented in ("famous person", "school subject", "sensation", "kind of person"):
+        assert all(invented not in recognition_prompt("lenient", c) for c in expected)
+    assert recognition_prompt("lenient", "Vehicles of NASA") == "What vehicles of NASA is in the image if you had to guess? One word."
+    assert PROMPT_VERSION == "recog-v2"  # the lenient question changed: cached v1 answers are not reused
+

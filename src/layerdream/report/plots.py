@@ -16,15 +16,15 @@ from .tables import ALL, grid
 
 
 def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: str = "") -> Path | None:
-    """Write the figure for one protocol to ``path``; None if there is nothing to plot."""
+    """Write the figure for one protocol to ``path``; None if there is nothing to plot (no scored query)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     categories, layers, cells = grid(rows, "concept", protocol)
-    if not categories:
-        return None
+    if not any(c["rate"] is not None for c in cells.values()):
+        return None  # nothing scored (no verdicts, or every query failed): no empty plot
     _, _, random_cells = grid(rows, "random", protocol)
     _, _, shuffled_cells = grid(rows, "shuffled", protocol)
     ncols = min(4, len(categories))
