@@ -100,9 +100,7 @@ def word_states(vlm: VLM, words: Sequence[str], layer: int, prompt_format: str =
         input_ids[row, : len(ids)] = torch.tensor(ids)
         attention[row, : len(ids)] = 1
         select[row, positions] = 1.0 / len(positions)
-    inputs = {"input_ids": input_ids.to(vlm.device), "attention_mask": attention.to(vlm.device)}
-    if "token_type_ids" in getattr(vlm.adapter, "extra_input_names", ()):
-        inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+    inputs = vlm.adapter.text_inputs(input_ids.to(vlm.device), attention.to(vlm.device))
     with torch.no_grad():
         hidden = vlm.residual(layer, **inputs).float()
     return torch.einsum("bt,btd->bd", select.to(hidden.device), hidden).cpu()

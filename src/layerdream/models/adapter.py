@@ -2,11 +2,18 @@
 
 Everything generic (early exit, the residual at layer ℓ, text batches) lives in :class:`VLM`;
 a family subclasses :class:`FamilyAdapter` and overrides only what differs: its preprocessing, the
-extra inputs its forward needs, and its token grid. Gemma 3 is ``models/gemma3.py``; adding
-InternVL or LLaVA is one small file of the same shape plus one line in ``registry.py``.
+extra inputs its forward needs, and its token grid. Gemma 3 is ``models/gemma3.py``; adding a family
+is one small file of the same shape plus one line in ``registry.py`` (docs/adding-a-model.md).
+
+What a family can override, in the order a newcomer meets them:
+``grid`` (rows, cols of image tokens in sequence order), ``preprocess`` (differentiable pixels),
+``image_placeholder`` / ``image_messages`` (the prompt), ``forward_inputs`` (what the forward takes for
+N images), ``text_inputs`` (what it takes for text), ``vision_dims`` (for the memory model) and
+``min_init_noise`` (families that drop an exactly-gray image).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -15,12 +22,37 @@ import torch.nn.functional as F
 from ..errors import UserError
 
 
+@dataclass(frozen=True)
+class VisionDims:
+    """What the memory model needs of a vision tower: tokens through it per image, and its shape."""
+
+    tokens: int
+    width: int
+    mlp: int
+    layers: int
+    heads: int
+
+
+def vision_dims_from_config(vision_config, image_size: int) -> VisionDims:
+    """ViT-style configs under their common names (``depth``/``num_heads`` for Qwen's towers)."""
+    get = lambda *names: next(getattr(vision_config, n) for n in names if getattr(vision_config, n, None) is not None)  # noqa: E731
+    patch = get("patch_size")
+    cls = 1 if "clip" in getattr(vision_config, "model_type", "") else 0
+    return VisionDims(tokens=(image_size // patch) ** 2 + cls, width=get("hidden_size", "embed_dim"),
+                      mlp=get("intermediate_size"), layers=get("num_hidden_layers", "depth"),
+                      heads=get("num_attention_heads", "num_heads"))
+
+
 class FamilyAdapter:
     """Defaults that fit any processor with a square ``size`` and per-channel mean/std."""
 
     model_types: ClassVar[tuple[str, ...]] = ()
     #: inputs from the processor's output that the forward must receive (beyond ids and mask)
     extra_input_names: ClassVar[tuple[str, ...]] = ()
+    #: a start image that is exactly gray everywhere is dropped as padding by some families (Idefics3)
+    min_init_noise: ClassVar[float] = 0.0
+    #: attention masks that the model builds from the prompt can be captured once and reused
+    reusable_masks: ClassVar[bool] = True
 
     def __init__(self, model, processor):
         self.model = model
@@ -60,6 +92,20 @@ class FamilyAdapter:
 
     def has_chat_template(self) -> bool:
         return bool(getattr(self.processor, "chat_template", None))
+
+    def forward_inputs(self, prompt: dict[str, torch.Tensor], pixels: dict[str, torch.Tensor], n: int) -> dict:
+        """The forward's keyword arguments for N images: the (1, T) prompt repeated, plus the pixels."""
+        return {k: v.expand(n, -1) for k, v in prompt.items()} | pixels
+
+    def text_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        """The forward's keyword arguments for a padded batch of text prompts (concept vectors)."""
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self.extra_input_names:
+            inputs["token_type_ids"] = torch.zeros_like(input_ids)
+        return inputs
+
+    def vision_dims(self) -> VisionDims:
+        return vision_dims_from_config(self.model.config.vision_config, self.image_size)
 
     # -- generic -----------------------------------------------------------------------------
     def image_prompt(self, prompt_format: str = "chat") -> dict[str, torch.Tensor]:
@@ -103,7 +149,10 @@ class TextOnlyAdapter:
     def __init__(self, model, processor):
         self.model = model
 
+    def text_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
     def _no_images(self, *args, **kwargs):
         raise UserError("this checkpoint has no vision tower (text-only); use a VLM for image synthesis")
 
-    preprocess = image_prompt = image_positions = _no_images
+    preprocess = image_prompt = image_positions = forward_inputs = vision_dims = _no_images

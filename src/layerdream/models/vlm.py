@@ -153,9 +153,11 @@ class VLM:
         prompt_format = self.resolve_prompt_format(prompt_format)
         prompt, positions = self.image_prompt(prompt_format), self.image_positions(prompt_format)
         n = images.shape[0]
-        inputs = {k: v.expand(n, -1) for k, v in prompt.items()}
         pixels = self.adapter.preprocess(images.to(self.device, torch.float32))
-        inputs.update({k: v.to(self.dtype) for k, v in pixels.items()})
+        pixels = {k: v.to(self.dtype) if v.is_floating_point() else v for k, v in pixels.items()}
+        inputs = self.adapter.forward_inputs(prompt, pixels, n)
+        if not self.adapter.reusable_masks:
+            return self.residual(layer, **inputs)[:, positions].float()
         masks = self.cache.get(("masks", prompt_format, n))
         if masks is not None:  # the prompt never changes: reuse its attention masks (17% of a toy step)
             inputs["attention_mask"] = masks

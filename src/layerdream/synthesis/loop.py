@@ -93,6 +93,7 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
                               steps=steps, **overrides) for l in layers}
     for cfg in configs.values():  # record the format actually used (raw for checkpoints without a template)
         cfg.prompt_format = vlm.resolve_prompt_format(cfg.prompt_format)
+        cfg.init_noise = max(cfg.init_noise, vlm.adapter.min_init_noise)  # families that drop a gray image
     if concepts:  # fail on a bad concept before any optimisation, not after an hour of other layers
         for concept in concepts:
             token_positions(vlm, concept, configs[layers[0]].prompt_format)

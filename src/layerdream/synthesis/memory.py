@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 
 from ..errors import UserError
+from ..models.adapter import VisionDims, vision_dims_from_config
 
 GiB = 1024**3
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 2**10, "m": 1e6, "mb": 1e6, "mib": 2**20,
@@ -84,15 +85,16 @@ def _element_size(dtype: torch.dtype) -> int:
 
 
 def copy_cost(config, layer: int, image_size: int, canvas: int, prompt_length: int, dtype: torch.dtype,
-              checkpoint_vision: bool = False, fused_attention: bool = True) -> CopyCost:
-    """Saved-for-backward bytes of one copy at ``layer`` (see the module docstring for the terms)."""
+              checkpoint_vision: bool = False, fused_attention: bool = True, vision: VisionDims | None = None) -> CopyCost:
+    """Saved-for-backward bytes of one copy at ``layer`` (see the module docstring for the terms).
+
+    ``vision`` (the adapter's :meth:`vision_dims`) defaults to reading a ViT-style ``vision_config``."""
     a = _element_size(dtype)
-    vc = config.vision_config
-    d_v, i_v, heads_v = vc.hidden_size, vc.intermediate_size, vc.num_attention_heads
-    n = (image_size // vc.patch_size) ** 2 + (1 if "clip" in getattr(vc, "model_type", "") else 0)
+    dims = vision or vision_dims_from_config(config.vision_config, image_size)
+    d_v, i_v, heads_v, n = dims.width, dims.mlp, dims.heads, dims.tokens
     block = n * ((6 * d_v + i_v) * a + 4 * 4 + heads_v * 4)
     kept = n * d_v * a if checkpoint_vision else block
-    vision = vc.num_hidden_layers * kept + 3 * image_size**2 * a + n * d_v * a  # + the conv's input, the post-norm
+    vision_bytes = dims.layers * kept + 3 * image_size**2 * a + n * d_v * a  # + the conv's input, the post-norm
     tc = config.get_text_config()
     d, i_t, heads = tc.hidden_size, tc.intermediate_size, tc.num_attention_heads
     kv = getattr(tc, "num_key_value_heads", heads) or heads
@@ -105,7 +107,7 @@ def copy_cost(config, layer: int, image_size: int, canvas: int, prompt_length: i
     other = 3 * canvas**2 * 4 + 3 * tokens * d * 4  # the shifted crop; centring, weights and cosine in fp32
     # the largest op's working set; with checkpointing, one block is live again during its recompute
     transient = 2 * n * max(i_v, 3 * d_v) * a + (block if checkpoint_vision else 0)
-    return CopyCost(vision=int(vision), language=int(language), other=int(other), transient=int(transient))
+    return CopyCost(vision=int(vision_bytes), language=int(language), other=int(other), transient=int(transient))
 
 
 def concept_bytes(cfg) -> int:
@@ -156,8 +158,10 @@ def plan(vlm, cfg, layer: int, n_targets: int, budget_bytes: int | None = None, 
     prompt = vlm.image_prompt(cfg.prompt_format)["input_ids"].shape[1]
     fused = vlm.device.type == "cuda" or "token_type_ids" not in getattr(vlm.adapter, "extra_input_names", ())
 
+    dims = vlm.adapter.vision_dims()
+
     def cost(ckpt: bool) -> int:
-        return copy_cost(vlm.model.config, layer, vlm.image_size, cfg.canvas, prompt, vlm.dtype, ckpt, fused).total
+        return copy_cost(vlm.model.config, layer, vlm.image_size, cfg.canvas, prompt, vlm.dtype, ckpt, fused, dims).total
 
     per_concept = concept_bytes(cfg)
     options = [False, True] if checkpoint_vision == "auto" else [bool(checkpoint_vision)]
