@@ -97,3 +97,123 @@ def test_judging_a_sweep_in_progress_then_again(tmp_path):
     total_images = len(store.results())
     assert second == (total_images - 6) * 2 * 3
     assert len(store.verdicts("fake-judge")) == total_images * 6
+
+
+def _judge_with(run, judge, **kw):
+    from layerdream.sweep.judging import judge_run
+    from layerdream.sweep.store import Store
+
+    store = Store.open_existing(run)
+    try:
+        return judge_run(store, judge, progress=False, **kw)
+    finally:
+        store.close()
+
+
+def test_a_judge_that_asks_one_question_gets_one_section(unjudged_run):
+    """Like the toy judge (deterministic, protocol-blind): identical answers to both protocols -> one section."""
+    from report_fakes import FakeJudge
+
+    from layerdream.evaluation import Query
+
+    class OneQuestion(FakeJudge):
+        id, deterministic = "one-question", True
+
+        def answer(self, queries, progress=False):
+            return super().answer([Query(q.item, "lenient", q.query_index, q.prompt) for q in queries])
+
+    _judge_with(unjudged_run, OneQuestion())
+    assert main(["report", str(unjudged_run)]) == 0
+    html = (unjudged_run / "report.html").read_text()
+    assert html.count("<h3>stringent = lenient") == 2  # one figure heading, one table heading
+    assert "<h3>stringent</h3>" not in html and "<h3>lenient</h3>" not in html
+    assert len(list((unjudged_run / "report_files").glob("figure3_*.png"))) == 1
+
+
+def test_two_protocols_with_different_answers_keep_two_sections(judged_run):
+    assert main(["report", str(judged_run)]) == 0
+    html = (judged_run / "report.html").read_text()
+    assert "stringent = lenient" not in html and "<h3>stringent</h3>" in html and "<h3>lenient</h3>" in html
+
+
+def test_every_table_names_its_grader_and_the_matcher_is_labelled(unjudged_run, capsys):
+    from report_fakes import FakeJudge
+
+    from layerdream.evaluation.matcher import MatchGrader
+
+    class Answering(FakeJudge):
+        id = "answering"
+        grader = MatchGrader()
+
+        def answer(self, queries, progress=False):
+            out = super().answer(queries)
+            for a in out:
+                a.score = None  # free text, graded by the matcher
+            return out
+
+    _judge_with(unjudged_run, Answering(), n_queries=2)
+    assert main(["report", str(unjudged_run)]) == 0
+    import html as htmllib
+
+    html = htmllib.unescape((unjudged_run / "report.html").read_text())
+    label = "offline string matcher (not the paper's rubric grader)"
+    assert html.count(f"graded by: {label}") == 2  # the stringent and the lenient table
+    assert main(["report", str(unjudged_run), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows and all(r["grader"] == label for r in rows)
+    assert main(["report", str(unjudged_run), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["grader"] == label
+
+
+def test_chance_lines_carry_their_n_and_interval(judged_run):
+    import re
+
+    assert main(["report", str(judged_run)]) == 0
+    html = (judged_run / "report.html").read_text()
+    assert "chance: random directions (all categories)" in html and "chance: shuffled concepts (all categories)" in html
+    # every chance value shows an interval, the number of answers and of images: "13% [6–25] q=40, 4 images"
+    cells = re.findall(r"(?:random|shuffled) (\d+%) \[(\d+)–(\d+)\] q=(\d+), (\d+) images?", html)
+    assert cells and all(int(q) > 0 and int(n) > 0 for *_, q, n in cells)
+    pooled = re.findall(r"<td class='ctrl'>(\d+%) \[(\d+)–(\d+)\] q=(\d+), (\d+) images</td>", html)
+    assert pooled and all(int(n) >= 2 for *_, n in pooled)  # the pooled line rests on every category's controls
+
+
+def test_captions_spell_out_the_protocol_and_dates_are_dates(judged_run):
+    import re
+
+    assert main(["report", str(judged_run)]) == 0
+    html = (judged_run / "report.html").read_text()
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", html)
+    assert captions and all("lenient " in c and "stringent " in c for c in captions)
+    assert not any(re.search(r"\bL \d+/\d+", c) for c in captions)  # "L" means layer, never lenient
+    assert main(["report", str(judged_run), "--format", "json", "--out", str(judged_run / "t.json")]) == 0
+    created = json.loads((judged_run / "t.json").read_text())["config"]["created_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", created)
+    import html as htmllib
+
+    assert re.search(r'"created_at": "\d{4}-\d\d-\d\d', htmllib.unescape(html))
+
+
+def test_no_debug_line_in_the_page(judged_run):
+    assert main(["report", str(judged_run)]) == 0
+    html = (judged_run / "report.html").read_text()
+    assert "images not checked" not in html and "' total='" not in html
+    assert '<div id="image-check" data-broken="-1" data-total="-1" class="warn" hidden></div>' in html
+
+
+def test_an_earlier_report_may_be_replaced(judged_run, tmp_path):
+    for fmt, name in (("html", "r.html"), ("csv", "r.csv"), ("json", "r.json")):
+        out = tmp_path / name
+        extra = ["--embed"] if fmt == "html" else []
+        assert main(["report", str(judged_run), "--format", fmt, "--out", str(out), *extra]) == 0
+        first = out.read_bytes()
+        assert main(["report", str(judged_run), "--format", fmt, "--out", str(out), *extra]) == 0
+        assert out.read_bytes()[:50] == first[:50]
+    assert main(["report", str(judged_run)]) == 0 and main(["report", str(judged_run)]) == 0
+
+
+def test_an_embedded_report_writes_one_file(judged_run, tmp_path):
+    out = tmp_path / "portable" / "r.html"
+    out.parent.mkdir()
+    assert main(["report", str(judged_run), "--embed", "--out", str(out)]) == 0
+    assert [p.name for p in out.parent.iterdir()] == ["r.html"]
