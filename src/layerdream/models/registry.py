@@ -13,6 +13,12 @@ from .vlm import VLM
 
 ADAPTERS: dict[str, type] = {t: cls for cls in (Gemma3Adapter,) for t in cls.model_types}
 TEXT_ONLY = {"gemma3_text"}
+# Families that are not adapter-based: the method (image tokens in the residual stream) does not apply.
+NOT_ADAPTER_BASED = {
+    "mllama": "Llama 3.2 Vision reads images through cross-attention layers, so images never enter the "
+              "residual stream and there are no image tokens at layer l to align",
+    "gemma3n": "Gemma 3n keeps four parallel residual streams (AltUp), so 'the layer-l residual' is ambiguous",
+}
 TOY_ROOT = Path(__file__).resolve().parent.parent / "toyworld" / "checkpoints"
 TOY_MODELS = ("toy-aligned", "toy-plain", "toy-shuffled")
 DEFAULT_MODEL = "toy-aligned"
@@ -44,8 +50,11 @@ def adapter_for(model_type: str) -> type:
         return ADAPTERS[model_type]
     if model_type in TEXT_ONLY:
         return TextOnlyAdapter
+    if model_type in NOT_ADAPTER_BASED:
+        raise UserError(f"{model_type!r} is not an adapter-based VLM: {NOT_ADAPTER_BASED[model_type]}; layerdream's method does not apply")
     supported = ", ".join(sorted(ADAPTERS))
-    raise UserError(f"model type {model_type!r} is not supported yet; supported families: {supported}")
+    raise UserError(f"model type {model_type!r} is not supported yet; supported families: {supported} "
+                    "(adding one is a small adapter file: docs/adding-a-model.md)")
 
 
 def pick_device(device: str | None) -> torch.device:

@@ -36,35 +36,38 @@ GEMMA_CHAT_TEMPLATE = (
 )
 
 
-def build_word_tokenizer(words: Sequence[str]):
-    """A WordLevel fast tokenizer over ``words`` with Gemma's special tokens and chat template.
+def build_word_tokenizer(words: Sequence[str], *, special_tokens: Sequence[str] = SPECIAL_TOKENS,
+                         template_words: Sequence[str] = TEMPLATE_WORDS, chat_template: str | None = GEMMA_CHAT_TEMPLATE,
+                         bos_token: str | None = "<bos>", eos_token: str = "<eos>", pad_token: str = "<pad>",
+                         unk_token: str = "<unk>", extra_special_tokens: dict[str, str] | None = None):
+    """A WordLevel fast tokenizer over ``words`` with a family's special tokens and chat template
+    (Gemma 3's by default; other families pass their own, e.g. in tests/models/families/).
 
-    Words split on spaces and punctuation; ``\\n`` is a token of its own because the chat template
-    needs it. Offsets are real character offsets, so concept positions are found the same way as
-    with Gemma's SentencePiece tokenizer.
+    Words split on spaces and punctuation; ``\\n`` is a token of its own because chat templates
+    need it. Offsets are real character offsets, so concept positions are found the same way as
+    with a SentencePiece or BPE tokenizer.
     """
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab: dict[str, int] = {}
-    for tok in [*SPECIAL_TOKENS, *TEMPLATE_WORDS, *words]:
+    for tok in [*special_tokens, *template_words, *words]:
         vocab.setdefault(tok, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=unk_token))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(r"\n"), behavior="isolated"),
         pre_tokenizers.Split(Regex(r"[ \t]+"), behavior="removed"),
         pre_tokenizers.Punctuation(behavior="isolated"),
     ])
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<bos>", eos_token="<eos>", unk_token="<unk>", pad_token="<pad>",
-        extra_special_tokens={
+    if extra_special_tokens is None:
+        extra_special_tokens = {
             "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>",
             "sot_token": "<start_of_turn>", "eot_token": "<end_of_turn>",
-        },
-        chat_template=GEMMA_CHAT_TEMPLATE,
-        add_bos_token=False,
+        }
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=bos_token, eos_token=eos_token, unk_token=unk_token, pad_token=pad_token,
+        extra_special_tokens=extra_special_tokens, chat_template=chat_template, add_bos_token=False,
     )
     return fast
 

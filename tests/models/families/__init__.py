@@ -1,0 +1,18 @@
+"""One module per VLM family: each builds a tiny random-init checkpoint of the real class, with a real
+processor and the family's own chat template, into a folder (``build(folder)``).
+
+``tests/models/test_families.py`` runs the same battery on every module found here, so supporting a
+family in the tests is one file: ``FAMILY`` (a name), ``build(folder)``, and optionally
+``reference_pixels(processor, pil_image) -> dict`` (what the HF processor gives for the image, where
+the default, ``processor.image_processor(images=..., return_tensors="pt")``, does not fit).
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+
+def discover() -> list[ModuleType]:
+    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
+    return sorted((m for m in modules if hasattr(m, "build") and hasattr(m, "FAMILY")), key=lambda m: m.FAMILY)
