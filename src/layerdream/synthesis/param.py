@@ -69,7 +69,10 @@ def interpolation_matrix(n_in: int, n_out: int, mode: str = "bilinear", *, devic
             matrix = torch.ones(n_out, 1, dtype=torch.float64)
         else:
             index, weights = _taps(n_in, n_out, mode)
-            matrix = torch.zeros(n_out, n_in, dtype=torch.float64).scatter_add_(1, index, weights)
+            matrix = torch.zeros(n_out, n_in, dtype=torch.float64)
+            rows = torch.arange(n_out)
+            for tap in range(index.shape[1]):  # taps clamped onto one border pixel add up in tap order
+                matrix[rows, index[:, tap]] += weights[:, tap]
         _MATRICES[key] = matrix.to(device=device, dtype=dtype)
     return _MATRICES[key]
 
