@@ -8,10 +8,13 @@ import torch
 
 from ..errors import UserError
 from .adapter import FamilyAdapter, TextOnlyAdapter
-from .gemma3 import Gemma3Adapter
 from .vlm import VLM
 
-ADAPTERS: dict[str, type] = {t: cls for cls in (Gemma3Adapter,) for t in cls.model_types}
+# config.model_type -> "module:Class" under layerdream.models, imported only when that family loads
+# (so a new family is one file plus one line here, and `layerdream --help` imports none of them).
+ADAPTERS: dict[str, str] = {
+    "gemma3": "gemma3:Gemma3Adapter",
+}
 TEXT_ONLY = {"gemma3_text"}
 # Families that are not adapter-based: the method (image tokens in the residual stream) does not apply.
 NOT_ADAPTER_BASED = {
@@ -47,7 +50,10 @@ def resolve(name_or_path: str, gguf_file: str | None = None) -> tuple[str, bool]
 
 def adapter_for(model_type: str) -> type:
     if model_type in ADAPTERS:
-        return ADAPTERS[model_type]
+        import importlib
+
+        module, _, name = ADAPTERS[model_type].partition(":")
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)
     if model_type in TEXT_ONLY:
         return TextOnlyAdapter
     if model_type in NOT_ADAPTER_BASED:
