@@ -9,6 +9,12 @@ FLOP-share ideal (``flops.py``):
   full-logits  the R1-style step: the top-level forward with ``output_hidden_states=True`` (all blocks
                and the vocabulary logits at every position), as a naive script calls it
 
+A fourth way, early-exit-forward (the same forward, no backward), splits the early-exit step into
+forward and backward: the ideal assumes the backward costs what its matmuls cost (about 1x the
+forward with frozen weights), and the measured backward/forward ratio shows how far a machine is
+from that. The blocks early exit skips cost forward only, so the more the backward of the kept part
+costs beyond its FLOPs, the further the measured speed-up falls below the FLOP-share ideal.
+
 All three get the same inputs, including the prompt's prebuilt attention-mask dict (the engine reuses
 it every step), so the ratio isolates what early exit skips.
 
@@ -26,7 +32,7 @@ import torch
 
 from . import common, flops
 
-WAYS = ("early-exit", "full-model", "full-logits")
+WAYS = ("early-exit", "full-model", "full-logits", "early-exit-forward")
 GOAL = 1.1  # issue 9: the measured speed-up within 1.1x of the FLOP-share ideal
 
 
@@ -68,7 +74,7 @@ def make_step(vlm, inputs: dict, image_pos: torch.Tensor, preprocess: Callable[[
     def step() -> None:
         pixels = torch.rand(copies, 3, side, side, device=vlm.device, requires_grad=True)
         feed = dict(inputs, **{k: v.to(dtype) for k, v in preprocess(pixels).items()})
-        if way == "early-exit":
+        if way in ("early-exit", "early-exit-forward"):
             hidden = vlm.residual(layer, **feed)
         elif way == "full-model":
             hidden = vlm.backbone(**feed, use_cache=False, output_hidden_states=True).hidden_states[layer]
@@ -76,6 +82,8 @@ def make_step(vlm, inputs: dict, image_pos: torch.Tensor, preprocess: Callable[[
             hidden = vlm.model(**feed, use_cache=False, output_hidden_states=True).hidden_states[layer]
         else:
             raise ValueError(way)
+        if way == "early-exit-forward":
+            return
         hidden[:, image_pos].float().pow(2).mean().backward()
         if pixels.grad is None:
             raise RuntimeError("no gradient reached the pixels")
@@ -107,6 +115,10 @@ def measure(vlm, prompt: dict, image_pos: torch.Tensor, preprocess: Callable[[to
                 best = getattr(ideal, attr) / ideal.early_exit
                 row[f"{way}/early-exit"] = {"measured": measured, "ideal": best, "measured_over_ideal": measured / best,
                                             "within_goal": measured >= best / GOAL}
+        if "early-exit-forward" in med:
+            fwd = med["early-exit-forward"]
+            row["backward/forward"] = {"measured": (med["early-exit"] - fwd) / fwd,
+                                       "flops": ideal.early_exit / ideal.early_exit_forward - 1}
         rows.append(row)
     return rows
 
@@ -152,10 +164,14 @@ def report(result: dict) -> str:
         rows.append([r["layer"], common.fmt(s["early-exit"]), common.fmt(s.get("full-model")), common.fmt(s.get("full-logits")),
                      common.ratio(fm and fm["measured"]), common.ratio(fm and fm["ideal"]),
                      common.ratio(fl and fl["measured"]), common.ratio(fl and fl["ideal"]),
-                     _goal(fm, fl)])
+                     _goal(fm, fl), _bwd(r.get("backward/forward"))])
     headers = ["layer", "early-exit s/step", "model.model s/step", "R1 (logits) s/step", "model.model / early",
-               "ideal", "R1 / early", "ideal", f"within {GOAL}x of ideal"]
+               "ideal", "R1 / early", "ideal", f"within {GOAL}x of ideal", "bwd/fwd measured (FLOPs)"]
     return head + "\n\n" + common.table(headers, rows)
+
+
+def _bwd(pair: dict | None) -> str:
+    return "n/a" if not pair else f"{pair['measured']:.2f} ({pair['flops']:.2f})"
 
 
 def _goal(*pairs) -> str:

@@ -226,6 +226,9 @@ def report(result: dict) -> str:
             if pair:
                 rows.append([f"{way} / early-exit at layer {w['layer']} (one step, K copies)",
                              f"{pair['measured']:.2f}x (ideal {pair['ideal']:.2f}x; early {s['early-exit']:.3f} s)"])
+        if w.get("backward/forward"):
+            rows.append(["backward / forward of the early-exit step (FLOP model)",
+                         f"{w['backward/forward']['measured']:.2f} ({w['backward/forward']['flops']:.2f})"])
     head = (f"B4 GPU: {r['model']}, {r['parameters'] / 1e9:.2f} B parameters, paper preset at layer {r['layer']}, "
             f"K={r['copies']}, {r['image_size']} px; {r['extrapolated']}")
     return head + "\n\n" + common.table(["quantity", "value"], rows)

@@ -41,7 +41,7 @@ def test_flops_reproduce_the_paper_setting_figures():
     assert last.forward_share_model == pytest.approx(1.0)
 
 
-def test_b1_measures_three_ways_on_a_tiny_gemma3():
+def test_b1_measures_every_way_on_a_tiny_gemma3():
     from layerdream.models.tiny import build_tiny_gemma3
 
     # the real 262k vocabulary, so the R1 way pays real logits; 28 px / patch 14 -> 4 patches -> 1 token
@@ -54,6 +54,7 @@ def test_b1_measures_three_ways_on_a_tiny_gemma3():
         for key in ("full-model/early-exit", "full-logits/early-exit"):
             assert row[key]["ideal"] >= 1.0 and row[key]["measured"] > 0
     assert result["rows"][-1]["full-model/early-exit"]["ideal"] == pytest.approx(1.0)
+    assert 1.0 <= result["rows"][0]["backward/forward"]["flops"] <= 2.0  # frozen weights: input gradients only
     assert "within 1.1x of ideal" in early_exit.report(result)
 
 
