@@ -78,8 +78,10 @@ def pick_device(device: str | None) -> torch.device:
 def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | torch.dtype | None = None,
          gguf_file: str | None = None) -> VLM:
     """Load a VLM by hub id, local folder or toy name: frozen, eval mode, ready for the engine."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    from .processors import load_processor  # AutoProcessor, minus the torchvision-only video slot
 
     if model.endswith(".gguf") and os.path.isfile(model):  # --model path/to/file.gguf
         gguf_file = os.path.basename(model)
@@ -109,7 +111,7 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
             processor = AutoTokenizer.from_pretrained(location, **kwargs)
         else:
             net = AutoModelForImageTextToText.from_pretrained(location, dtype=torch_dtype, **kwargs)
-            processor = AutoProcessor.from_pretrained(location, **kwargs)
+            processor = load_processor(location, **kwargs)
     except UserError:
         raise
     except (OSError, ValueError) as err:
