@@ -14,6 +14,8 @@ from .vlm import VLM
 # (so a new family is one file plus one line here, and `layerdream --help` imports none of them).
 ADAPTERS: dict[str, str] = {
     "gemma3": "gemma3:Gemma3Adapter",
+    "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
+    "paligemma": "paligemma:PaliGemmaAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}
 # Families that are not adapter-based: the method (image tokens in the residual stream) does not apply.
