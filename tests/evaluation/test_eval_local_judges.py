@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from layerdream.errors import UserError
-from layerdream.evaluation import JudgeItem, evaluate, make_judge
+from layerdream.evaluation.evaluate import evaluate, make_judge
+from layerdream.evaluation.types import JudgeItem
 
 WORDS = ["[PAD]", "[UNK]", "<s>", "</s>", "<image>", "USER:", "ASSISTANT:", "an", "image", "of", "dog", "cat",
          "frog", "bee", "spring", "(season)", "what", "is", "in", "the", "one", "word.", "animal"]

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from layerdream.errors import UserError
-from layerdream.evaluation import JudgeItem, evaluate, make_judge
+from layerdream.evaluation.evaluate import evaluate, make_judge
+from layerdream.evaluation.types import JudgeItem
 
 SECRET = "sk-test-SECRET-do-not-leak-4242"
 

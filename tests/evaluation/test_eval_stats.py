@@ -7,9 +7,10 @@ import pytest
 
 from layerdream.errors import UserError
 from layerdream.evaluation import (
-    LENIENT_PROMPT, PROMPT_VERSION, STRINGENT_PROMPT, JudgeItem, Verdict, evaluate, matches, pivot, recognition_prompt,
+    LENIENT_PROMPT, PROMPT_VERSION, STRINGENT_PROMPT, JudgeItem, Verdict, matches, pivot, recognition_prompt,
     summarize, verdict_rows, wilson_interval,
 )
+from layerdream.evaluation.evaluate import evaluate  # the function (the package attribute may be the submodule)
 from layerdream.evaluation.openai_judge import parse_result
 
 

@@ -38,7 +38,7 @@ class ScriptedJudge(Judge):
 
 def uncached(judge, items, **kwargs):
     """evaluate() without the answer cache, so that each call really asks the scripted judge."""
-    from layerdream.evaluation import evaluate
+    from layerdream.evaluation.evaluate import evaluate
 
     return evaluate(judge, items, **{**kwargs, "cache_path": None})
 

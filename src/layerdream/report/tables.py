@@ -38,7 +38,7 @@ class Cell:
     seed_rates: dict[int, float] = field(default_factory=dict)
 
     def as_row(self) -> dict[str, Any]:
-        from ..evaluation import wilson_interval
+        from ..evaluation.stats import wilson_interval
 
         q_lo, q_hi = wilson_interval(self.k, self.n) if self.n else (None, None)
         i_lo, i_hi = wilson_interval(self.images_recognised, self.images_scored) if self.images_scored else (None, None)

@@ -88,10 +88,10 @@ def judge_run(
     evaluate: Callable[..., list[Any]] | None = None,
 ) -> JudgeOutcome:
     """Judge every recorded image not yet (successfully) judged by ``judge``; ``rejudge``: all of them again."""
-    from ..evaluation import JudgeItem
+    from ..evaluation.types import JudgeItem
 
     if evaluate is None:
-        from ..evaluation import evaluate
+        from ..evaluation.evaluate import evaluate  # the function; the package attribute can be the submodule
     concepts = run_concepts(store)
     add_synonyms(judge, concepts)
     names = [c.name for c in concepts.concepts]
