@@ -1,0 +1,116 @@
+"""Qwen2.5-VL (``Qwen2_5_VLForConditionalGeneration``): only what differs from the default adapter.
+
+Each trap, and what this file does about it:
+
+* **Native resolution.** The processor resizes every image to a size of its own choosing
+  (``smart_resize``: sides a multiple of patch x merge = 28 px, pixel count within the checkpoint's
+  ``min_pixels``/``max_pixels``), so the token count follows the image. The optimiser needs one fixed
+  geometry, so layerdream fixes a square of ``TOKENS_PER_SIDE`` x ``TOKENS_PER_SIDE`` = 16 x 16 = 256
+  image tokens (as many as Gemma 3 and one InternVL tile): 448 px for patch 14 / merge 2, moved to the
+  nearest side inside the checkpoint's pixel bounds. At that size ``smart_resize`` is the identity,
+  so our pixels equal the processor's.
+* **Flattened ``pixel_values``.** The processor returns (N·h·w, 3·T·p·p) patches in 2x2 merge-window
+  order, the still image repeated over the temporal patch (T = 2). :meth:`preprocess` does the same
+  reshape, permute and expand in torch, so gradients reach the image; ``image_grid_thw`` = (1, h, w)
+  per image tells the ViT (windowed attention, per image) where one image ends.
+* **Token order.** The merger concatenates each 2x2 window of patches, and windows come row-major,
+  so the image tokens form a (h/2, w/2) grid in sequence order: :attr:`grid`.
+* **3-D M-RoPE.** Image tokens take (t, h, w) positions. The model builds them only when it is given
+  ``mm_token_type_ids`` and ``image_grid_thw``; otherwise it silently uses 1-D positions (the layer-1
+  states change). We build the positions ourselves, once per prompt, with the model's own pure
+  ``get_rope_index``, and pass ``position_ids`` on every call.
+* **Stale ``rope_deltas``.** Whenever the model builds positions itself it caches ``rope_deltas`` on
+  the module, and the paths that cannot build them (a call by ``inputs_embeds`` without ``input_ids``,
+  a generation step) add that cached value instead. A value left there by ``generate()`` or by our
+  batch of 8 copies is stale for whatever call comes next: a later batch-1 call by embeddings gets
+  wrong positions (or a shape error). Because every image call here passes ``position_ids``, the
+  model's position code never runs: it neither reads ``rope_deltas`` nor writes it, so a stale value
+  cannot reach our states and our calls leave the user's model as they found it (tested). Text
+  calls need nothing: with ``input_ids`` and no image the model uses plain 1-D positions.
+"""
+from __future__ import annotations
+
+import torch
+
+from .adapter import FamilyAdapter
+
+#: side of the fixed square token grid; 16 x 16 = 256 tokens, within the checkpoint's pixel bounds
+TOKENS_PER_SIDE = 16
+
+
+def fixed_side(unit: int, min_pixels: int | None, max_pixels: int | None, tokens_per_side: int = TOKENS_PER_SIDE) -> int:
+    """Tokens per side of the square layerdream fixes: ``tokens_per_side``, moved inside the bounds.
+
+    ``unit`` is the pixels per token side (patch x merge). The result is the largest side <= the
+    preferred one whose area fits ``max_pixels``, raised until its area reaches ``min_pixels``, so
+    ``smart_resize`` leaves a square of ``side * unit`` pixels exactly as it is.
+    """
+    side = max(1, tokens_per_side)
+    if max_pixels:
+        while side > 1 and (side * unit) ** 2 > max_pixels:
+            side -= 1
+    if min_pixels:
+        while (side * unit) ** 2 < min_pixels:
+            side += 1
+    return side
+
+
+class Qwen2_5_VLAdapter(FamilyAdapter):
+    model_types = ("qwen2_5_vl",)
+    #: the mask dict is built inside the text model, past the point where VLM could capture it
+    reusable_masks = False
+
+    def __init__(self, model, processor):
+        super().__init__(model, processor)
+        ip = processor.image_processor
+        vision = model.config.vision_config
+        self.patch = int(getattr(ip, "patch_size", None) or vision.patch_size)
+        self.merge = int(getattr(ip, "merge_size", None) or vision.spatial_merge_size)
+        self.temporal = int(getattr(ip, "temporal_patch_size", None) or vision.temporal_patch_size)
+        size = ip.size
+        get = size.get if hasattr(size, "get") else lambda key: getattr(size, key, None)
+        min_pixels = get("shortest_edge") or getattr(ip, "min_pixels", None)
+        max_pixels = get("longest_edge") or getattr(ip, "max_pixels", None)
+        self.side = fixed_side(self.patch * self.merge, min_pixels, max_pixels)
+        self.image_size = self.side * self.patch * self.merge
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.side, self.side
+
+    def image_placeholder(self) -> str:
+        # the template's image block; the processor expands the pad token into the image tokens
+        start = getattr(self.processor, "vision_start_token", None) or "<|vision_start|>"
+        end = getattr(self.processor, "vision_end_token", None) or "<|vision_end|>"
+        return start + self.processor.image_token + end
+
+    def preprocess(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Resize (only if needed) and normalise as the default, then patchify like the processor."""
+        x = super().preprocess(images)["pixel_values"]
+        n, c, h, w = x.shape
+        p, m, t = self.patch, self.merge, self.temporal
+        gh, gw = h // p, w // p
+        x = x.reshape(n, c, gh // m, m, p, gw // m, m, p).permute(0, 2, 5, 3, 6, 1, 4, 7)  # n, H, W, mh, mw, c, ph, pw
+        x = x.unsqueeze(6).expand(n, gh // m, gw // m, m, m, c, t, p, p)  # a still image repeated over time
+        pixel_values = x.reshape(n * gh * gw, c * t * p * p)
+        grid_thw = torch.tensor([[1, gh, gw]], dtype=torch.long, device=x.device).expand(n, 3)
+        return {"pixel_values": pixel_values, "image_grid_thw": grid_thw}
+
+    def image_prompt(self, prompt_format: str = "chat") -> dict[str, torch.Tensor]:
+        """The processor's prompt plus its 3-D M-RoPE positions, computed once from the prompt itself."""
+        saved = self.extra_input_names
+        self.extra_input_names = ("mm_token_type_ids", "image_grid_thw")
+        try:
+            enc = super().image_prompt(prompt_format)
+        finally:
+            self.extra_input_names = saved
+        with torch.no_grad():
+            positions, _ = self.model.model.get_rope_index(
+                enc["input_ids"], mm_token_type_ids=enc["mm_token_type_ids"], image_grid_thw=enc["image_grid_thw"],
+                attention_mask=enc["attention_mask"])
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "position_ids": positions}
+
+    def forward_inputs(self, prompt: dict[str, torch.Tensor], pixels: dict[str, torch.Tensor], n: int) -> dict:
+        inputs = {"input_ids": prompt["input_ids"].expand(n, -1), "attention_mask": prompt["attention_mask"].expand(n, -1),
+                  "position_ids": prompt["position_ids"].expand(-1, n, -1)}
+        return inputs | pixels
