@@ -16,6 +16,8 @@ ADAPTERS: dict[str, str] = {
     "gemma3": "gemma3:Gemma3Adapter",
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
+    "idefics3": "idefics3:Idefics3Adapter",
+    "smolvlm": "idefics3:Idefics3Adapter",
 }
 TEXT_ONLY = {"gemma3_text"}
 # Families that are not adapter-based: the method (image tokens in the residual stream) does not apply.

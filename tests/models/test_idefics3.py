@@ -1,0 +1,77 @@
+"""Idefics3's traps that the family battery cannot see: an exactly gray image (all-zero after
+normalisation) is dropped as padding, the processor splits a picture into 4x4 tiles + a global image
+unless told not to, and the pixel shuffle must keep the token grid row-major."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import layerdream as ld
+from families import idefics3 as family
+
+
+@pytest.fixture(scope="module")
+def vlm(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("idefics3")
+    family.build(folder)
+    return ld.load(str(folder), device="cpu")
+
+
+def test_exact_gray_reaches_the_model(vlm):
+    from layerdream.models.idefics3 import GRAY_LIFT
+
+    gray = torch.full((2, 3, vlm.image_size, vlm.image_size), 0.5)
+    pixels = vlm.adapter.preprocess(gray)["pixel_values"]
+    assert pixels.shape == (2, 1, 3, vlm.image_size, vlm.image_size)
+    assert torch.all(pixels == GRAY_LIFT)  # lifted off exact zero, by far less than a uint8 step (2/255)
+    P = vlm.grid[0] * vlm.grid[1]
+    with torch.no_grad():
+        assert vlm.gray_reference(1).shape == (P, vlm.hidden_size)  # the centring baseline is a gray image
+        assert vlm.image_tokens(gray, 1).shape == (2, P, vlm.hidden_size)
+    # the trap itself: the same prompt with exact zeros loses the images as padding and fails
+    prompt = vlm.image_prompt()
+    with pytest.raises(Exception, match="0 elements|do not match"), torch.no_grad():
+        vlm.backbone(input_ids=prompt["input_ids"].expand(2, -1), attention_mask=prompt["attention_mask"].expand(2, -1),
+                     pixel_values=torch.zeros_like(pixels), use_cache=False)
+
+
+def test_lift_leaves_other_images_and_gradients_alone(vlm):
+    x = torch.rand(2, 3, vlm.image_size, vlm.image_size)
+    x[1] = 0.5
+    x.requires_grad_(True)
+    pixels = vlm.adapter.preprocess(x)["pixel_values"]
+    assert torch.equal(pixels[0, 0], ((x[0] - 0.5) / 0.5).detach())
+    pixels[:, 0, 0, 0, 0].sum().backward()
+    assert x.grad[0, 0, 0, 0] == 2.0 and x.grad[1, 0, 0, 0] == 2.0  # d/dx (x - 0.5) / 0.5, gray included
+
+
+def test_one_tile_although_the_processor_splits(vlm):
+    from PIL import Image
+
+    ip = vlm.processor.image_processor
+    assert ip.do_image_splitting and ip.size["longest_edge"] == 4 * vlm.image_size  # the released configs
+    gray = Image.new("RGB", (vlm.image_size, vlm.image_size), (128, 128, 128))
+    split = vlm.processor.apply_chat_template([{"role": "user", "content": [{"type": "image", "image": gray}]}],
+                                              add_generation_prompt=True, tokenize=True, return_dict=True)
+    tok = vlm.tokenizer
+    image_id = vlm.model.config.image_token_id
+    assert list(split["input_ids"][0]).count(image_id) == 17 * vlm.grid[0] * vlm.grid[1]  # 4x4 tiles + global
+    ids = vlm.image_prompt()["input_ids"][0].tolist()
+    assert ids.count(image_id) == vlm.grid[0] * vlm.grid[1]
+    assert ids.count(tok.convert_tokens_to_ids("<global-img>")) == 1
+    assert not any(t.startswith("<row_") for t in tok.convert_ids_to_tokens(ids))
+    raw = vlm.adapter.image_prompt("raw")["input_ids"][0].tolist()
+    assert raw.count(image_id) == vlm.grid[0] * vlm.grid[1] and raw.count(tok.bos_token_id) == 1
+
+
+def test_pixel_shuffle_keeps_the_grid_row_major(vlm):
+    """Token (r, c) of the grid must hold the patches of block (r, c): that is what centres the prior."""
+    scale = vlm.model.config.scale_factor
+    side = vlm.grid[0] * scale  # patches per row
+    patch_rc = torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij"), -1).reshape(1, side * side, 2)
+    shuffled = vlm.model.model.connector.pixel_shuffle(patch_rc.float(), scale)  # (1, tokens, 2 * scale^2)
+    assert shuffled.shape[1] == vlm.grid[0] * vlm.grid[1]
+    for token in range(shuffled.shape[1]):
+        rows, cols = shuffled[0, token, 0::2], shuffled[0, token, 1::2]
+        assert set((rows // scale).tolist()) == {token // vlm.grid[1]}
+        assert set((cols // scale).tolist()) == {token % vlm.grid[1]}
