@@ -7,8 +7,9 @@ CPU, each comparison interleaved in one process (``common.interleaved``), median
   A. synthesis on toy-aligned's fast preset, per step: *before* (``F.interpolate`` upsampling and one
      advanced-indexing gather for the crops, the formulation that made images depend on the thread
      count) vs *after* (``param.resize`` matrix products and the copy-by-copy crop backward);
-  B. the parameterisation + augmentation alone at the paper geometry (448 canvas, 23 scales, K = 8,
-     shifts ±56), forward + backward, before vs after: where the model is big, this is all that changed;
+  B. the parameterisation + augmentation alone, forward + backward, before vs after, at the toy
+     geometry and at the paper geometry (448 canvas, 23 scales, K = 8, shifts ±56): where the model
+     is big, this is all that changed;
   C. synthesis with and without ``determinism.deterministic()`` (strict deterministic algorithms);
   and the effect itself: the largest pixel difference (in 1/255) between images made at 1 and at 2
   threads, before and after, and between two 2-thread runs.
@@ -92,8 +93,7 @@ def _max_diff_255(a: list[torch.Tensor], b: list[torch.Tensor]) -> int:
 
 def cpu_part(model: str, steps: int, repeats: int, threads: int) -> None:
     import layerdream as ld
-    from layerdream.synthesis import augment, determinism
-    from layerdream.synthesis.param import MultiResolutionImage
+    from layerdream.synthesis import determinism
 
     torch.set_num_threads(threads)
     vlm = ld.load(model, device="cpu")
@@ -134,27 +134,37 @@ def cpu_part(model: str, steps: int, repeats: int, threads: int) -> None:
     print(f"\nafter / before = {med['after'] / med['before']:.2f}x; "
           f"deterministic() / plain = {med['after + deterministic()'] / med['after']:.2f}x")
 
-    canvas, shift, copies, resolutions = 448, 56, 8, list(range(8, 449, 20))
+    for name, (batch, canvas, shift, copies, resolutions) in {
+        "toy-aligned fast preset (2 images, canvas 64, 5 scales, K = 4)": (2, 64, 4, 4, [4, 8, 16, 32, 64]),
+        "paper geometry (1 image, canvas 448, 23 scales, K = 8, shifts 56)": (1, 448, 56, 8, list(range(8, 449, 20))),
+    }.items():
+        med = _parts(batch, canvas, shift, copies, resolutions, repeats * 5 if canvas < 256 else repeats)
+        print(f"\nB. parameterisation + augmentation alone, forward + backward, {name}:\n")
+        print(common.table(["way", "ms"], [[k, f"{v * 1e3:.2f}"] for k, v in med.items()]))
+        print(f"\nafter / before = {med['after'] / med['before']:.2f}x")
+
+
+def _parts(batch: int, canvas: int, shift: int, copies: int, resolutions: list[int], repeats: int) -> dict:
+    from layerdream.synthesis import augment
+    from layerdream.synthesis.param import MultiResolutionImage
+
     gen = torch.Generator().manual_seed(0)
     offsets, eps = augment.draw(gen, copies, canvas, shift, 0.1, torch.device("cpu"))
-    upstream = torch.randn(copies, 3, canvas, canvas, generator=gen)
-    image = MultiResolutionImage(1, canvas, resolutions)
+    upstream = torch.randn(batch * copies, 3, canvas, canvas, generator=gen)
+    image = MultiResolutionImage(batch, canvas, resolutions)
     with torch.no_grad():
         for p in image.parameters():
             p.normal_(generator=gen)
 
-    def paper_parts(kind: str):
+    def way(kind: str):
         def run():
             with formulation(kind):
                 image.zero_grad(set_to_none=True)
                 augment.shift_and_noise(image(), offsets, eps, shift).backward(upstream)
         return run
 
-    t = common.interleaved({"before": paper_parts("before"), "after": paper_parts("after")}, repeats)
-    med = {k: common.median(v) for k, v in t.items()}
-    print("\nB. parameterisation + augmentation at the paper geometry, forward + backward, one image:\n")
-    print(common.table(["way", "ms"], [[k, f"{v * 1e3:.1f}"] for k, v in med.items()]))
-    print(f"\nafter / before = {med['after'] / med['before']:.2f}x")
+    t = common.interleaved({"before": way("before"), "after": way("after")}, repeats)
+    return {k: common.median(v) for k, v in t.items()}
 
 
 def gpu_part(steps: int, repeats: int) -> None:
