@@ -14,6 +14,7 @@ from .vlm import VLM
 # (so a new family is one file plus one line here, and `layerdream --help` imports none of them).
 ADAPTERS: dict[str, str] = {
     "gemma3": "gemma3:Gemma3Adapter",
+    "internvl": "internvl:InternVLAdapter",
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics3": "idefics3:Idefics3Adapter",
