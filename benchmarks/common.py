@@ -1,8 +1,10 @@
 """What every benchmark shares: the machine record, interleaved timing, markdown tables.
 
 Why interleaved: on a shared machine the load drifts over minutes. Timing way A for a minute and then
-way B for a minute puts the drift into the ratio; alternating A, B, A, B, ... and taking medians
-exposes both ways to the same load, which is what makes a ratio from one run trustworthy.
+way B for a minute puts the drift into the ratio; alternating A, B, A, B, ... exposes both ways to
+the same load, which is what makes a ratio from one run trustworthy. The suite's tables quote the
+best of the rounds (other processes only ever add time, so the minimum is the least disturbed
+sample); the medians and every sample go to the JSON.
 """
 from __future__ import annotations
 
@@ -88,6 +90,10 @@ def interleaved(ways: Mapping[str, Callable[[], object]], repeats: int, warmup: 
 
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
+
+
+def best(values: Sequence[float]) -> float:
+    return float(min(values))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
