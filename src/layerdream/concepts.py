@@ -60,6 +60,11 @@ def render(vlm: VLM, text: str, prompt_format: str = "chat") -> tuple[str, int, 
     if vlm.resolve_prompt_format(prompt_format) == "chat":
         sentinel = "\u2063LAYERDREAM\u2063"
         shell = tok.apply_chat_template([{"role": "user", "content": sentinel}], tokenize=False, add_generation_prompt=True)
+        if sentinel not in shell:  # templates that only read list content (Idefics3, LLaVA) drop a plain string
+            shell = tok.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": sentinel}]}],
+                                            tokenize=False, add_generation_prompt=True)
+        if sentinel not in shell:
+            raise UserError(f"{vlm.name}'s chat template drops the user's text; use --prompt-format raw")
         start = shell.index(sentinel)
         prefix, suffix = shell[:start], shell[start + len(sentinel):]
     else:
@@ -73,7 +78,10 @@ def token_positions(vlm: VLM, text: str, prompt_format: str = "chat") -> tuple[l
     if not text:
         raise UserError("empty concept; give a word or phrase such as 'dog'")
     prompt, start, end = render(vlm, text, prompt_format)
-    enc = vlm.tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    # tokenised the way the processor tokenises the image prompt: a prompt that does not start with BOS
+    # gets the tokenizer's own special tokens (LLaVA's template has no <s>; Llama's tokenizer adds it)
+    bos = vlm.tokenizer.bos_token
+    enc = vlm.tokenizer(prompt, add_special_tokens=not (bos and prompt.startswith(bos)), return_offsets_mapping=True)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
     positions = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
     unk = vlm.tokenizer.unk_token_id
