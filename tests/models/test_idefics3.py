@@ -75,3 +75,14 @@ def test_pixel_shuffle_keeps_the_grid_row_major(vlm):
         rows, cols = shuffled[0, token, 0::2], shuffled[0, token, 1::2]
         assert set((rows // scale).tolist()) == {token // vlm.grid[1]}
         assert set((cols // scale).tolist()) == {token % vlm.grid[1]}
+
+
+def test_concept_prompt_uses_the_template_with_list_content(vlm):
+    """Idefics3's template reads ``content[0]['type']`` and loops over content items: a plain string
+    content renders no text at all, so the concept prompt must be built from list content."""
+    from layerdream.concepts import concept_vector, render
+
+    assert "red" not in vlm.tokenizer.apply_chat_template([{"role": "user", "content": "red"}], tokenize=False)
+    prompt, start, end = render(vlm, "red")
+    assert prompt == "<|begin_of_text|>User: red<end_of_utterance>\nAssistant:" and prompt[start:end] == "red"
+    assert concept_vector(vlm, "red", 1).norm().item() == pytest.approx(1.0, abs=1e-5)
