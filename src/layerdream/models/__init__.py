@@ -1,5 +1,12 @@
 """Model loading, the VLM handle, and one adapter per VLM family."""
-from .registry import ADAPTERS, DEFAULT_MODEL, TOY_MODELS, load
-from .vlm import VLM
+from .._lazy import lazy
+
+__getattr__, __dir__ = lazy(__name__, {
+    "ADAPTERS": ".registry",
+    "DEFAULT_MODEL": ".registry",
+    "TOY_MODELS": ".registry",
+    "load": ".registry",
+    "VLM": ".vlm",
+})
 
 __all__ = ["load", "VLM", "ADAPTERS", "DEFAULT_MODEL", "TOY_MODELS"]

@@ -2,7 +2,14 @@
 
 See docs/report.md. Everything reads only the RUN folder (``build.load``).
 """
-from .build import export, load, write_html
-from .tables import cosine_table, recognition_table
+from .._lazy import lazy
+
+__getattr__, __dir__ = lazy(__name__, {
+    "export": ".build",
+    "load": ".build",
+    "write_html": ".build",
+    "cosine_table": ".tables",
+    "recognition_table": ".tables",
+})
 
 __all__ = ["load", "export", "write_html", "recognition_table", "cosine_table"]

@@ -4,11 +4,21 @@ Modules: ``conceptsets`` (paper/toy/YAML/CSV), ``plan`` (jobs and controls), ``s
 ``runner`` (the Runner seam, LocalRunner), ``execute`` (engine glue and persistence), ``sweeper``
 (``run_sweep``), ``judging`` (``judge_run``), ``cli``. See docs/sweeps.md.
 """
-from .conceptsets import Concept, ConceptSet, load_concept_set
-from .plan import Job, plan_jobs, random_direction
-from .runner import LocalRunner, Runner
-from .store import Store
-from .sweeper import SweepSpec, run_sweep
+from .._lazy import lazy
+
+__getattr__, __dir__ = lazy(__name__, {
+    "Concept": ".conceptsets",
+    "ConceptSet": ".conceptsets",
+    "load_concept_set": ".conceptsets",
+    "Job": ".plan",
+    "plan_jobs": ".plan",
+    "random_direction": ".plan",
+    "LocalRunner": ".runner",
+    "Runner": ".runner",
+    "Store": ".store",
+    "SweepSpec": ".sweeper",
+    "run_sweep": ".sweeper",
+})
 
 __all__ = ["Concept", "ConceptSet", "load_concept_set", "Job", "plan_jobs", "random_direction", "LocalRunner",
            "Runner", "Store", "SweepSpec", "run_sweep"]

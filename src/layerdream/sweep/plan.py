@@ -18,10 +18,12 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from .conceptsets import ConceptSet
+
+if TYPE_CHECKING:
+    import torch
 
 KINDS = ("concept", "random", "shuffled")
 
@@ -54,8 +56,10 @@ def _rng_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
-def random_direction(seed: int, layer: int, index: int, dim: int) -> torch.Tensor:
+def random_direction(seed: int, layer: int, index: int, dim: int) -> "torch.Tensor":
     """Unit vector (dim,) fp32, a pure function of (seed, layer, index): differs across seeds and layers."""
+    import torch  # not at import time: `layerdream --help` must not load torch
+
     gen = torch.Generator().manual_seed(_rng_seed("random-direction", seed, layer, index))
     v = torch.randn(dim, generator=gen, dtype=torch.float32)
     return v / v.norm()

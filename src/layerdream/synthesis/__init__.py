@@ -1,6 +1,11 @@
 """Step 2: Direct Ascent Synthesis toward a concept vector."""
-from .loop import synthesize
-from .presets import SynthesisConfig, make_config
-from .result import SynthesisResult
+from .._lazy import lazy
+
+__getattr__, __dir__ = lazy(__name__, {
+    "synthesize": ".loop",
+    "SynthesisConfig": ".presets",
+    "make_config": ".presets",
+    "SynthesisResult": ".result",
+})
 
 __all__ = ["synthesize", "SynthesisResult", "SynthesisConfig", "make_config"]

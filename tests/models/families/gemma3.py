@@ -6,6 +6,6 @@ CLASS = "Gemma3ForConditionalGeneration"
 
 
 def build(folder) -> None:
-    from conftest import make_tiny_folder  # tests/conftest.py
+    from tinymodels import make_tiny_folder  # tests/tinymodels.py
 
     make_tiny_folder(folder)

@@ -1,0 +1,23 @@
+"""`layerdream --help` answers at once: no torch, no transformers until a command needs them."""
+import subprocess
+import sys
+
+
+def test_help_imports_neither_torch_nor_transformers():
+    code = ("import sys, layerdream.cli as c\n"
+            "c.build_parser().format_help()\n"
+            "import layerdream, layerdream.evaluation, layerdream.sweep, layerdream.report\n"
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_lazy_public_names_resolve():
+    import layerdream as ld
+    from layerdream.evaluation import evaluate, make_judge
+    import layerdream.evaluation.evaluate as module  # noqa: F401  (importing the submodule must not shadow the function)
+    from layerdream import evaluation
+
+    assert callable(ld.synthesize) and callable(ld.image_representation) and callable(make_judge)
+    assert callable(evaluate) and callable(evaluation.evaluate)
+    assert sorted(dir(ld)) == sorted(ld.__all__)
