@@ -15,6 +15,7 @@ from .vlm import VLM
 ADAPTERS: dict[str, str] = {
     "gemma3": "gemma3:Gemma3Adapter",
     "internvl": "internvl:InternVLAdapter",
+    "llava": "llava:LlavaAdapter",
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics3": "idefics3:Idefics3Adapter",
