@@ -8,8 +8,9 @@ is one small file of the same shape plus one line in ``registry.py`` (docs/addin
 What a family can override, in the order a newcomer meets them:
 ``grid`` (rows, cols of image tokens in sequence order), ``preprocess`` (differentiable pixels),
 ``image_placeholder`` / ``image_messages`` (the prompt), ``forward_inputs`` (what the forward takes for
-N images), ``text_inputs`` (what it takes for text), ``vision_dims`` (for the memory model) and
-``min_init_noise`` (families that drop an exactly-gray image).
+N images), ``text_inputs`` (what it takes for text), ``vision_dims`` (for the memory model),
+``min_init_noise`` (families that drop an exactly-gray image) and ``result_notes`` (what a result
+must say about how layer l was read).
 """
 from __future__ import annotations
 
@@ -106,6 +107,11 @@ class FamilyAdapter:
 
     def vision_dims(self) -> VisionDims:
         return vision_dims_from_config(self.model.config.vision_config, self.image_size)
+
+    def result_notes(self, layer: int) -> dict:
+        """Family facts that change what "layer l" means, recorded in each result's config (none by
+        default, so other families' configs and fingerprints stay as they were; Qwen3-VL's DeepStack)."""
+        return {}
 
     # -- generic -----------------------------------------------------------------------------
     def image_prompt(self, prompt_format: str = "chat") -> dict[str, torch.Tensor]:

@@ -178,8 +178,9 @@ def _run_fitting(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors:
 
 def result_config(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, extra: dict | None = None) -> dict:
     """The config recorded with every result: the preset's values plus what else shaped the image."""
+    notes = getattr(vlm.adapter, "result_notes", None)  # e.g. Qwen3-VL: layer l read after DeepStack
     return cfg.to_dict() | {"layer": layer, "seed": seed, "model": vlm.name,
-                            "dtype": str(vlm.dtype).removeprefix("torch.")} | dict(extra or {})
+                            "dtype": str(vlm.dtype).removeprefix("torch.")} | (notes(layer) if notes else {}) | dict(extra or {})
 
 
 # recorded with every result, but they do not change the image: batching and memory plans are neutral
