@@ -139,3 +139,50 @@ def test_fixed_geometry_is_left_alone_by_smart_resize(unit, min_pixels, max_pixe
 def test_the_loaded_tiny_checkpoint_is_a_4x4_grid_of_16px_tokens(vlm):
     assert (vlm.image_size, vlm.grid) == (64, (4, 4))
     assert vlm.image_positions().numel() == 16
+
+
+def test_real_qwen2_5_vl_geometry_on_cpu():
+    """The released checkpoints' image processor (patch 14, merge 2, CLIP mean/std, 3136..12845056 px)
+    and ViT geometry (112-px windows, a full-attention block) with tiny widths: 448 px, 16 x 16 tokens,
+    pixels equal to the processor's, 256 image tokens in the prompt, gradients reach the image."""
+    from PIL import Image
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from layerdream.models.processors import images_only_video_processor, make_processor
+    from layerdream.models.qwen2_5_vl import Qwen2_5_VLAdapter
+    from layerdream.models.vlm import VLM
+
+    tokenizer = family.build_tokenizer()
+    ids = tokenizer.convert_tokens_to_ids
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=28 * 28 * 16384, patch_size=14,
+                                               merge_size=2, temporal_patch_size=2, image_mean=family.CLIP_MEAN,
+                                               image_std=family.CLIP_STD)
+    processor = make_processor(Qwen2_5_VLProcessor, image_processor=image_processor, tokenizer=tokenizer,
+                               video_processor=images_only_video_processor("Qwen2VLVideoProcessor"),
+                               chat_template=family.CHAT_TEMPLATE)
+    config = Qwen2_5_VLConfig(
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, window_size=112, out_hidden_size=64,
+                           fullatt_block_indexes=[1]),
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}),
+        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"))
+    torch.manual_seed(0)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval().requires_grad_(False)
+    vlm = VLM(model, processor, Qwen2_5_VLAdapter(model, processor), name="qwen2.5-vl-geometry")
+    assert (vlm.image_size, vlm.grid) == (448, (16, 16))
+    assert vlm.image_positions().numel() == 256 and vlm.adapter.vision_dims().tokens == 1024
+
+    array = np.random.default_rng(0).integers(0, 256, (448, 448, 3), dtype=np.uint8)
+    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    theirs = processor.image_processor(images=Image.fromarray(array), return_tensors="pt")
+    ours = vlm.adapter.preprocess(x)
+    assert torch.equal(ours["image_grid_thw"], theirs["image_grid_thw"])
+    torch.testing.assert_close(ours["pixel_values"], theirs["pixel_values"], rtol=0, atol=1e-5)
+
+    x.requires_grad_(True)
+    vlm.image_tokens(x, 1).pow(2).mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

@@ -17,6 +17,7 @@ ADAPTERS: dict[str, str] = {
     "internvl": "internvl:InternVLAdapter",
     "llava": "llava:LlavaAdapter",
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
+    "qwen3_vl": "qwen3_vl:Qwen3VLAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics3": "idefics3:Idefics3Adapter",
     "smolvlm": "idefics3:Idefics3Adapter",
