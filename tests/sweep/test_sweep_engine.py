@@ -67,3 +67,20 @@ def test_an_extension_the_model_refuses_changes_nothing(tiny_folder, tmp_path, c
     assert Store.open_existing(run).get_meta("settings")["layers"] == [1]
     capsys.readouterr()
     assert main([*base, "--layer", "1"]) == 0  # not refused as "made with layers=[1, 9]"
+
+
+def test_memory_planner_sets_jobs_per_call_and_resources_reach_the_engine(tiny_vlm):
+    from layerdream.synthesis import memory
+    from layerdream.synthesis.presets import make_config
+
+    jobs = [Job("concept", w, "c", layer, 0, w) for w in ("red", "blue", "dog", "cat") for layer in (1, 2)]
+    assert EngineExecute(tiny_vlm, "fast", 2).planned_batch(jobs) == 4  # plenty of RAM: a whole (layer, seed) group
+    cfg = make_config("fast", image_size=tiny_vlm.image_size, grid=tiny_vlm.grid, layer=2, num_layers=tiny_vlm.num_layers)
+    per_copy = memory.copy_cost(tiny_vlm.model.config, 2, tiny_vlm.image_size, cfg.canvas,
+                                tiny_vlm.image_prompt()["input_ids"].shape[1], tiny_vlm.dtype, False, False).total
+    two = int(2.5 * (memory.concept_bytes(cfg) + cfg.copies * per_copy))
+    tight = EngineExecute(tiny_vlm, "fast", 2, resources={"max_memory": two, "checkpoint_vision": False})
+    assert tight.planned_batch(jobs) == 2
+    assert tight.planned_batch(jobs, cap=1) == 1
+    [(_, result)] = tight([jobs[0]])
+    assert result.config["plan"]["budget_bytes"] == two and result.config["plan"]["checkpoint_vision"] is False

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..cli import add_model_flags
-from ..synthesis.cli import add_synthesis_flags, synthesis_options
+from ..synthesis.cli import add_resource_flags, add_synthesis_flags, resource_options, synthesis_options
 from ..errors import UserError
 from .conceptsets import load_concept_set
 from .settings import preset_constants
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concepts", required=True, help="'paper' (105 concepts), 'toy' (toy world), or a .yaml/.csv file")
     p.add_argument("--out", required=True, metavar="RUN", help="RUN folder (created; re-use it to resume)")
     add_synthesis_flags(p)  # --layer --seed --preset --steps and the method options, as in `layerdream synthesize`
-    p.add_argument("--batch", type=int, default=8, help="concepts per engine call (B x K copies per forward; default 8)")
+    add_resource_flags(p)  # --batch --max-memory --checkpoint-vision, as in `layerdream synthesize`
     p.add_argument("--no-controls", dest="controls", action="store_false",
                    help="skip the random-direction and shuffled-concept controls (then tables have no chance line)")
     p.add_argument("--controls-per-category", type=int, default=1,
@@ -45,8 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
-    if args.batch < 1:
-        raise UserError(f"--batch must be at least 1, got {args.batch}")
+    resources = resource_options(args)
     if args.controls_per_category < 1:
         raise UserError("--controls-per-category must be at least 1 (use --no-controls to skip controls)")
     if any(layer < 0 for layer in args.layer):
@@ -59,7 +58,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = SweepSpec(model=args.model, concepts=load_concept_set(args.concepts), layers=args.layer, seeds=args.seed,
                      preset=preset, steps=steps, dtype=args.dtype, controls=args.controls,
                      controls_per_category=args.controls_per_category, options=options)
-    outcome = run_sweep(spec, args.out, device=args.device, batch_size=args.batch, extend=args.extend,
+    batch = resources.pop("batch_size")
+    outcome = run_sweep(spec, args.out, device=args.device, batch_size=batch, resources=resources, extend=args.extend,
                         progress=args.progress)
     print(f"layerdream sweep: {outcome.ran} images made in {outcome.seconds:.1f}s; "
           f"{outcome.already_done + outcome.ran} of {outcome.total} jobs done in {args.out}", file=sys.stderr)

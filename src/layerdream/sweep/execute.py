@@ -39,11 +39,32 @@ class EngineExecute:
     targets) because a donor's label equals the name of a concept job in the same batch.
     """
 
-    def __init__(self, vlm: Any, preset: str, steps: int | None, options: dict[str, Any] | None = None):
+    def __init__(self, vlm: Any, preset: str, steps: int | None, options: dict[str, Any] | None = None,
+                 resources: dict[str, Any] | None = None):
         self.vlm = vlm
         self.preset = preset
         self.steps = steps
         self.options = dict(options or {})
+        self.resources = dict(resources or {})  # max_memory, checkpoint_vision: speed only, never the images
+
+    def planned_batch(self, jobs: Sequence[Job], cap: int | None = None) -> int:
+        """Jobs per engine call: the concepts per forward that the memory planner allows at the
+        deepest pending layer (the most memory), so that every forward's results are persisted as
+        soon as they exist rather than after a long call."""
+        import dataclasses
+
+        from ..synthesis.memory import plan
+        from ..synthesis.presets import SynthesisConfig, make_config
+
+        layer = max(j.layer for j in jobs)
+        fields = {f.name for f in dataclasses.fields(SynthesisConfig)}
+        cfg = make_config(self.preset, image_size=self.vlm.image_size, grid=self.vlm.grid, layer=layer,
+                          num_layers=self.vlm.num_layers, steps=self.steps,
+                          **{k: v for k, v in self.options.items() if k in fields})
+        cfg.prompt_format = self.vlm.resolve_prompt_format(cfg.prompt_format)
+        largest = max(sum(1 for j in jobs if (j.layer, j.seed) == key) for key in {(j.layer, j.seed) for j in jobs})
+        return plan(self.vlm, cfg, layer, largest, self.resources.get("max_memory"), cap,
+                    self.resources.get("checkpoint_vision", "auto")).concepts_per_forward
 
     def preflight(self, concepts: Sequence[str], layers: Sequence[int]) -> None:
         """Fail in seconds, not hours in: every layer exists and every concept tokenises (UserError otherwise)."""
@@ -65,7 +86,8 @@ class EngineExecute:
         targets = {j.label: random_direction(seed, layer, int(j.source.split("#", 1)[1]), self.vlm.hidden_size)
                    for j in randoms}
         results = ld.synthesize(self.vlm, names, layers=[layer], seeds=[seed], preset=self.preset, steps=self.steps,
-                                targets=targets or None, batch_size=len(batch), progress=False, **self.options)
+                                targets=targets or None, batch_size=len(batch), progress=False, **self.options,
+                                **{k: v for k, v in self.resources.items() if k != "batch_size"})
         expected = names + [j.label for j in randoms]
         got = [r.label for r in results]
         if got != expected:

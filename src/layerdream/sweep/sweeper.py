@@ -121,7 +121,8 @@ def run_sweep(
     out: str | Path,
     *,
     device: str | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
+    resources: dict[str, Any] | None = None,
     extend: bool = False,
     progress: bool = True,
     runner: Runner | None = None,
@@ -131,7 +132,9 @@ def run_sweep(
     """Run every pending job of the sweep; safe to call again after any interruption.
 
     ``execute`` defaults to the real engine (the model is loaded once, only if something is pending);
-    tests pass a fake one. ``runner`` defaults to :class:`LocalRunner`.
+    tests pass a fake one. ``runner`` defaults to :class:`LocalRunner`. ``batch_size`` caps the jobs
+    per engine call; by default the memory planner picks them (``resources``: ``max_memory``,
+    ``checkpoint_vision``), and 8 for a fake ``execute``.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     run_dir = check_out_folder(out)
@@ -163,8 +166,9 @@ def run_sweep(
             import layerdream as ld
 
             vlm = ld.load(spec.model, device=device, dtype=spec.dtype)
-            execute = EngineExecute(vlm, spec.preset, spec.steps, spec.options)
+            execute = EngineExecute(vlm, spec.preset, spec.steps, spec.options, resources)
             execute.preflight([c.name for c in spec.concepts.concepts], sorted({j.layer for j in pending}))
+            batch_size = execute.planned_batch(pending, batch_size)
         # Only now, with every concept and layer accepted, is the RUN created or its settings updated.
         if store is not None:
             store.close()
@@ -175,7 +179,7 @@ def run_sweep(
         runner = runner or LocalRunner(progress=progress, total=len(jobs), initial=already)
         persist = Persist(store)
         started = time.perf_counter()
-        runner.run(make_batches(pending, batch_size), execute, persist)
+        runner.run(make_batches(pending, batch_size or 8), execute, persist)
         return SweepOutcome(len(jobs), already, persist.written, time.perf_counter() - started)
     finally:
         if store is not None:
