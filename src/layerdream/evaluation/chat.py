@@ -254,17 +254,7 @@ class ChatClient:
         return run_sync(self._run(list(message_lists), progress))
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress_bar(total: int, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
+    from ..progress import bar
 
-    return tqdm(total=total, desc=desc, unit="q")
+    return bar(total, desc, unit="q", enabled=enabled)

@@ -52,9 +52,9 @@ class HFJudge(Judge):
         out = []
         iterator: Any = queries
         if progress:
-            from tqdm.auto import tqdm
+            from ..progress import bar
 
-            iterator = tqdm(queries, desc="judge", unit="q")
+            iterator = _counting(queries, bar(len(queries), "judge", unit="q"))
         for q in iterator:
             try:
                 with Image.open(q.item.image_path) as img:
@@ -69,3 +69,13 @@ class HFJudge(Judge):
                 continue
             out.append(Answer(text, None if text else "empty: the model generated no text"))
         return out
+
+
+def _counting(items, progress_bar):
+    """Iterate and tick the shared progress bar (tqdm on a terminal, lines in a log)."""
+    try:
+        for item in items:
+            yield item
+            progress_bar.update(1)
+    finally:
+        progress_bar.close()

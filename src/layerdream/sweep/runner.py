@@ -41,12 +41,11 @@ class LocalRunner:
         self.initial = initial
 
     def run(self, batches: Sequence[Batch], execute: Execute, on_result: OnResult) -> int:
-        from tqdm.auto import tqdm
+        from ..progress import bar as progress_bar
 
         pending = sum(len(b) for b in batches)
         total = self.total if self.total is not None else pending + self.initial
-        bar = tqdm(total=total, initial=self.initial, unit="img", desc="sweep", disable=not self.progress,
-                   dynamic_ncols=True, smoothing=0.1)
+        bar = progress_bar(total, "sweep", unit="img", enabled=self.progress, initial=self.initial)
         delivered = 0
         try:
             for batch in batches:

@@ -273,8 +273,6 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
 
 
 def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+    from ..progress import bar
 
-    return tqdm(total=total, desc="synthesis", unit="step", dynamic_ncols=True)
+    return bar(total, "synthesis", unit="step") if enabled else None
