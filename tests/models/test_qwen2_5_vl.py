@@ -144,7 +144,8 @@ def test_the_loaded_tiny_checkpoint_is_a_4x4_grid_of_16px_tokens(vlm):
 def test_real_qwen2_5_vl_geometry_on_cpu():
     """The released checkpoints' image processor (patch 14, merge 2, CLIP mean/std, 3136..12845056 px)
     and ViT geometry (112-px windows, a full-attention block) with tiny widths: 448 px, 16 x 16 tokens,
-    pixels equal to the processor's, 256 image tokens in the prompt, gradients reach the image."""
+    pixels equal to the processor's, 256 image tokens in the prompt, gradients reach the image,
+    and the memory model's estimate of one copy is within 10 % of what autograd keeps."""
     from PIL import Image
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -162,9 +163,9 @@ def test_real_qwen2_5_vl_geometry_on_cpu():
                                video_processor=images_only_video_processor("Qwen2VLVideoProcessor"),
                                chat_template=family.CHAT_TEMPLATE)
     config = Qwen2_5_VLConfig(
-        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14,
+        vision_config=dict(depth=4, hidden_size=64, intermediate_size=171, num_heads=2, patch_size=14,
                            spatial_merge_size=2, temporal_patch_size=2, window_size=112, out_hidden_size=64,
-                           fullatt_block_indexes=[1]),
+                           fullatt_block_indexes=[3]),
         text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                          rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}),
@@ -186,3 +187,15 @@ def test_real_qwen2_5_vl_geometry_on_cpu():
     x.requires_grad_(True)
     vlm.image_tokens(x, 1).pow(2).mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+    # the memory model, fed by vision_dims(), within 10 % of what autograd keeps per copy (bf16, as on a GPU)
+    from layerdream.synthesis import memory
+
+    vlm.model.to(torch.bfloat16)
+    x = torch.rand(2, 3, 448, 448, requires_grad=True)
+    measured = memory.measure_saved_bytes(lambda: vlm.image_tokens(x, 1).pow(2).sum(),
+                                          exclude=list(vlm.model.parameters())) / 2
+    prompt_length = vlm.image_prompt()["input_ids"].shape[1]
+    predicted = memory.copy_cost(vlm.model.config, 1, 448, 224, prompt_length, torch.bfloat16, False,
+                                 vision=vlm.adapter.vision_dims()).saved
+    assert 0.9 < predicted / measured < 1.1, (predicted, measured)

@@ -113,7 +113,8 @@ def test_geometry_is_qwen_s_fixed_square(vlm):
 def test_real_qwen3_vl_geometry_on_cpu():
     """The released checkpoints' image processor (patch 16, merge 2, mean = std = 0.5, 65536..16777216
     px) and a 48 x 48 learned position grid with tiny widths: 512 px, 16 x 16 tokens, pixels equal
-    to the processor's, DeepStack on every injected layer, gradients reach the image."""
+    to the processor's, DeepStack on every injected layer, gradients reach the image, and the
+    memory model's estimate of one copy is within 10 % of what autograd keeps."""
     from PIL import Image
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -131,7 +132,7 @@ def test_real_qwen3_vl_geometry_on_cpu():
                                video_processor=images_only_video_processor("Qwen3VLVideoProcessor"),
                                chat_template=family.CHAT_TEMPLATE)
     config = Qwen3VLConfig(
-        vision_config=dict(depth=3, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16,
+        vision_config=dict(depth=4, hidden_size=64, intermediate_size=240, num_heads=2, patch_size=16,
                            spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=64,
                            num_position_embeddings=2304, deepstack_visual_indexes=[0, 1, 2]),
         text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=4,
@@ -156,3 +157,15 @@ def test_real_qwen3_vl_geometry_on_cpu():
     x.requires_grad_(True)
     vlm.image_tokens(x, 3).pow(2).mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+    # the memory model, fed by vision_dims(), within 10 % of what autograd keeps per copy (bf16, as on a GPU)
+    from layerdream.synthesis import memory
+
+    vlm.model.to(torch.bfloat16)
+    x = torch.rand(2, 3, 512, 512, requires_grad=True)
+    measured = memory.measure_saved_bytes(lambda: vlm.image_tokens(x, 3).pow(2).sum(),
+                                          exclude=list(vlm.model.parameters())) / 2
+    prompt_length = vlm.image_prompt()["input_ids"].shape[1]
+    predicted = memory.copy_cost(vlm.model.config, 3, 512, 256, prompt_length, torch.bfloat16, False,
+                                 vision=vlm.adapter.vision_dims()).saved
+    assert 0.9 < predicted / measured < 1.1, (predicted, measured)

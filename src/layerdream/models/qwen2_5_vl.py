@@ -30,9 +30,11 @@ Each trap, and what this file does about it:
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
-from .adapter import FamilyAdapter
+from .adapter import FamilyAdapter, VisionDims
 
 #: side of the fixed square token grid; 16 x 16 = 256 tokens, within the checkpoint's pixel bounds
 TOKENS_PER_SIDE = 16
@@ -59,6 +61,10 @@ class Qwen2_5_VLAdapter(FamilyAdapter):
     model_types = ("qwen2_5_vl",)
     #: the mask dict is built inside the text model, past the point where VLM could capture it
     reusable_masks = False
+    #: what one ViT block keeps for backward per token, as (MLP, width) multiples: measured with
+    #: autograd's saved-tensor hooks in bf16, ~3 I + 10 D here (gated SiLU MLP: gate, up and their
+    #: product; q and k rotated in fp32) where the memory model's ViT block assumes I + 6 D
+    vision_block_terms: tuple[int, int] = (3, 10)
 
     def __init__(self, model, processor):
         super().__init__(model, processor)
@@ -77,6 +83,13 @@ class Qwen2_5_VLAdapter(FamilyAdapter):
     @property
     def grid(self) -> tuple[int, int]:
         return self.side, self.side
+
+    def vision_dims(self) -> VisionDims:
+        """The tower's shape for the memory model, its MLP term widened to what this tower really keeps
+        (the model counts ``6 * width + mlp`` per token and block; see ``vision_block_terms``)."""
+        dims = super().vision_dims()
+        mlp_factor, width_factor = self.vision_block_terms
+        return dataclasses.replace(dims, mlp=mlp_factor * dims.mlp + (width_factor - 6) * dims.width)
 
     def image_placeholder(self) -> str:
         # the template's image block; the processor expands the pad token into the image tokens

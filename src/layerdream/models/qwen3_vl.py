@@ -33,6 +33,8 @@ from .qwen2_5_vl import Qwen2_5_VLAdapter
 
 class Qwen3VLAdapter(Qwen2_5_VLAdapter):
     model_types = ("qwen3_vl",)
+    #: per token and ViT block ~I + 9 D kept for backward (plain GELU MLP; q and k rotated in fp32)
+    vision_block_terms = (1, 9)
 
     def __init__(self, model, processor):
         super().__init__(model, processor)
