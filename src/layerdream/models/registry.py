@@ -16,6 +16,8 @@ ADAPTERS: dict[str, str] = {
     "gemma3": "gemma3:Gemma3Adapter",
     "internvl": "internvl:InternVLAdapter",
     "llava": "llava:LlavaAdapter",
+    "llava_next": "llava_next:LlavaNextAdapter",
+    "llava_onevision": "llava_onevision:LlavaOnevisionAdapter",
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
     "qwen3_vl": "qwen3_vl:Qwen3VLAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
