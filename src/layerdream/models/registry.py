@@ -23,6 +23,7 @@ ADAPTERS: dict[str, str] = {
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics3": "idefics3:Idefics3Adapter",
     "smolvlm": "idefics3:Idefics3Adapter",
+    "gemma4": "gemma4:Gemma4Adapter",
 }
 TEXT_ONLY = {"gemma3_text"}
 # Families that are not adapter-based: the method (image tokens in the residual stream) does not apply.
