@@ -15,8 +15,10 @@
   are all exactly 0.0 as padding and removes it, and the forward then fails on a token/feature count
   mismatch. Mean = std = 0.5 makes uniform 0.5 gray exactly zero: the DAS start, the gray reference
   that centres the image tokens, any gray test image. :meth:`preprocess` therefore lifts an image
-  that normalises to all zeros by ``GRAY_LIFT`` (2^-12 in normalised units, 1/33 of a uint8 step),
-  which keeps it; every other image passes unchanged, and the gradient is untouched.
+  that normalises to all zeros by ``GRAY_LIFT`` (2^-12 in normalised units, 1/32 of a uint8 step),
+  which keeps it; every other image passes unchanged, and the gradient is untouched. (A fp32 image
+  in [0, 1] never normalises to values so small that a bf16/fp16 cast would flush them to zero:
+  the smallest nonzero one is ~1e-7.)
 * **Pixel shuffle.** The connector folds ``scale_factor`` x ``scale_factor`` patches into one token
   and keeps row-major order, so the grid is ``(tile // patch) // scale_factor`` squared.
 * **Resampling.** Our differentiable resize is bilinear with antialias, the processor's LANCZOS:
