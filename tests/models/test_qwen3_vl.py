@@ -1,5 +1,6 @@
-"""Qwen3-VL's DeepStack: layer l is read after the features DeepStack adds to the image tokens, the
-model's own output is unchanged by how we do it, and every result says so."""
+"""Qwen3-VL's DeepStack (dense and mixture-of-experts checkpoints): layer l is read after the
+features DeepStack adds to the image tokens, the model's own output is unchanged by how we do it, and
+every result says so."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,27 +9,29 @@ import torch
 
 import layerdream as ld
 from families import qwen3_vl as family  # tests/models/families
+from families import qwen3_vl_moe
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("qwen3_vl") / "checkpoint"
+@pytest.fixture(scope="module", params=[family, qwen3_vl_moe], ids=lambda m: m.FAMILY)
+def checkpoint(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp(request.param.FAMILY) / "checkpoint"
     path.mkdir()
-    family.build(path)
-    return path
+    request.param.build(path)
+    return request.param, path
 
 
 @pytest.fixture(scope="module")
-def vlm(folder):
-    return ld.load(str(folder), device="cpu")
+def vlm(checkpoint):
+    return ld.load(str(checkpoint[1]), device="cpu")
 
 
 @pytest.fixture(scope="module")
-def plain(folder):
+def plain(checkpoint):
     """The same checkpoint as transformers alone loads it: no layerdream hooks."""
-    from transformers import Qwen3VLForConditionalGeneration
+    import transformers
 
-    return Qwen3VLForConditionalGeneration.from_pretrained(str(folder)).eval()
+    module, path = checkpoint
+    return getattr(transformers, module.CLASS).from_pretrained(str(path)).eval()
 
 
 def _image(vlm, seed=0):
@@ -58,11 +61,12 @@ def _plain_states(vlm, plain, pil):
     return outputs, read_next, out
 
 
-def test_layer_l_is_read_after_the_deepstack_injection(vlm, plain):
+def test_layer_l_is_read_after_the_deepstack_injection(checkpoint, vlm, plain):
+    module, _ = checkpoint
     pil, x = _image(vlm)
     outputs, read_next, out = _plain_states(vlm, plain, pil)
     positions = vlm.image_positions()
-    assert vlm.adapter.deepstack_layers == family.DEEPSTACK_LAYERS
+    assert vlm.adapter.deepstack_layers == module.DEEPSTACK_LAYERS
     for layer in range(1, vlm.num_layers + 1):
         with torch.no_grad():
             ours = vlm.image_tokens(x, layer)
@@ -71,7 +75,7 @@ def test_layer_l_is_read_after_the_deepstack_injection(vlm, plain):
             torch.testing.assert_close(before, out.hidden_states[layer][:, positions], rtol=0, atol=0)
             after = read_next[layer][:, positions]  # what block l+1 reads: the residual stream
             torch.testing.assert_close(ours, after, rtol=0, atol=1e-5)
-        if layer in family.DEEPSTACK_LAYERS:
+        if layer in module.DEEPSTACK_LAYERS:
             assert (ours - before).abs().max() > 1e-2, layer  # the injected features are in our layer l
         else:
             torch.testing.assert_close(ours, before, rtol=0, atol=1e-5)

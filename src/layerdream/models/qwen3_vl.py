@@ -32,7 +32,7 @@ from .qwen2_5_vl import Qwen2_5_VLAdapter
 
 
 class Qwen3VLAdapter(Qwen2_5_VLAdapter):
-    model_types = ("qwen3_vl",)
+    model_types = ("qwen3_vl", "qwen3_vl_moe")
     #: per token and ViT block ~I + 9 D kept for backward (plain GELU MLP; q and k rotated in fp32)
     vision_block_terms = (1, 9)
 
