@@ -27,6 +27,9 @@ Each trap, and what this file does about it:
   model's position code never runs: it neither reads ``rope_deltas`` nor writes it, so a stale value
   cannot reach our states and our calls leave the user's model as they found it (tested). Text
   calls need nothing: with ``input_ids`` and no image the model uses plain 1-D positions.
+* **Memory.** The ViT keeps more per token than the memory model's generic ViT block (gated MLP,
+  q and k rotated in fp32): :meth:`vision_dims` widens that term to what autograd was measured to
+  keep, so the planner does not put 1.6x too many copies on a card.
 """
 from __future__ import annotations
 
