@@ -129,3 +129,29 @@ def test_real_geometry_next_336_and_onevision_384():
     ov = LlavaOnevisionAdapter(SimpleNamespace(config=ov_config), ov_processor)
     assert (ov.image_size, ov.grid, ov.tiles, ov._pad) == (384, (27, 28), 1, (0, 0))
     assert ov.image_positions(ov.image_prompt("chat")["input_ids"]).numel() == 756  # after 729 base tokens
+
+
+QWEN_TEMPLATE = (  # Qwen2's own chat template (default system turn), as a Qwen2 tokenizer may carry it
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def test_text_prompts_use_the_processor_template_not_the_tokenizers_own(tmp_path):
+    from layerdream.concepts import render
+
+    llava_onevision.build(tmp_path)
+    config_file = tmp_path / "tokenizer_config.json"
+    saved = json.loads(config_file.read_text())
+    saved["chat_template"] = QWEN_TEMPLATE
+    config_file.write_text(json.dumps(saved))
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(tmp_path).chat_template == QWEN_TEMPLATE  # the trap is set
+    model = ld.load(str(tmp_path), device="cpu")
+    prompt, start, end = render(model, "red")
+    assert prompt == "<|im_start|>user \nred<|im_end|><|im_start|>assistant\n" and prompt[start:end] == "red"
+    image = model.tokenizer.convert_ids_to_tokens(model.image_prompt()["input_ids"][0])  # the same template
+    assert image[:3] == ["<|im_start|>", "user", "<image>"] and image[-4:] == ["<|im_end|>", "<|im_start|>", "assistant", "\n"]

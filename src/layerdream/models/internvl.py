@@ -16,11 +16,14 @@
 * **No BOS.** InternVL's language models (Qwen2.5 for 3, Qwen3 for 3.5) have no BOS token: the chat
   prompt is ``<|im_start|>user\\n<img>`` + 256 ``<IMG_CONTEXT>`` + ``</img>\\n<|im_end|>...`` and
   the raw prompt the placeholder alone, exactly what the processor and tokenizer produce.
+* **One template for both sides.** Text prompts go through the tokenizer, which is given the
+  processor's template in case its own is Qwen's (``processors.share_chat_template``).
 """
 from __future__ import annotations
 
 from ..errors import UserError
 from .adapter import FamilyAdapter, VisionDims
+from .processors import share_chat_template
 
 
 def _pair(value) -> tuple[int, int]:
@@ -32,6 +35,7 @@ class InternVLAdapter(FamilyAdapter):
 
     def __init__(self, model, processor):
         super().__init__(model, processor)
+        share_chat_template(processor)  # text prompts use the template the image prompt uses
         config = model.config
         vision = config.vision_config
         (tower_h, tower_w), (patch_h, patch_w) = _pair(vision.image_size), _pair(vision.patch_size)

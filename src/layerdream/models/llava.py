@@ -13,9 +13,10 @@
   tower's ``image_size``. A square image at that size passes the processor unchanged.
 * **The chat template lives in the processor.** ``llava-hf`` repos ship it as the processor's
   ``chat_template.json`` only, which the tokenizer does not read, so the text side would silently fall
-  back to raw prompts while the image side used the template. The tokenizer is given the processor's
-  template (the same text) when it has none, so both sides use it. The template renders only list
-  content (``concepts.render`` retries a string as a text item).
+  back to raw prompts while the image side used the template (and a tokenizer that has a template of
+  its own has the base LM's, not this one). The tokenizer is given the processor's template
+  (``processors.share_chat_template``), so both sides use the same one. It renders only list content
+  (``concepts.render`` retries a string as a text item).
 * **BOS from the tokenizer, not the template.** The template has no ``<s>``; the processor's
   tokenisation adds it (Llama's tokenizer adds BOS), so the image prompt has exactly one.
 """
@@ -25,15 +26,7 @@ import torch
 
 from ..errors import UserError
 from .adapter import FamilyAdapter
-
-
-def share_chat_template(processor) -> None:
-    """Give the tokenizer the processor's chat template when only the processor has one (legacy
-    ``chat_template.json``), so text and image prompts use the same template."""
-    tokenizer = getattr(processor, "tokenizer", None)
-    template = getattr(processor, "chat_template", None)
-    if tokenizer is not None and template and not getattr(tokenizer, "chat_template", None):
-        tokenizer.chat_template = template
+from .processors import share_chat_template
 
 
 def crop_size(image_processor) -> int | None:

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from .adapter import FamilyAdapter, VisionDims
-from .llava import crop_size, share_chat_template
+from .llava import crop_size
+from .processors import share_chat_template
 
 
 class LlavaNextAdapter(FamilyAdapter):

@@ -11,8 +11,9 @@ Everything in ``llava_next.py`` applies; what differs is data, read from the che
   (``batch_num_images``); layerdream's prompt holds one, the model's default, so the anyres path
   above is the one every image takes.
 * **A video slot** in the processor: loaded without torchvision by ``processors.load_processor``.
-* **Qwen2 chat template, no BOS**; as on ``llava-hf`` the template may live only in the processor's
-  legacy file, so the tokenizer is given it (``llava.share_chat_template``).
+* **Qwen2 chat template, no BOS.** The processor's template is OneVision's own (``<|im_start|>user
+  <image>``...); the Qwen2 tokenizer may carry Qwen's (with a default system turn) or none, so it is
+  given the processor's (``processors.share_chat_template``) and text prompts match image prompts.
 """
 from __future__ import annotations
 

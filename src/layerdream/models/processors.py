@@ -51,6 +51,21 @@ class ImagesOnlyVideoProcessor(VideoProcessorMixin):
         return out
 
 
+def share_chat_template(processor) -> None:
+    """Give text prompts the template the image prompt uses: the processor's.
+
+    The processor's chat template is the multimodal one (it renders the image). The tokenizer's, which
+    concept prompts go through, may be missing (``llava-hf`` repos keep the template only in the
+    processor's legacy ``chat_template.json``, which tokenizers do not read: the text side would fall
+    back to raw prompts) or be the base language model's own (a Qwen2 tokenizer's template adds a
+    system turn the image prompt does not have). Either way text and image prompts would differ.
+    """
+    tokenizer = getattr(processor, "tokenizer", None)
+    template = getattr(processor, "chat_template", None)
+    if tokenizer is not None and isinstance(template, str) and template and tokenizer.chat_template != template:
+        tokenizer.chat_template = template
+
+
 def images_only_video_processor(video_processor_type: str | None = None, **settings: Any) -> ImagesOnlyVideoProcessor:
     """A video-slot stand-in with the given saved settings (tests build tiny checkpoints with it)."""
     return ImagesOnlyVideoProcessor(video_processor_type=video_processor_type, **settings)
@@ -146,4 +161,4 @@ def load_processor(location: str | os.PathLike, **kwargs: Any):
         return _load_without_video(processor_cls, location, **kwargs)
 
 
-__all__ = ["load_processor", "make_processor", "images_only_video_processor", "ImagesOnlyVideoProcessor"]
+__all__ = ["load_processor", "make_processor", "images_only_video_processor", "ImagesOnlyVideoProcessor", "share_chat_template"]
