@@ -77,6 +77,11 @@ ROWS = [
     (["sweep", "--concepts", "{tmp}/c.yaml", "--preset", "slow", "--out", "{tmp}/new"], "unknown preset",
      {"setup": _concepts_file}),
     (["judge", "{run}", "--judge", "toy", "--grader", "matcher"], "scores itself", {}),
+    # a local-looking --model fails at once (it used to try the hub for ~26 s)
+    (["synthesize", "red", "--model", "x.gguf", "--out", "{tmp}/o"], "does not exist", {}),
+    (["synthesize", "red", "--model", "{txt}", "--out", "{tmp}/o"], "is a file", {}),
+    (["synthesize", "red", "--model", "{tmp}/no/such/folder", "--out", "{tmp}/o"], "does not exist", {}),
+    (["report", "{run}", "--verdicts", "openai"], "has no verdicts from judge 'openai'", {}),
 ]
 
 

@@ -44,10 +44,38 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
         help="hub id, local folder, or a shipped toy model (toy-aligned, toy-plain, toy-shuffled); default: toy-aligned",
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"], help="model dtype")
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                        help="model dtype (default: bfloat16 on a GPU, float32 on CPU)")
+
+
+def add_quiet_flag(parser: argparse.ArgumentParser) -> None:
+    """The one progress flag of every command that shows progress (``--no-progress`` still works)."""
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
+    parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs as written; every flag's default shown unless its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        quiet_default = action.default in (None, False, argparse.SUPPRESS) or action.option_strings == []
+        if "default" in text.lower() or quiet_default or isinstance(action, argparse._StoreConstAction):
+            return text
+        default = ",".join(map(str, action.default)) if isinstance(action.default, list) else action.default
+        return f"{text} (default: {str(default).replace('%', '%%')})"
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        for key in ("description", "epilog"):  # docstrings make descriptions; their markup does not belong in --help
+            if kwargs.get(key):
+                kwargs[key] = kwargs[key].replace("``", "`").replace(":func:", "").replace(":class:", "")
+        if kwargs.get("formatter_class") is argparse.RawDescriptionHelpFormatter:
+            kwargs["formatter_class"] = _HelpFormatter
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line and exit 2, like every other user error
         self.exit(2, f"{self.prog}: error: {message}\n")
 

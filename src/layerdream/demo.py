@@ -14,15 +14,18 @@ DEMO_CONCEPTS = ["red", "blue", "yellow", "triangle", "square", "grass", "night"
 
 
 def register(sub) -> None:
-    from .cli import int_list
+    from .cli import add_quiet_flag, int_list
 
-    p = sub.add_parser("demo", help="synthesise a few concepts on the three toy models and draw one comparison grid")
+    p = sub.add_parser("demo", help="synthesise a few concepts on the three toy models and draw one comparison grid",
+                       description=__doc__)
     p.add_argument("--out", default="demo", help="output folder (default ./demo)")
-    p.add_argument("--concepts", default=",".join(DEMO_CONCEPTS), help="comma-separated toy concepts")
+    p.add_argument("--concepts", default=",".join(DEMO_CONCEPTS), help="comma-separated toy concepts (rows)")
     p.add_argument("--layer", type=int_list, default=None, help="layers (default: 1, 2 and the last)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--models", default="toy-aligned,toy-plain,toy-shuffled")
+    p.add_argument("--seed", type=int_list, default=[0], help="seed(s), e.g. 0,1 (one grid row per concept and seed)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the fast preset's)")
+    p.add_argument("--models", default="toy-aligned,toy-plain,toy-shuffled",
+                   help="comma-separated models, one column group each")
+    add_quiet_flag(p)
     p.set_defaults(func=run)
 
 
@@ -43,12 +46,14 @@ def run(args: argparse.Namespace) -> int:
         vlm = ld.load(name, device="cpu")
         layers = args.layer or sorted({1, min(2, vlm.num_layers), vlm.num_layers})
         print(f"{name}: {len(concepts)} concepts x layers {layers}")
-        results = ld.synthesize(vlm, concepts, layers=layers, seeds=args.seed, steps=args.steps, progress=True)
+        results = ld.synthesize(vlm, concepts, layers=layers, seeds=args.seed, steps=args.steps, progress=not args.quiet)
         (out / Path(name).name).mkdir(exist_ok=True)
         for r in results:
             r.save(out / Path(name).name)
-            grid.setdefault(Path(name).name, {}).setdefault(r.layer, {})[r.label] = r
-    figure = draw(grid, concepts, out / "demo.png")
+            row = r.label if len(args.seed) == 1 else f"{r.label} s{r.seed}"
+            grid.setdefault(Path(name).name, {}).setdefault(r.layer, {})[row] = r
+    rows = concepts if len(args.seed) == 1 else [f"{c} s{s}" for c in concepts for s in args.seed]
+    figure = draw(grid, rows, out / "demo.png")
     print(f"done in {time.perf_counter() - started:.0f} s: {figure}")
     return 0
 

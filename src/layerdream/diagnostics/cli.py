@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--baseline", default=None, help="file of baseline words (default: the model's own list, else the paper's 100)")
     p.add_argument("--n-images", type=int, default=64, help="toy world images to sample (default 64)")
     p.add_argument("--n-controls", type=int, default=16, help="noise and gray+noise control images (default 16 each)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the toy world sample and the controls")
+    p.add_argument("--seed", type=int_list, default=[0], help="seed for the toy world sample and the controls (one)")
     p.add_argument("--out", default="out/align", help="output folder for alignment.csv and alignment.png (default out/align)")
     p.set_defaults(func=cmd_align)
 
@@ -66,7 +66,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     if args.images:  # every file checked, and the margin defined, before the model loads
         check_contrast(names, [{c} for _, c in scan_image_dir(args.images, names)])
     elif args.concepts == "toy":
-        data = images_from_toyworld(args.n_images, args.seed)
+        data = images_from_toyworld(args.n_images, _one_seed(args.seed))
         check_contrast(names, data.labels)
     else:
         raise UserError("--images DIR is needed (only --concepts toy has default images: the toy world's)")
@@ -77,7 +77,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     if data is None:
         data = images_from_dir(args.images, names, vlm.image_size)
     layers = args.layer or list(range(1, vlm.num_layers + 1))
-    rows = alignment(vlm, names, {c.name: c.category for c in cs.concepts}, data, layers, args.n_controls, args.seed,
+    rows = alignment(vlm, names, {c.name: c.category for c in cs.concepts}, data, layers, args.n_controls, _one_seed(args.seed),
                      aggregations=args.aggregation, tau=args.tau, prompt_format=args.prompt_format, baseline=baseline)
     if not rows:
         raise UserError("no concept has a matching image; check the subfolder names against the concepts")
@@ -95,3 +95,11 @@ def cmd_align(args: argparse.Namespace) -> int:
                   f"noise {r['noise']:+.3f}  gray+noise {r['gray_noise']:+.3f}  margin {r['margin']:+.3f}")
     print(f"layerdream align: wrote {out}/alignment.csv and alignment.png", file=sys.stderr)
     return 0
+
+
+def _one_seed(seeds: list[int]) -> int:
+    if len(seeds) != 1:
+        from ..errors import UserError
+
+        raise UserError(f"align draws one sample: give one --seed, not {','.join(map(str, seeds))}")
+    return seeds[0]

@@ -54,9 +54,23 @@ def resolve(name_or_path: str, gguf_file: str | None = None) -> tuple[str, bool]
         if not gguf_file and not os.path.exists(os.path.join(name_or_path, "config.json")):
             raise UserError(f"{name_or_path!r} is a folder but holds no config.json; point --model at a saved checkpoint folder")
         return name_or_path, True
-    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or os.path.exists(name_or_path):
+    if os.path.isfile(name_or_path):
+        raise UserError(f"--model {name_or_path!r} is a file; pass the checkpoint folder that holds config.json "
+                        "(or a .gguf file)")
+    if _looks_local(name_or_path):  # fail now, not after half a minute of hub retries
         raise UserError(f"model folder {name_or_path!r} does not exist; check the path")
     return name_or_path, False
+
+
+def _looks_local(name: str) -> bool:
+    """A path, not a hub id ("org/name"): starts like a path, has more than one '/', ends like a weights
+    file, or its first part is a folder here (``models/gemma`` with a local ``models/``)."""
+    if name.startswith((".", "/", "~")) or name.endswith(_WEIGHT_SUFFIXES) or name.count("/") > 1:
+        return True
+    return name.count("/") == 1 and os.path.isdir(name.split("/", 1)[0])
+
+
+_WEIGHT_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
 
 def adapter_for(model_type: str) -> type:

@@ -48,8 +48,13 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
     try:
         judges = store.judges()
         if judge is not None and judge not in judges:
-            raise UserError(f"RUN {str(run_dir)!r} has no verdicts from judge {judge!r}; "
-                            f"it has {judges or 'none'} (run `layerdream judge {run_dir}` first)")
+            # a stored id is "backend:model[@endpoint]": "toy" or "openai:gpt-5" name it when unambiguous
+            matches = [j for j in judges if j.startswith(judge + ":") or j.startswith(judge + "@")]
+            if len(matches) != 1:
+                which = f"{judge!r} matches {matches}" if matches else f"it has no verdicts from judge {judge!r}"
+                raise UserError(f"RUN {str(run_dir)!r}: {which}; its judges are {judges or 'none'} "
+                                f"(pass one of them to --verdicts, or run `layerdream judge {run_dir}` first)")
+            judge = matches[0]
         chosen = judge or (judges[0] if judges else None)
         results = store.results()
         verdicts = current_verdicts(results, store.verdicts(chosen)) if chosen else []

@@ -17,8 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__.splitlines()[0], epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", metavar="RUN", help="a folder made by `layerdream sweep`")
     p.add_argument("--format", default="html", choices=["html", "csv", "json"], help="html (default), or export the tables")
-    p.add_argument("--judge", dest="judge_id", default=None,
-                   help="which judge's verdicts (its id, e.g. toy or openai:gpt-5); default: the most recent")
+    p.add_argument("--judge", dest="judge_id", default=None, help=argparse.SUPPRESS)  # old name of --verdicts
+    p.add_argument("--verdicts", dest="judge_id", default=None, metavar="JUDGE_ID",
+                   help="which judge's verdicts: a stored id (toy:shipped, openai:gpt-5@https://api.openai.com/v1, as `layerdream "
+                        "judge` prints) or its unambiguous start (toy, openai:gpt-5); default: the most recent")
     p.add_argument("--out", default=None, help="output file (html: default RUN/report.html; csv/json: default stdout); "
                    "an existing file is replaced only if it is an earlier report")
     p.add_argument("--embed", action="store_true", help="embed images as base64: one portable file, larger")

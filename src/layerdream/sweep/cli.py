@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_model_flags
+from ..cli import add_model_flags, add_quiet_flag
 from ..synthesis.cli import add_resource_flags, add_synthesis_flags, resource_options, synthesis_options
 from ..errors import UserError
 from .conceptsets import load_concept_set
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--controls-per-category", type=int, default=1,
                    help="random and shuffled controls per category, layer and seed (default 1)")
     p.add_argument("--extend", action="store_true", help="allow adding layers/seeds to an existing RUN")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_quiet_flag(p)
     p.set_defaults(func=cmd_sweep)
     register_judge(sub)
 
@@ -60,9 +60,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                      controls_per_category=args.controls_per_category, options=options)
     batch = resources.pop("batch_size")
     outcome = run_sweep(spec, args.out, device=args.device, batch_size=batch, resources=resources, extend=args.extend,
-                        progress=args.progress)
+                        progress=not args.quiet)
     print(f"layerdream sweep: {outcome.ran} images made in {outcome.seconds:.1f}s; "
           f"{outcome.already_done + outcome.ran} of {outcome.total} jobs done in {args.out}", file=sys.stderr)
+    toy = spec.concepts.name == "toy"
+    print(f"next: layerdream judge {args.out} --judge {'toy' if toy else 'openai --judge-model gpt-5'}"
+          f" && layerdream report {args.out}", file=sys.stderr)
     return 0
 
 
@@ -93,7 +96,7 @@ def add_run_judge_arguments(p: argparse.ArgumentParser) -> None:
                    help="judge every image again; each verdict is replaced only when its successor is stored, and "
                         "never by a failed query (answers come from RUN/judge_cache.sqlite where cached; delete that "
                         "file to ask afresh)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_quiet_flag(p)
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
@@ -108,17 +111,41 @@ def cmd_judge(args: argparse.Namespace) -> int:
         judge = judge_from_args(args)
         try:
             outcome = judge_run(store, judge, protocols=protocols, n_queries=args.n_queries, rejudge=args.rejudge,
-                                progress=args.progress)
+                                progress=not args.quiet)
         finally:
             judge.close()
     finally:
         store.close()
     print(judge_summary(outcome, judge.id, grader_label(judge.grader_id), args.run), file=sys.stderr)
+    if outcome.stored and not args.quiet:
+        print(rates_summary(args.run, judge.id), file=sys.stderr)
     if outcome.queries and outcome.errors * 2 > outcome.queries:
         raise UserError(
             f"judge {judge.id}: {outcome.errors} of {outcome.queries} queries failed ({outcome.error_examples[0]}); "
             f"fix the judge and re-run `layerdream judge {args.run}`: failed queries are asked again")
     return 0
+
+
+def rates_summary(run: str, judge_id: str) -> str:
+    """What the judge just measured, all categories pooled: concepts beside their controls, per
+    protocol and layer, with 95 % Wilson intervals over queries (the report has every category)."""
+    from ..report.build import load
+
+    from ..report.tables import ALL
+
+    rows = [r for r in load(run, judge_id)["table"] if r["category"] == ALL]
+    lines = [f"recognition rate by layer (all categories; 95 % CI over queries); details: layerdream report {run}"]
+    for protocol in dict.fromkeys(r["protocol"] for r in rows):
+        cells = {(r["kind"], r["layer"]): r for r in rows if r["protocol"] == protocol}
+        for layer in sorted({layer for _, layer in cells}):
+            parts = []
+            for kind in ("concept", "shuffled", "random"):
+                r = cells.get((kind, layer))
+                if r and r["rate"] is not None:
+                    parts.append(f"{kind} {r['rate']:.2f} [{r['ci_queries_lo']:.2f}, {r['ci_queries_hi']:.2f}] n={r['n']}")
+            if parts:
+                lines.append(f"  {protocol:<9} layer {layer:>2}: " + "   ".join(parts))
+    return "\n".join(lines)
 
 
 def judge_summary(outcome, judge_id: str, grader: str, run: str) -> str:

@@ -4,14 +4,17 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..cli import add_model_flags, int_list
+from ..cli import add_model_flags, add_quiet_flag, int_list
 
 
 def add_synthesis_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by every command that synthesises (synthesize, sweep)."""
     parser.add_argument("--layer", type=int_list, default=[1], help="layer(s) l = hidden_states[l], e.g. 1,5,10 (default 1)")
     parser.add_argument("--seed", type=int_list, default=[0], help="seed(s), e.g. 0,1,2 (default 0)")
-    parser.add_argument("--preset", default="fast", help="paper (Appendix E, scaled to the model) or fast (default)")
+    parser.add_argument("--preset", default="fast", metavar="{fast,paper}",
+                        help="fast (default: 80 steps, K=4, lr 0.3, tau 0.1, native canvas; tuned on the toy world) or "
+                             "paper (Appendix E: 600 steps, K=8, 448 canvas, shifts 56, noise 0.1, lr/tau by layer, "
+                             "scaled to the model's input size and depth)")
     parser.add_argument("--steps", type=int, default=None, help="optimisation steps (default: the preset's)")
     g = parser.add_argument_group("method options (default: the preset's)")
     g.add_argument("--lr", type=float, default=None, help="SGD learning rate")
@@ -21,7 +24,8 @@ def add_synthesis_flags(parser: argparse.ArgumentParser) -> None:
                    help="paper: softmax((s+logG)/tau); prior: softmax(s/tau+logG); mean: mean pooling")
     g.add_argument("--per-position-centring", action="store_true", default=None,
                    help="centre each image token on the gray image's token at the same position")
-    g.add_argument("--upsample", choices=["bilinear", "bicubic"], default=None)
+    g.add_argument("--upsample", choices=["bilinear", "bicubic"], default=None,
+                   help="how each resolution component is upsampled to the canvas (paper: bilinear; DAS: bicubic)")
     g.add_argument("--prompt-format", choices=["chat", "raw"], default=None, help="text prompt for concept vectors")
     g.add_argument("--baseline", default=None, help="file of baseline words (default: the model's own list, else the paper's 100)")
     g.add_argument("--negative", action="append", default=[], metavar="CONCEPT[=W]",
@@ -74,13 +78,13 @@ def synthesis_options(args: argparse.Namespace) -> dict:
 def register(sub) -> None:
     p = sub.add_parser("synthesize", help="optimise images toward concept vectors at chosen layers",
                        description="Optimise one image per (concept, layer, seed) toward the concept's layer-l vector.")
-    p.add_argument("concepts", nargs="+", metavar="CONCEPT")
+    p.add_argument("concepts", nargs="+", metavar="CONCEPT", help="words or phrases, e.g. dog 'spring (season)'")
     add_model_flags(p)
     add_synthesis_flags(p)
     add_resource_flags(p)
     p.add_argument("--out", default="out", help="output folder (default ./out)")
     p.add_argument("--snapshot", type=int_list, default=[], help="also save the image at these steps, e.g. 10,50")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_flag(p)
     p.add_argument("--overwrite", action="store_true",
                    help="redo images already in --out (default: skip those made with the same settings)")
     p.set_defaults(func=run)

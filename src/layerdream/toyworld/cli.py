@@ -23,7 +23,7 @@ def register(sub) -> None:
                         description="Draw N world samples (deterministic for --seed) as one PNG with captions.")
     s.add_argument("--out", required=True, help="PNG file to write")
     s.add_argument("-n", type=int, default=16, help="number of samples (1-256, default 16)")
-    s.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    s.add_argument("--seed", type=int_list, default=[0], help="world seed (default 0); several draw one grid each")
     s.set_defaults(func=run_samples)
     c = tsub.add_parser("calibrate", help="synthesise every world concept plus random controls and score with the judge",
                         description="The acceptance measurement of docs/toyworld.md: product synthesis + toy judge.")
@@ -31,7 +31,8 @@ def register(sub) -> None:
     c.add_argument("--layer", type=int_list, default=[1, 2], help="layers, e.g. 1,2 (default 1,2)")
     c.add_argument("--seeds", type=int, default=12, help="seeds 0..N-1 per concept (default 12: 48 images per 4-concept category)")
     c.add_argument("--random", type=int, default=20, help="random-direction controls per (seed, layer) (default 20)")
-    c.add_argument("--judge", default=None, help="judge folder (default: the shipped judge)")
+    c.add_argument("--judge-folder", dest="judge", default=None, help="toy judge checkpoint folder (default: the shipped judge)")
+    c.add_argument("--judge", dest="judge", default=None, help=argparse.SUPPRESS)  # the old name of --judge-folder
     c.add_argument("--lr", type=float, default=None, help="synthesis learning rate (default: the preset's)")
     c.add_argument("--steps", type=int, default=None, help="synthesis steps (default: the preset's)")
     c.add_argument("--out", required=True, help="folder for calibration.json and calibration.md; an interrupted "
@@ -65,9 +66,11 @@ def run_samples(args: argparse.Namespace) -> int:
         raise UserError(f"--out must name a .png file, got {args.out!r}")
     if out.parent and not out.parent.exists():
         raise UserError(f"folder {str(out.parent)!r} does not exist; create it or choose another --out")
-    images, _, captions = world.sample(args.n, args.seed)
-    atomic_save_png(out, grid_with_captions(images, captions))
-    print(f"wrote {out} ({args.n} samples, seed {args.seed})")
+    for seed in args.seed:  # one grid per seed: out.png for one seed, out_s<seed>.png for several
+        path = out if len(args.seed) == 1 else out.with_name(f"{out.stem}_s{seed}{out.suffix}")
+        images, _, captions = world.sample(args.n, seed)
+        atomic_save_png(path, grid_with_captions(images, captions))
+        print(f"wrote {path} ({args.n} samples, seed {seed})")
     return 0
 
 
