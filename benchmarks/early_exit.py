@@ -116,6 +116,12 @@ def measure(vlm, prompt: dict, image_pos: torch.Tensor, preprocess: Callable[[to
                 best = getattr(ideal, attr) / ideal.early_exit
                 row[f"{way}/early-exit"] = {"measured": measured, "ideal": best, "measured_over_ideal": measured / best,
                                             "within_goal": measured >= best / GOAL}
+        rates = {"early-exit step": copies * ideal.early_exit / med["early-exit"]}
+        if "full-model" in med and med["full-model"] > med["early-exit"]:
+            rates["skipped blocks"] = copies * (ideal.full_model - ideal.early_exit) / (med["full-model"] - med["early-exit"])
+        if {"full-model", "full-logits"} <= set(med) and med["full-logits"] > med["full-model"]:
+            rates["logits"] = copies * (ideal.full_logits - ideal.full_model) / (med["full-logits"] - med["full-model"])
+        row["flops_per_s"] = rates  # a part that runs at a higher rate than the early-exit step pulls the ratio below the ideal
         if "early-exit-forward" in med:
             fwd = med["early-exit-forward"]
             row["backward/forward"] = {"measured": (med["early-exit"] - fwd) / fwd,
