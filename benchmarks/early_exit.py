@@ -108,7 +108,7 @@ def measure(vlm, prompt: dict, image_pos: torch.Tensor, preprocess: Callable[[to
         times = common.interleaved(steps, repeats)
         med = {way: common.best(t) for way, t in times.items()}
         ideal = flops.step_flops(vlm.model.config, layer, seq)
-        row = {"layer": layer, "seconds": med, "median_seconds": {w: common.median(t) for w, t in times.items()},
+        row = {"layer": layer, "copies": copies, "seconds": med, "median_seconds": {w: common.median(t) for w, t in times.items()},
                "samples": times, "flops_per_copy": ideal.as_dict()}
         for way, attr in (("full-model", "full_model"), ("full-logits", "full_logits")):
             if way in med:

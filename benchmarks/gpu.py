@@ -174,13 +174,18 @@ def run(quick: bool = False, tiny: bool = False, steps: int | None = None, layer
     flop_per_step = cpf * cfg.copies * sf.early_exit
     achieved = flop_per_step / per_step
     peak_flops = peak_bf16_flops(gpu)
-    ways = early_exit.measure(vlm, prompt, image_pos, vlm.adapter.preprocess, cfg.canvas, [layer], cfg.copies, repeats)
+    # one engine forward carries copies_per_micro_batch copies of a concept: time the three ways at that size
+    copies = int((plan_record or {}).get("copies_per_micro_batch") or cfg.copies)
+    try:
+        ways = early_exit.measure(vlm, prompt, image_pos, vlm.adapter.preprocess, cfg.canvas, [layer], copies, repeats)
+    except torch.cuda.OutOfMemoryError as err:  # the full ways keep more alive than the engine: keep B4's other numbers
+        ways = [{"layer": layer, "error": f"out of memory at {copies} copies: {str(err).splitlines()[0][:120]}"}]
     if device == "cuda":
         torch.cuda.empty_cache()
     recorded = out[0].config if out else {}
     image_flops = PAPER_STEPS * cfg.copies * sf.early_exit
     return {
-        "model": vlm.name, "parameters": params, "device": gpu or "cpu", "dtype": str(vlm.dtype).replace("torch.", ""),
+        "model": vlm.name, "parameters": params, "weights_bytes": params * 2, "device": gpu or "cpu", "dtype": str(vlm.dtype).replace("torch.", ""),
         "recorded_dtype": recorded.get("dtype"), "recorded_plan": recorded.get("plan"), "build_s": build_s,
         "layer": layer, "copies": cfg.copies, "image_size": vlm.image_size, "canvas": cfg.canvas, "sequence": seq,
         "timed_steps": [short, long], "seconds": {"short_run": t_short, "long_run": t_long},
@@ -215,16 +220,20 @@ def report(result: dict) -> str:
         ["s per step (B concepts x K copies)", common.fmt(r["seconds_per_step"])],
         [f"s per image, {PAPER_STEPS} steps (extrapolated)", f"{r['seconds_per_image_600_steps']:.1f} (goal <= 100)"],
         ["s per image at 100% of peak bf16", common.fmt(r["seconds_per_image_at_peak"], 1)],
-        ["peak GPU memory GiB (max_memory_allocated)", _gib(peak)],
+        ["peak GPU memory GiB (max_memory_allocated, weights included)", _gib(peak)],
+        ["weights GiB (bf16)", _gib(r["weights_bytes"])],
         ["achieved TFLOP/s", f"{r['achieved_flops_per_s'] / 1e12:.1f}"],
         ["fraction of peak bf16", common.fmt(r["fraction_of_peak"], 2)],
     ]
     for w in r["early_exit"]:
+        if "error" in w:
+            rows.append([f"early exit vs full forward at layer {w['layer']}", w["error"]])
+            continue
         s = w["seconds"]
         for way in ("full-model", "full-logits"):
             pair = w.get(f"{way}/early-exit")
             if pair:
-                rows.append([f"{way} / early-exit at layer {w['layer']} (one step, K copies)",
+                rows.append([f"{way} / early-exit at layer {w['layer']} (one step, {w.get('copies', 'K')} copies)",
                              f"{pair['measured']:.2f}x (ideal {pair['ideal']:.2f}x; early {s['early-exit']:.3f} s)"])
         if w.get("backward/forward"):
             rows.append(["backward / forward of the early-exit step (FLOP model)",
