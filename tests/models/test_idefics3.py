@@ -86,3 +86,14 @@ def test_concept_prompt_uses_the_template_with_list_content(vlm):
     prompt, start, end = render(vlm, "red")
     assert prompt == "<|begin_of_text|>User: red<end_of_utterance>\nAssistant:" and prompt[start:end] == "red"
     assert concept_vector(vlm, "red", 1).norm().item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_tile_that_does_not_divide_into_patches(tmp_path):
+    """SmolVLM 2.2B: 384-px tiles of 14-px patches (27x27, the conv drops 6 px), pixel shuffle 3 -> 9x9."""
+    model, processor = family.build_model_and_processor(image_size=26, patch_size=4, scale_factor=3)  # 6x6 -> 2x2
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    vlm = ld.load(str(tmp_path), device="cpu")
+    assert vlm.image_size == 26 and vlm.grid == (2, 2)
+    with torch.no_grad():
+        assert vlm.image_tokens(torch.rand(2, 3, 26, 26), 1).shape == (2, 4, vlm.hidden_size)

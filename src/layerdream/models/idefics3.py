@@ -20,7 +20,9 @@
   in [0, 1] never normalises to values so small that a bf16/fp16 cast would flush them to zero:
   the smallest nonzero one is ~1e-7.)
 * **Pixel shuffle.** The connector folds ``scale_factor`` x ``scale_factor`` patches into one token
-  and keeps row-major order, so the grid is ``(tile // patch) // scale_factor`` squared.
+  and keeps row-major order, so the grid is ``(tile // patch) // scale_factor`` squared: 13x13 for
+  Idefics3 (364/14, shuffle 2), 8x8 for SmolVLM(2)-256M/500M (512/16, 4), 9x9 for SmolVLM(2)-2.2B
+  (384 px of 14-px patches: the tower's conv drops the last 6 px, 27/3).
 * **Resampling.** Our differentiable resize is bilinear with antialias, the processor's LANCZOS:
   equality holds where no resize is needed (an image at the tile size).
 """
@@ -52,9 +54,9 @@ class Idefics3Adapter(FamilyAdapter):
         self.std = torch.tensor(ip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
         patches = self.image_size // int(vision.patch_size)
         scale = int(model.config.scale_factor)
-        if self.image_size % int(vision.patch_size) or patches % scale:
-            raise UserError(f"tile {self.image_size} px does not divide into {vision.patch_size}-px patches and a "
-                            f"{scale}x{scale} pixel shuffle; use the processor saved with the model")
+        if patches % scale:  # the tower's stride-patch conv drops a remainder (SmolVLM 2.2B: 384 px of 14-px patches)
+            raise UserError(f"a {self.image_size}-px tile gives {patches}x{patches} patches, which a {scale}x{scale} "
+                            "pixel shuffle cannot fold; use the processor saved with the model")
         self._side = patches // scale
 
     @property
