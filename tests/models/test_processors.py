@@ -99,7 +99,7 @@ def test_stand_in_saves_the_real_type_and_refuses_video(tmp_path):
 
 
 def test_folders_without_a_video_slot_load_as_before(tmp_path):
-    from conftest import make_tiny_folder  # tests/conftest.py: a Gemma 3 checkpoint
+    from tinymodels import make_tiny_folder  # tests/tinymodels.py: a Gemma 3 checkpoint
 
     make_tiny_folder(tmp_path)
     processor = load_processor(tmp_path)
