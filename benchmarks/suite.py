@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--b2-steps", type=int, help="optimisation steps per B2 image (default 20, quick 5)")
     parser.add_argument("--b4-tiny", action="store_true", help="run B4's code path on a tiny model on the CPU")
     parser.add_argument("--b4-steps", type=int, help="B4 times a run of N and of 2N steps, extrapolates to 600 (default 20)")
-    parser.add_argument("--b4-max-memory", type=float, help="B4 memory budget in GiB (default: the GPU's free memory)")
+    parser.add_argument("--b4-max-memory", type=float, help="B4 memory budget in GiB (default: the engine's, 90%% of the GPU's free memory)")
     return parser
 
 
@@ -93,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             value = getattr(args, flag)
             if value is not None and value < 1:
                 raise SuiteError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+        if args.b4_max_memory is not None and args.b4_max_memory <= 0:
+            raise SuiteError(f"--b4-max-memory must be a positive number of GiB, got {args.b4_max_memory}")
         out = args.json or RESULTS / f"suite-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
         if out.is_dir():
             raise SuiteError(f"--json {str(out)!r} is a folder; give a file path such as {out / 'suite.json'}")
