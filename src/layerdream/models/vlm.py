@@ -208,7 +208,7 @@ class VLM:
     @contextmanager
     def checkpointed_vision(self, enabled: bool = True) -> Iterator[None]:
         """Activation checkpointing of each vision block: keep only block inputs for backward and
-        recompute the rest (about +1 vision forward per step, for ~7x less activation memory).
+        recompute the rest (about +1 vision forward per step, for ~10x less activation memory per block).
 
         Done with ``torch.utils.checkpoint`` around each block's forward rather than HF's
         ``gradient_checkpointing_enable``, which only acts in training mode; the model stays in eval.
