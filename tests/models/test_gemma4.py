@@ -85,3 +85,21 @@ def test_early_exit_at_kv_shared_layers(tmp_path):
                             output_hidden_states=True).hidden_states
         for layer in (2, 3):
             assert torch.allclose(vlm.image_tokens(images, layer), full[layer][:, vlm.image_positions()], atol=1e-5)
+
+
+def test_concept_prompt_uses_the_processors_template(tmp_path):
+    """Processor template in the legacy chat_template.json, tokenizer with Gemma 3's: concept prompts
+    must be rendered with the processor's (Gemma 4's) template, as the image prompt is."""
+    import json
+
+    from layerdream.concepts import render
+    from layerdream.models.tiny import GEMMA_CHAT_TEMPLATE
+
+    family.build(tmp_path)
+    template = (tmp_path / "chat_template.jinja").read_text()
+    (tmp_path / "chat_template.jinja").unlink()
+    (tmp_path / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config | {"chat_template": GEMMA_CHAT_TEMPLATE}))
+    vlm = ld.load(str(tmp_path), device="cpu")
+    assert render(vlm, "red")[0] == "<bos><|turn>user\nred<turn|>\n<|turn>model\n"

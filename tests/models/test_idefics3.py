@@ -97,3 +97,22 @@ def test_tile_that_does_not_divide_into_patches(tmp_path):
     assert vlm.image_size == 26 and vlm.grid == (2, 2)
     with torch.no_grad():
         assert vlm.image_tokens(torch.rand(2, 3, 26, 26), 1).shape == (2, 4, vlm.hidden_size)
+
+
+def test_concept_prompt_uses_the_processors_template(tmp_path):
+    """A hub layout: the processor's template in the legacy chat_template.json, the tokenizer with its
+    base model's own (chatml): concept prompts must still be rendered with the processor's."""
+    import json
+
+    family.build(tmp_path)
+    template = (tmp_path / "chat_template.jinja").read_text()
+    (tmp_path / "chat_template.jinja").unlink()
+    (tmp_path / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    config["chat_template"] = ("{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n'}}"
+                               "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    vlm = ld.load(str(tmp_path), device="cpu")
+    from layerdream.concepts import render
+
+    assert render(vlm, "red")[0] == "<|begin_of_text|>User: red<end_of_utterance>\nAssistant:"

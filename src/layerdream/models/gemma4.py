@@ -19,6 +19,8 @@
 * **Bidirectional image block via ``mm_token_type_ids``** (26B/31B: ``use_bidirectional_attention=
   "vision"``, on sliding layers): the processor returns them and they must reach the forward,
   otherwise the block is silently causal. E2B/E4B ignore them (causal everywhere).
+* **One template on both sides**: the tokenizer gets the processor's chat template where they differ
+  (``processors.share_chat_template``), so concept prompts and image prompts share one template.
 * **Per-layer embeddings and KV sharing** (E2B/E4B) need nothing here: the model derives the
   per-layer inputs from the ids (pad at image positions), and layers that reuse an earlier layer's
   keys run after it, so early exit at any layer sees them.
@@ -32,6 +34,7 @@ import torch.nn.functional as F
 
 from ..errors import UserError
 from .adapter import FamilyAdapter, VisionDims, vision_dims_from_config
+from .processors import share_chat_template
 
 
 def square_side(patch_size: int, max_patches: int, pooling: int) -> int:
@@ -47,6 +50,7 @@ class Gemma4Adapter(FamilyAdapter):
     def __init__(self, model, processor):
         ip = processor.image_processor
         self.model, self.processor = model, processor
+        share_chat_template(processor)  # text prompts use the template the image prompt uses
         self.patch = int(ip.patch_size)
         self.pooling = int(ip.pooling_kernel_size)
         self.max_patches = int(ip.max_soft_tokens) * self.pooling**2

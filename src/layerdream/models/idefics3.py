@@ -23,6 +23,9 @@
   and keeps row-major order, so the grid is ``(tile // patch) // scale_factor`` squared: 13x13 for
   Idefics3 (364/14, shuffle 2), 8x8 for SmolVLM(2)-256M/500M (512/16, 4), 9x9 for SmolVLM(2)-2.2B
   (384 px of 14-px patches: the tower's conv drops the last 6 px, 27/3).
+* **One template on both sides.** Repos that keep the processor's template in the legacy
+  ``chat_template.json`` leave the tokenizer (concept prompts) with none or its base model's own;
+  the tokenizer gets the processor's (``processors.share_chat_template``).
 * **Resampling.** Our differentiable resize is bilinear with antialias, the processor's LANCZOS:
   equality holds where no resize is needed (an image at the tile size).
 """
@@ -32,6 +35,7 @@ import torch
 
 from ..errors import UserError
 from .adapter import FamilyAdapter
+from .processors import share_chat_template
 
 #: added to an image that normalises to exact zeros, so that the model does not drop it as padding
 GRAY_LIFT = 2.0**-12
@@ -49,6 +53,7 @@ class Idefics3Adapter(FamilyAdapter):
         if not tile:
             raise UserError("this Idefics3/SmolVLM processor has no max_image_size; use the processor saved with the model")
         self.model, self.processor = model, processor
+        share_chat_template(processor)  # text prompts use the template the image prompt uses
         self.image_size = int(tile)
         self.mean = torch.tensor(ip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(ip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
