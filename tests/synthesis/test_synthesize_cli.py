@@ -130,3 +130,18 @@ def test_unknown_word_inside_a_concept_is_refused(tiny_folder, tmp_path, capsys)
     code = _main(["synthesize", "red jupiter", "--model", str(tiny_folder), "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "'jupiter'" in err and "<unk>" in err
+
+
+def test_deterministic_flag_is_recorded_and_changes_no_image(tiny_folder, tmp_path):
+    import os
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
+    for out, extra in ((a, []), (b, ["--deterministic"])):
+        proc = subprocess.run([sys.executable, "-m", "layerdream.cli", "synthesize", "red", "--model", str(tiny_folder),
+                               "--steps", "3", "--quiet", "--out", str(out), *extra], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+    ma, mb = (json.loads((d / "red_L1_s0.json").read_text())["config"] for d in (a, b))
+    assert (ma["deterministic"], mb["deterministic"]) == (False, True) and mb["threads"] >= 1
+    assert ma["fingerprint"] == mb["fingerprint"]  # recorded, not part of what the image is
+    assert (a / "red_L1_s0.png").read_bytes() == (b / "red_L1_s0.png").read_bytes()

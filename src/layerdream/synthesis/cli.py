@@ -43,6 +43,9 @@ def add_resource_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint-vision", choices=["auto", "on", "off"], default="auto",
                    help="recompute the vision tower in backward instead of keeping its activations "
                         "(auto: only when one copy would not fit otherwise)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="GPU: deterministic algorithms and cuBLAS workspace, so a rerun gives the same PNG "
+                             "(costs speed: docs/reproducibility.md); CPU runs are reproducible without it")
 
 
 def resource_options(args: argparse.Namespace) -> dict:
@@ -54,7 +57,12 @@ def resource_options(args: argparse.Namespace) -> dict:
 
         raise UserError(f"--batch must be at least 1 concept per forward, got {args.batch}")
     ckpt = {"auto": "auto", "on": True, "off": False}[args.checkpoint_vision]
-    return dict(batch_size=args.batch, max_memory=parse_bytes(args.max_memory), checkpoint_vision=ckpt)
+    if args.deterministic:  # cuBLAS reads its workspace setting at its first call: before the model loads
+        from .determinism import prepare
+
+        prepare()
+    return dict(batch_size=args.batch, max_memory=parse_bytes(args.max_memory), checkpoint_vision=ckpt,
+                deterministic=args.deterministic)
 
 
 def synthesis_options(args: argparse.Namespace) -> dict:

@@ -18,7 +18,7 @@ import torch
 from ..concepts import concept_vectors, token_positions
 from ..errors import UserError
 from ..models.vlm import VLM
-from . import augment
+from . import augment, determinism
 from .objective import aggregate, centre, cosine_objective
 from .memory import Plan, parse_bytes, plan
 from .param import MultiResolutionImage
@@ -55,7 +55,8 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
                seeds: int | Sequence[int] = 0, preset: str = "fast", steps: int | None = None,
                targets: TargetSpec | None = None, negatives: Mapping[str, float] | Sequence[str] | None = None,
                baseline=None, batch_size: int | None = None, max_memory: int | str | None = None,
-               checkpoint_vision: bool | str = "auto", progress: bool = True, check_every: int = 10,
+               checkpoint_vision: bool | str = "auto", deterministic: bool = False, progress: bool = True,
+               check_every: int = 10,
                on_result: Callable[[SynthesisResult], None] | None = None,
                skip: Callable[[str, int, int, str], bool] | None = None, **overrides) -> list[SynthesisResult]:
     """Optimise one image per (target, layer, seed); returns results in (layer, seed, target) order.
@@ -70,7 +71,8 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     budget (``max_memory`` bytes or "40GiB"; default: free device memory, half the free RAM on CPU)
     says so, and the K copies are split into micro-batches when even one target's K do not fit.
     An out-of-memory error that still happens splits the batch and retries it. None of this changes
-    an image: batching and micro-batching are neutral (tested).
+    an image: batching and micro-batching are neutral (tested). ``deterministic`` switches a GPU to
+    deterministic algorithms (docs/reproducibility.md); on CPU images are reproducible anyway.
     """
     concepts = [concepts] if isinstance(concepts, str) else [c.strip() for c in concepts]
     if any(not c for c in concepts):
@@ -102,38 +104,39 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     total = sum(configs[l].steps for l in layers) * len(seeds) * len(labels)
     bar = _progress(total, progress)
     results: list[SynthesisResult] = []
-    try:
-        for layer in layers:
-            cfg = configs[layer]
-            vectors = list(concept_vectors(vlm, concepts, layer, prompt_format=cfg.prompt_format, baseline=baseline)) if concepts else []
-            vectors += _vectors_for_layer(targets, layer, vlm.hidden_size)
-            neg = None
-            if negatives:
-                neg = (concept_vectors(vlm, list(negatives), layer, prompt_format=cfg.prompt_format, baseline=baseline),
-                       torch.tensor(list(negatives.values()), dtype=torch.float32))
-            extra = {"negatives": negatives, "baseline": str(baseline) if baseline else "default"}
-            for seed in seeds:
-                todo = list(range(len(labels)))
-                if skip is not None:
-                    config = result_config(vlm, cfg, layer, seed, extra)
-                    todo = [i for i in todo if not skip(labels[i], layer, seed, fingerprint(config, labels[i]))]
-                    if bar is not None:
-                        bar.update(cfg.steps * (len(labels) - len(todo)))
-                if not todo:
-                    continue
-                mem = plan(vlm, cfg, layer, len(todo), budget, batch_size, checkpoint_vision)
-                for start in range(0, len(todo), mem.concepts_per_forward):
-                    idx = todo[start:start + mem.concepts_per_forward]
-                    batch = _run_fitting(vlm, cfg, layer, seed, torch.stack([vectors[i] for i in idx]),
-                                         [labels[i] for i in idx], [kinds[i] for i in idx], neg, bar, check_every,
-                                         extra, mem)
-                    for result in batch:
-                        if on_result:
-                            on_result(result)
-                    results.extend(batch)
-    finally:
-        if bar is not None:
-            bar.close()
+    with determinism.deterministic(deterministic):
+        try:
+            for layer in layers:
+                cfg = configs[layer]
+                vectors = list(concept_vectors(vlm, concepts, layer, prompt_format=cfg.prompt_format, baseline=baseline)) if concepts else []
+                vectors += _vectors_for_layer(targets, layer, vlm.hidden_size)
+                neg = None
+                if negatives:
+                    neg = (concept_vectors(vlm, list(negatives), layer, prompt_format=cfg.prompt_format, baseline=baseline),
+                           torch.tensor(list(negatives.values()), dtype=torch.float32))
+                extra = {"negatives": negatives, "baseline": str(baseline) if baseline else "default"}
+                for seed in seeds:
+                    todo = list(range(len(labels)))
+                    if skip is not None:
+                        config = result_config(vlm, cfg, layer, seed, extra)
+                        todo = [i for i in todo if not skip(labels[i], layer, seed, fingerprint(config, labels[i]))]
+                        if bar is not None:
+                            bar.update(cfg.steps * (len(labels) - len(todo)))
+                    if not todo:
+                        continue
+                    mem = plan(vlm, cfg, layer, len(todo), budget, batch_size, checkpoint_vision)
+                    for start in range(0, len(todo), mem.concepts_per_forward):
+                        idx = todo[start:start + mem.concepts_per_forward]
+                        batch = _run_fitting(vlm, cfg, layer, seed, torch.stack([vectors[i] for i in idx]),
+                                             [labels[i] for i in idx], [kinds[i] for i in idx], neg, bar, check_every,
+                                             extra, mem)
+                        for result in batch:
+                            if on_result:
+                                on_result(result)
+                        results.extend(batch)
+        finally:
+            if bar is not None:
+                bar.close()
     return results
 
 
@@ -184,7 +187,7 @@ def result_config(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, extra: 
 
 
 # recorded with every result, but they do not change the image: batching and memory plans are neutral
-_NOT_IN_FINGERPRINT = ("batch_size", "snapshots", "plan", "device")
+_NOT_IN_FINGERPRINT = ("batch_size", "snapshots", "plan", "device", "threads", "deterministic")
 
 
 def fingerprint(config: dict, label: str | None = None) -> str:
@@ -257,7 +260,7 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
     seconds = (time.perf_counter() - started) / b
     hist = history.cpu()
     config = result_config(vlm, cfg, layer, seed, extra)
-    config |= {"batch_size": b, "device": device.type,
+    config |= determinism.record() | {"batch_size": b, "device": device.type,
                "plan": (mem.to_dict() | {"concepts_per_forward": b}) if mem is not None else None}
     return [
         SynthesisResult(
