@@ -7,14 +7,20 @@ written atomically, row committed), and it runs in the driver process, so the st
 writer whatever the backend.
 
 :class:`LocalRunner` runs batches in order in this process, with the model loaded once.
-A distributed backend (e.g. Ray) only has to implement ``run`` with the same contract: put the
-model-loading ``execute`` in an actor per GPU (each loads the model once), submit batches, and call
-``on_result`` in the driver as futures complete (``ray.wait``). Resumability does not change: the
-store decides which jobs are pending, and an interrupted batch is simply pending again next time.
+A distributed backend only has to implement ``run`` with the same contract: :class:`RayRunner`
+(``ray_runner.py``) puts the model-loading ``execute`` in an actor per GPU (each loads the model once),
+submits batches, and calls ``on_result`` in the driver as futures complete (``ray.wait``).
+Resumability does not change: the store decides which jobs are pending, and an interrupted batch is
+simply pending again next time.
+
+A runner that gives up on some jobs (after its backend's own retries) and still finishes lists them
+in ``failures`` (:class:`JobFailure`: job keys and the reason); they have no row, so the next run of
+the sweep retries them. :class:`LocalRunner` never gives up quietly: any error ends the sweep.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
 from .plan import Job
@@ -22,6 +28,14 @@ from .plan import Job
 Batch = Sequence[Job]
 Execute = Callable[[Batch], Sequence[Any]]
 OnResult = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """Jobs a runner could not make, with the one-line reason; they stay pending for the next run."""
+
+    keys: tuple[str, ...]
+    reason: str
 
 
 class Runner(Protocol):

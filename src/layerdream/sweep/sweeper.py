@@ -58,6 +58,7 @@ class SweepOutcome:
     already_done: int
     ran: int
     seconds: float
+    failed: int = 0  # jobs a runner gave up on (Ray: after its retries); pending again next time
 
 
 def check_out_folder(out: str | Path) -> Path:
@@ -177,10 +178,16 @@ def run_sweep(
             lock = _exclusive(run_dir)
         log(f"layerdream sweep: {len(pending)} of {len(jobs)} jobs to run ({already} already done) in {run_dir}")
         runner = runner or LocalRunner(progress=progress, total=len(jobs), initial=already)
+        if getattr(runner, "total", 0) is None:  # a runner built before the plan (RayRunner): size its bar
+            runner.total, runner.initial = len(jobs), already  # type: ignore[attr-defined]
         persist = Persist(store)
         started = time.perf_counter()
         runner.run(make_batches(pending, batch_size or 8), execute, persist)
-        return SweepOutcome(len(jobs), already, persist.written, time.perf_counter() - started)
+        failures = list(getattr(runner, "failures", ()))
+        if failures or store.get_meta("failures"):  # this run's failures replace the last run's
+            store.set_meta("failures", [{"keys": list(f.keys), "reason": f.reason} for f in failures])
+        return SweepOutcome(len(jobs), already, persist.written, time.perf_counter() - started,
+                            failed=sum(len(f.keys) for f in failures))
     finally:
         if store is not None:
             store.close()

@@ -1,0 +1,512 @@
+"""Sweeps on Ray: one actor per GPU (or per few CPUs) computes, the driver persists.
+
+Why Ray and not a scheduler of our own: placement on GPUs, fractional GPUs, restarting a dead worker
+process on whatever node has room, and the same code on one box, a Ray cluster, SLURM (Ray's recipe)
+or Kubernetes (KubeRay) are Ray's job, done and tested there. What layerdream adds is small and lives
+here: each actor builds its :class:`~layerdream.sweep.execute.EngineExecute` in its constructor, so the
+model is loaded once per actor and reused for every batch; the driver keeps the only connection to the
+RUN's SQLite store and persists each result the moment ``ray.wait`` hands it back. Every guarantee of
+a local sweep (resume, no duplicates, atomic images, settings refusal, the single-writer lock) holds
+because nothing about persistence changed: only where ``execute`` runs.
+
+Faults are Ray's: an actor whose process dies is restarted (``max_restarts``) and the batch it was
+running is retried on it (``max_task_retries``), wherever Ray places it. A batch that still fails is
+recorded as failed with its reason (:class:`~layerdream.sweep.runner.JobFailure`); the sweep goes on,
+says how many failed at the end, and the next run of the same command retries them (they have no row).
+An error the user must fix (:class:`~layerdream.errors.UserError`, e.g. a memory budget too small for
+one copy) stops the sweep instead: every batch would fail the same way.
+
+Each actor is fed one batch at a time, so a batch that fails is always the one its worker was running,
+and a slow worker never holds work that a fast one could take. Ray is an optional dependency
+(``pip install 'layerdream[ray]'``); this module imports it only inside :meth:`RayRunner.run`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from ..errors import UserError
+from .plan import Job
+from .runner import Batch, Execute, JobFailure, OnResult, make_batches
+
+RAY_MISSING = "--ray needs Ray, which is not installed here: pip install 'layerdream[ray]' (or pip install 'ray>=2.9')"
+DEFAULT_MAX_RESTARTS = 3  # worker processes Ray may start again after one dies (per actor)
+DEFAULT_MAX_TASK_RETRIES = 2  # times a batch whose worker died is run again on the restarted worker
+POSTFIX_WORKERS = 8  # per-worker rates shown in the bar; the final line has them all
+
+
+def import_ray():
+    """``ray``, or the one-line error that says how to get it."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError(RAY_MISSING) from None
+    return ray
+
+
+# -- what runs inside an actor ---------------------------------------------------------------------------
+
+@dataclass
+class EngineRecipe:
+    """How a worker builds its own engine: the model loaded once, on the device Ray gave the worker.
+
+    Sent to the actor instead of the driver's loaded model (a 4B model is 8 GiB to ship, and the worker
+    should load it straight onto its own GPU). ``gpu_fraction`` < 1 shares one card between actors:
+    each then plans its batches within its share of the card, not 90 % of what is free at that moment
+    (which a neighbour could be about to take).
+    """
+
+    model: str  # what the worker loads: a hub id or toy name as given, a local path made absolute
+    device: str
+    dtype: str | None
+    preset: str
+    steps: int | None
+    options: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    gpu_fraction: float = 1.0
+    name: str | None = None  # the --model as the user typed it: results record it, as in a local sweep
+
+    def __call__(self) -> Execute:
+        import layerdream as ld
+
+        from .execute import EngineExecute
+
+        vlm = ld.load(self.model, device=self.device, dtype=self.dtype)
+        if self.name is not None:
+            vlm.name = self.name
+        resources = dict(self.resources)
+        if vlm.device.type == "cuda" and self.gpu_fraction < 1 and resources.get("max_memory") is None:
+            resources["max_memory"] = share_budget(vlm.device, self.gpu_fraction)
+        return EngineExecute(vlm, self.preset, self.steps, self.options, resources)
+
+
+def share_budget(device: Any, fraction: float) -> int:
+    """Activation budget of an actor that owns ``fraction`` of a card: 90 % of its share, minus what it
+    already holds (the weights); a share too small for the model is one line."""
+    import torch
+
+    from ..synthesis.memory import GiB
+
+    total = torch.cuda.get_device_properties(device).total_memory
+    held = torch.cuda.memory_allocated(device)
+    budget = int(0.9 * fraction * total) - held
+    if budget <= 0:
+        raise UserError(f"--gpus-per-worker {fraction:g} gives each worker {fraction * total / GiB:.1f} GiB, less than "
+                        f"the model's {held / GiB:.1f} GiB; use a larger fraction (fewer workers per GPU)")
+    return budget
+
+
+@dataclass
+class Ready:
+    """A recipe for an ``execute`` that is already built and picklable (tests, custom engines)."""
+
+    execute: Execute
+
+    def __call__(self) -> Execute:
+        return self.execute
+
+
+class Worker:
+    """The actor body: build the engine once, then run batch after batch.
+
+    A failure to build (model missing, CUDA absent) is kept and raised by every call rather than in
+    the constructor: Ray would restart a constructor that raises, loading and failing again, and the
+    driver would see only "actor died" instead of the one-line reason.
+    """
+
+    def __init__(self, recipe: Callable[[], Execute]):
+        self.error: BaseException | None = None
+        self.execute: Execute | None = None
+        try:
+            self.execute = recipe()
+        except Exception as err:  # noqa: BLE001 - handed to the driver with its type
+            self.error = err
+
+    def identity(self) -> dict[str, Any]:
+        """Who ran a batch: the pid changes when Ray restarts the worker."""
+        ids: list = []
+        try:
+            import ray
+
+            ids = [str(g) for g in ray.get_gpu_ids()]
+        except Exception:  # noqa: BLE001 - identity is informative only
+            pass
+        return {"pid": os.getpid(), "host": socket.gethostname(), "gpus": ids}
+
+    def planned_batch(self, jobs: Sequence[Job], cap: int | None) -> int | None:
+        if self.error is not None:
+            raise self.error
+        plan = getattr(self.execute, "planned_batch", None)
+        return None if plan is None else int(plan(jobs, cap))
+
+    def run(self, batch: Batch) -> tuple[list, float, dict[str, Any]]:
+        if self.error is not None:
+            raise self.error
+        assert self.execute is not None
+        started = time.perf_counter()
+        results = list(self.execute(batch))
+        return results, time.perf_counter() - started, self.identity()
+
+
+# -- the driver ------------------------------------------------------------------------------------------
+
+@dataclass
+class WorkerStats:
+    """What the driver knows about one actor: its throughput and how busy it was."""
+
+    index: int
+    images: int = 0
+    busy: float = 0.0  # seconds inside execute, measured in the worker
+    pids: list[int] = field(default_factory=list)
+    host: str = "?"
+    gpus: list[str] = field(default_factory=list)
+    alive: bool = True
+
+    def note(self, identity: dict[str, Any]) -> None:
+        self.host = identity.get("host", self.host)
+        self.gpus = identity.get("gpus", self.gpus)
+        pid = identity.get("pid")
+        if pid is not None and pid not in self.pids:
+            self.pids.append(pid)
+
+    def label(self) -> str:
+        where = f"gpu{','.join(self.gpus)}" if self.gpus else f"pid {self.pids[-1] if self.pids else '?'}"
+        restarts = f", restarted {len(self.pids) - 1}x" if len(self.pids) > 1 else ""
+        return f"w{self.index} ({self.host} {where}{restarts})"
+
+
+class RayRunner:
+    """:class:`~layerdream.sweep.runner.Runner` on Ray: actors compute, this process persists.
+
+    ``address``: None starts a local Ray instance (or uses the one this process already started),
+    ``"auto"`` or ``"ray://host:port"`` or ``"host:port"`` joins a running cluster. ``workers``:
+    how many actors (default: as many as the cluster's GPUs, or CPUs, hold; never more than there are
+    batches). ``gpus_per_worker`` (fractional allowed, e.g. 0.5 puts two actors on a card) and
+    ``cpus_per_worker`` are the Ray resources of each actor; GPUs are used when the cluster has any
+    unless ``device="cpu"``. ``batch`` caps concepts per forward as ``--batch`` does; the actors
+    re-plan the batch on their own device (the driver's plan is for the driver's device).
+    ``total``/``initial`` size the progress bar (the sweep fills them in when left None).
+    """
+
+    def __init__(self, address: str | None = None, *, workers: int | None = None, gpus_per_worker: float | None = None,
+                 cpus_per_worker: float | None = None, device: str | None = None, dtype: str | None = None,
+                 batch: int | None = None, max_restarts: int = DEFAULT_MAX_RESTARTS,
+                 max_task_retries: int = DEFAULT_MAX_TASK_RETRIES, progress: bool = True, total: int | None = None,
+                 initial: int = 0, log: Callable[[str], None] | None = None, init_kwargs: dict[str, Any] | None = None):
+        if workers is not None and workers < 1:
+            raise UserError(f"--workers must be at least 1, got {workers}")
+        if gpus_per_worker is not None and not gpus_per_worker >= 0:
+            raise UserError(f"--gpus-per-worker must be 0 (CPU workers) or more (0.5 shares a GPU between 2 workers), "
+                            f"got {gpus_per_worker}")
+        if cpus_per_worker is not None and not cpus_per_worker > 0:
+            raise UserError(f"--cpus-per-worker must be positive, got {cpus_per_worker}")
+        if device not in (None, "cpu") and not str(device).startswith("cuda"):
+            raise UserError(f"--device {device!r} with --ray: Ray workers run on cpu or cuda (the GPU Ray gives them)")
+        self.address = address
+        self.workers = workers
+        self.gpus_per_worker = gpus_per_worker
+        self.cpus_per_worker = cpus_per_worker
+        self.device = device
+        self.dtype = dtype
+        self.batch = batch
+        self.max_restarts = max_restarts
+        self.max_task_retries = max_task_retries
+        self.progress = progress
+        self.total = total
+        self.initial = initial
+        self.log = log or _stderr
+        self.init_kwargs = dict(init_kwargs or {})
+        self.failures: list[JobFailure] = []
+        self.stats: list[WorkerStats] = []
+        self.summary: str = ""
+
+    # -- Runner protocol ---------------------------------------------------------------------------------
+    def run(self, batches: Sequence[Batch], execute: Execute, on_result: OnResult) -> int:
+        ray = import_ray()
+        self.failures, self.stats, self.summary = [], [], ""
+        jobs = [job for batch in batches for job in batch]
+        if not jobs:
+            return 0
+        started_ray = self._connect(ray)
+        actors: list = []
+        try:
+            use_gpu, per_gpu, per_cpu, n = self._layout(ray, len(batches))
+            recipe = self._recipe(execute, use_gpu, per_gpu)
+            remote = ray.remote(Worker).options(
+                num_gpus=per_gpu if use_gpu else 0, num_cpus=per_cpu,
+                max_restarts=self.max_restarts, max_task_retries=self.max_task_retries)
+            actors = [remote.remote(recipe) for _ in range(n)]
+            self.stats = [WorkerStats(i) for i in range(n)]
+            batches = self._replan(ray, actors, jobs, batches, execute)
+            return self._drive(ray, actors, batches, on_result, use_gpu, per_gpu, per_cpu)
+        finally:
+            for actor in actors:
+                try:
+                    ray.kill(actor, no_restart=True)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+            if started_ray:
+                ray.shutdown()
+
+    # -- set-up ------------------------------------------------------------------------------------------
+    def _connect(self, ray) -> bool:
+        """Join or start Ray; True when this runner started it (and so shuts it down)."""
+        import logging
+
+        if ray.is_initialized():
+            return False
+        kwargs = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+        kwargs.update(self.init_kwargs)
+        address = self.address or "local"
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError, OSError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            if address == "local":
+                raise UserError(f"cannot start a local Ray instance ({first}); check `ray start --head` works here") from None
+            raise UserError(f"cannot reach the Ray cluster at {address!r} ({first}); start one with `ray start --head` "
+                            "or give no address for a local one") from None
+        return True
+
+    def _layout(self, ray, n_batches: int) -> tuple[bool, float, float, int]:
+        """(GPUs?, GPUs per actor, CPUs per actor, actors) from what the cluster has; refuses what it cannot hold."""
+        have = ray.cluster_resources()
+        gpus, cpus = float(have.get("GPU", 0)), float(have.get("CPU", 0))
+        if self.gpus_per_worker is not None:
+            use_gpu = self.gpus_per_worker > 0
+        else:
+            use_gpu = gpus >= 1 and self.device != "cpu"
+        if use_gpu and self.device == "cpu":
+            raise UserError("--device cpu with --gpus-per-worker: choose one (workers on GPUs, or on CPUs)")
+        per_gpu = float(self.gpus_per_worker or 1.0) if use_gpu else 0.0
+        per_cpu = float(self.cpus_per_worker or 1.0)
+        if use_gpu and gpus < per_gpu:
+            raise UserError(f"the Ray cluster has {gpus:g} GPUs, a worker asks for {per_gpu:g}; "
+                            "use --device cpu or join a cluster with GPUs")
+        capacity = int(cpus / per_cpu + 1e-9)
+        if use_gpu:
+            capacity = min(capacity, int(gpus / per_gpu + 1e-9))
+        if capacity < 1:
+            raise UserError(f"the Ray cluster has {cpus:g} CPUs, a worker asks for {per_cpu:g}; lower --cpus-per-worker")
+        if self.workers is not None and self.workers > capacity:
+            kind = f"{per_gpu:g} GPU" if use_gpu else f"{per_cpu:g} CPU"
+            raise UserError(f"--workers {self.workers} x {kind} each does not fit the Ray cluster "
+                            f"({gpus:g} GPUs, {cpus:g} CPUs): at most {capacity}")
+        return use_gpu, per_gpu, per_cpu, max(1, min(self.workers or capacity, n_batches))
+
+    def _recipe(self, execute: Execute, use_gpu: bool, per_gpu: float) -> Callable[[], Execute]:
+        """What each actor builds: the real engine from its settings, anything else as it is."""
+        from .execute import EngineExecute
+
+        if not isinstance(execute, EngineExecute):
+            return Ready(execute)
+        vlm = execute.vlm
+        worker_device = "cuda" if use_gpu else "cpu"
+        dtype = self.dtype
+        if dtype is None and vlm.device.type == worker_device:  # same kind of device: exactly the driver's dtype
+            dtype = str(vlm.dtype).removeprefix("torch.")
+        if vlm.device.type == "cuda":  # the driver's copy only served the preflight: leave the card to the workers
+            import torch
+
+            vlm.model.to("cpu")
+            torch.cuda.empty_cache()
+        source = os.path.abspath(vlm.name) if os.path.exists(vlm.name) else vlm.name  # workers run in another cwd
+        return EngineRecipe(model=source, name=vlm.name, device=worker_device, dtype=dtype, preset=execute.preset, steps=execute.steps,
+                            options=dict(execute.options), resources=dict(execute.resources),
+                            gpu_fraction=per_gpu if use_gpu else 1.0)
+
+    def _replan(self, ray, actors: list, jobs: list[Job], batches: Sequence[Batch], execute: Execute) -> list[Batch]:
+        """Batches cut for the workers' device: the smallest plan of any worker (usually all equal).
+
+        Waiting for the plans also waits for every worker's model to load, so a model a worker cannot
+        load is one line here, before any batch is sent."""
+        if not hasattr(execute, "planned_batch"):
+            return list(batches)
+        if self.progress:
+            self.log(f"layerdream sweep: {len(actors)} Ray worker(s) loading the model (once each)")
+        plans = [p for p in _get(ray, [a.planned_batch.remote(jobs, self.batch) for a in actors]) if p]
+        return make_batches(jobs, min(plans)) if plans else list(batches)
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def _drive(self, ray, actors: list, batches: Sequence[Batch], on_result: OnResult, use_gpu: bool, per_gpu: float,
+               per_cpu: float) -> int:
+        from ..progress import bar as progress_bar
+
+        pending = sum(len(b) for b in batches)
+        total = self.total if self.total is not None else pending + self.initial
+        bar = progress_bar(total, "sweep", unit="img", enabled=self.progress, initial=self.initial)
+        queue: deque[Batch] = deque(batches)
+        inflight: dict[Any, tuple[int, Batch]] = {}
+        probes: dict[Any, int] = {}  # workers whose batch failed because they died: are they back?
+        delivered = 0
+        started = time.perf_counter()
+
+        def feed(i: int) -> None:
+            if self.stats[i].alive and queue:
+                batch = queue.popleft()
+                inflight[actors[i].run.remote(batch)] = (i, batch)
+
+        try:
+            for i in range(len(actors)):
+                feed(i)
+            while inflight or probes:
+                ready, _ = ray.wait(list(inflight) + list(probes), num_returns=1)
+                for ref in ready:
+                    if ref in probes:
+                        i = probes.pop(ref)
+                        try:
+                            ray.get(ref)
+                        except Exception:  # noqa: BLE001 - restarts used up: this worker is gone for good
+                            self.stats[i].alive = False
+                        feed(i)
+                        continue
+                    i, batch = inflight.pop(ref)
+                    try:
+                        results, seconds, identity = ray.get(ref)
+                    except Exception as err:  # noqa: BLE001 - sorted by _failed
+                        if self._failed(ray, err, i, batch):
+                            probes[actors[i].identity.remote()] = i  # not fed again until it answers
+                        else:
+                            feed(i)
+                        bar.update(len(batch))
+                        continue
+                    feed(i)  # the worker starts its next batch while this one is persisted
+                    stats = self.stats[i]
+                    stats.note(identity)
+                    stats.busy += seconds
+                    stats.images += len(results)
+                    for item in results:
+                        on_result(item)
+                        delivered += 1
+                    bar.update(len(batch))
+                    bar.set_postfix_str(self._rates(time.perf_counter() - started), refresh=False)
+                if queue and not inflight and not probes:  # every worker is gone and work is left
+                    rest = [job for batch in queue for job in batch]
+                    self.failures.append(JobFailure(tuple(j.key for j in rest), "no Ray worker left alive"))
+                    bar.update(len(rest))
+                    queue.clear()
+        except KeyboardInterrupt:
+            delivered += self._keep_finished(ray, inflight, on_result)
+            bar.close()
+            self.log(f"layerdream sweep: interrupted; {delivered} image(s) of this run kept, Ray workers stopped")
+            raise
+        bar.close()
+        self.summary = self._summary(delivered, time.perf_counter() - started, use_gpu, per_gpu, per_cpu)
+        self.log(self.summary)
+        return delivered
+
+    def _failed(self, ray, err: BaseException, i: int, batch: Batch) -> bool:
+        """Record a failed batch with its reason; True when its worker died (then it is probed, not fed).
+
+        A UserError ends the sweep instead: every other batch would fail the same way."""
+        cause = getattr(err, "cause", None)
+        if isinstance(err, UserError) or isinstance(cause, UserError):
+            raise UserError(str(cause if isinstance(cause, UserError) else err)) from None
+        died = isinstance(err, ray.exceptions.RayActorError)
+        if died:
+            reason = (f"Ray worker w{i} died running it, also on {self.max_task_retries} retry(ies) on a restarted "
+                      f"worker: {_first_line(err)}")
+        else:
+            reason = f"{type(cause or err).__name__}: {_first_line(cause or err)}"
+        self.failures.append(JobFailure(tuple(j.key for j in batch), reason))
+        return died
+
+    def _keep_finished(self, ray, inflight: dict, on_result: OnResult) -> int:
+        """On Ctrl-C: persist what workers already finished (results, not just rows, are the user's work)."""
+        if not inflight:
+            return 0
+        done, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0)
+        kept = 0
+        for ref in done:
+            try:
+                results, _, _ = ray.get(ref, timeout=0)
+            except Exception:  # noqa: BLE001 - a failed batch has nothing to keep
+                continue
+            for item in results:
+                on_result(item)
+                kept += 1
+        return kept
+
+    # -- what the user reads -----------------------------------------------------------------------------
+    def _rates(self, elapsed: float) -> str:
+        shown = self.stats[:POSTFIX_WORKERS]
+        rates = " ".join(f"w{s.index} {s.images / elapsed:.2f}/s" for s in shown) if elapsed > 0 else ""
+        more = f" +{len(self.stats) - len(shown)} workers" if len(self.stats) > len(shown) else ""
+        return rates + more
+
+    def _summary(self, delivered: int, elapsed: float, use_gpu: bool, per_gpu: float, per_cpu: float) -> str:
+        each = f"{per_gpu:g} GPU" if use_gpu else f"{per_cpu:g} CPU"
+        rate = delivered / elapsed if elapsed > 0 else 0.0
+        total_images = sum(s.images for s in self.stats) or 1
+        parts = [f"{s.label()} {100 * s.busy / elapsed if elapsed > 0 else 0:.0f}% busy, "
+                 f"{100 * s.images / total_images:.0f}% of images" for s in self.stats]
+        failed = sum(len(f.keys) for f in self.failures)
+        tail = (f"; {failed} job(s) FAILED, e.g. {self.failures[0].reason[:160]!r} (re-run the same command to retry them)"
+                if failed else "; 0 failed")
+        return (f"layerdream sweep (Ray): {delivered} images in {elapsed:.1f}s = {rate:.2f} images/s on "
+                f"{len(self.stats)} worker(s) x {each}; " + "; ".join(parts) + tail)
+
+
+# -- CLI -------------------------------------------------------------------------------------------------
+
+def add_ray_flags(parser: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and the worker shape; kept here so the sweep CLI needs two lines for Ray."""
+    g = parser.add_argument_group("Ray (run the sweep on many GPUs or nodes; pip install 'layerdream[ray]')")
+    g.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run on Ray: no ADDRESS starts a local Ray instance (all local GPUs, else CPU workers); "
+                        "'auto' or ray://HOST:PORT joins a running cluster (default: not on Ray)")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="Ray workers, each loads the model once (default: as many as the cluster's GPUs, or CPUs, hold)")
+    g.add_argument("--gpus-per-worker", type=float, default=None, metavar="G",
+                   help="GPUs per Ray worker, fractional allowed: 0.5 puts 2 workers on a card (default: 1 when the "
+                        "cluster has GPUs)")
+    g.add_argument("--cpus-per-worker", type=float, default=None, metavar="C",
+                   help="CPUs per Ray worker; on CPU-only clusters this sets how many workers fit (default: 1)")
+
+
+def runner_from_args(args: argparse.Namespace) -> RayRunner | None:
+    """A :class:`RayRunner` for ``--ray``, None without it; Ray flags without ``--ray`` are one line."""
+    if args.ray is None:
+        given = [flag for flag, value in (("--workers", args.workers), ("--gpus-per-worker", args.gpus_per_worker),
+                                          ("--cpus-per-worker", args.cpus_per_worker)) if value is not None]
+        if given:
+            raise UserError(f"{given[0]} only applies to Ray sweeps; add --ray (or --ray ADDRESS)")
+        return None
+    import_ray()
+    address = None if args.ray == "local" else args.ray
+    return RayRunner(address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                     cpus_per_worker=args.cpus_per_worker, device=getattr(args, "device", None),
+                     dtype=getattr(args, "dtype", None), batch=getattr(args, "batch", None),
+                     progress=not getattr(args, "quiet", False))
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+def _get(ray, refs: list) -> list:
+    """``ray.get`` that turns a worker's UserError into ours and any other start-up failure into one line."""
+    try:
+        return ray.get(refs)
+    except Exception as err:  # noqa: BLE001
+        cause = getattr(err, "cause", None)
+        if isinstance(err, UserError) or isinstance(cause, UserError):
+            raise UserError(str(cause if isinstance(cause, UserError) else err)) from None
+        raise UserError(f"a Ray worker could not start: {type(cause or err).__name__}: {_first_line(cause or err)}") from None
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(err).__name__)[:300]
+
+
+def _stderr(msg: str) -> None:
+    import sys
+
+    print(msg, file=sys.stderr)
+
+
+__all__ = ["RayRunner", "EngineRecipe", "Worker", "add_ray_flags", "runner_from_args", "import_ray", "RAY_MISSING"]
