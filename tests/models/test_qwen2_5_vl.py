@@ -199,3 +199,27 @@ def test_real_qwen2_5_vl_geometry_on_cpu():
     predicted = memory.copy_cost(vlm.model.config, 1, 448, 224, prompt_length, torch.bfloat16, False,
                                  vision=vlm.adapter.vision_dims()).saved
     assert 0.9 < predicted / measured < 1.1, (predicted, measured)
+
+
+def test_concept_prompt_uses_the_processors_template(tmp_path):
+    """A hub layout: the processor's template in the legacy chat_template.json, the tokenizer with
+    the base Qwen2.5 LLM's (another default system turn): concept prompts still get the image
+    prompt's template, system turn included."""
+    import json
+
+    from layerdream.concepts import render
+
+    family.build(tmp_path)
+    template = (tmp_path / "chat_template.jinja").read_text()
+    (tmp_path / "chat_template.jinja").unlink()
+    (tmp_path / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    config["chat_template"] = (
+        "{%- if messages[0]['role'] != 'system' %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba "
+        "Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- for m in messages %}{{- '<|im_start|>' "
+        "+ m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{%- endfor %}{%- if add_generation_prompt %}"
+        "{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    vlm = ld.load(str(tmp_path), device="cpu")
+    assert render(vlm, "red")[0] == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                                     "<|im_start|>user\nred<|im_end|>\n<|im_start|>assistant\n")

@@ -27,6 +27,10 @@ Each trap, and what this file does about it:
   model's position code never runs: it neither reads ``rope_deltas`` nor writes it, so a stale value
   cannot reach our states and our calls leave the user's model as they found it (tested). Text
   calls need nothing: with ``input_ids`` and no image the model uses plain 1-D positions.
+* **Two templates.** Hub repos keep the processor's (multimodal) template in the legacy
+  ``chat_template.json`` and the tokenizer may carry its own, e.g. the base Qwen2.5 LLM's with another
+  default system turn; concept prompts would then differ from the image prompt. The tokenizer gets
+  the processor's template (``processors.share_chat_template``).
 * **Memory.** The ViT keeps more per token than the memory model's generic ViT block (gated MLP,
   q and k rotated in fp32): :meth:`vision_dims` widens that term to what autograd was measured to
   keep, so the planner does not put 1.6x too many copies on a card.
@@ -38,6 +42,7 @@ import dataclasses
 import torch
 
 from .adapter import FamilyAdapter, VisionDims
+from .processors import share_chat_template
 
 #: side of the fixed square token grid; 16 x 16 = 256 tokens, within the checkpoint's pixel bounds
 TOKENS_PER_SIDE = 16
@@ -71,6 +76,7 @@ class Qwen2_5_VLAdapter(FamilyAdapter):
 
     def __init__(self, model, processor):
         super().__init__(model, processor)
+        share_chat_template(processor)  # concept prompts use the template the image prompt uses
         ip = processor.image_processor
         vision = model.config.vision_config
         self.patch = int(getattr(ip, "patch_size", None) or vision.patch_size)
