@@ -53,7 +53,14 @@ def test_baseline_cached_once_per_layer_and_format(tiny_vlm, monkeypatch):
     ld.concept_vectors(tiny_vlm, ["red"], 1)
     first = len(calls)
     ld.concept_vectors(tiny_vlm, ["blue", "dog"], 1)
-    assert len(calls) == first + 1  # only the concept batch, not the baseline again
+    assert len(calls) == first + 2  # one forward per concept, not the baseline again
+
+
+def test_a_concept_vector_does_not_depend_on_its_neighbours(tiny_vlm):
+    """Each concept gets its own forward: in a padded batch its state moved with its neighbours' lengths."""
+    alone = ld.concept_vectors(tiny_vlm, ["blue"], 2)[0]
+    together = ld.concept_vectors(tiny_vlm, ["spring (season)", "blue", "t-rex"], 2)[1]
+    assert torch.equal(alone, together)
 
 
 def test_model_folder_baseline_is_default_and_file_override(tiny_vlm, tmp_path):

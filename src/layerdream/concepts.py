@@ -142,7 +142,9 @@ def _known(vlm: VLM, word: str, prompt_format: str) -> bool:
 def concept_vectors(vlm: VLM, concepts: Sequence[str], layer: int, *, prompt_format: str = "chat",
                     baseline: Baseline = None) -> torch.Tensor:
     """v̂_ℓ for each concept: (B, d) fp32 unit vectors on the CPU."""
-    states = word_states(vlm, list(concepts), layer, prompt_format)
+    # one forward per concept: in a padded batch a concept's state depends (by float rounding) on its
+    # neighbours' lengths, and after 80 steps that was 3/255 in the image ("blue" alone vs with "red")
+    states = torch.cat([word_states(vlm, [c], layer, prompt_format) for c in concepts])
     centred = states - language_baseline(vlm, layer, prompt_format, baseline)
     norms = centred.norm(dim=-1, keepdim=True)
     if (norms < 1e-8).any():

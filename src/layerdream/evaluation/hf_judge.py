@@ -19,13 +19,15 @@ class HFJudge(Judge):
     def __init__(self, grader: Grader, model: str, device: str | None = None, dtype: str | None = None,
                  max_new_tokens: int = 16) -> None:
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText
+
+        from ..models.processors import load_processor
 
         kwargs: dict[str, Any] = {}
         if dtype:
             kwargs["dtype"] = getattr(torch, dtype)
         try:
-            self.processor = AutoProcessor.from_pretrained(model)
+            self.processor = load_processor(model)  # processors with a video slot load without torchvision
             self.model = AutoModelForImageTextToText.from_pretrained(model, **kwargs)
         except (OSError, ValueError) as err:
             raise UserError(f"cannot load VLM {model!r} as an image-text-to-text model ({str(err).splitlines()[0]}); "

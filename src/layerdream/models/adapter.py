@@ -44,6 +44,20 @@ def vision_dims_from_config(vision_config, image_size: int) -> VisionDims:
                       heads=get("num_attention_heads", "num_heads"))
 
 
+def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(N,3,H,W) -> (N,3,size,size). Enlarging (the paper's 448 canvas to an 896 input) uses the same
+    matrix-product bilinear resize as the synthesis, which is thread-count independent on CPU and
+    deterministic on CUDA (``F.interpolate``'s CUDA backward is refused under ``--deterministic``);
+    shrinking keeps ``F.interpolate`` with antialias, which matches PIL to ~1 uint8 step (notes §5)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    if images.shape[-1] <= size and images.shape[-2] <= size:
+        from ..synthesis.param import resize  # lazy: synthesis imports models
+
+        return resize(images, size)
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
 class FamilyAdapter:
     """Defaults that fit any processor with a square ``size`` and per-channel mean/std."""
 
@@ -76,10 +90,7 @@ class FamilyAdapter:
 
     def preprocess(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Differentiable stand-in for the HF image processor: images (N,3,H,W) in [0,1]."""
-        if images.shape[-1] != self.image_size or images.shape[-2] != self.image_size:
-            # antialias matches PIL's resampling to ~1 uint8 step when shrinking (notes section 5)
-            images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
-                                   align_corners=False, antialias=images.shape[-1] > self.image_size)
+        images = resize_to(images, self.image_size)
         mean, std = self.mean.to(images.device), self.std.to(images.device)
         return {"pixel_values": (images - mean) / std}
 
