@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from .adapter import FamilyAdapter, VisionDims
+from .adapter import FamilyAdapter, VisionDims, resize_to
 from .llava import crop_size
 from .processors import share_chat_template
 
@@ -96,9 +96,7 @@ class LlavaNextAdapter(FamilyAdapter):
     # -- pixels ----------------------------------------------------------------------------------
     def preprocess(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         side = self.image_size
-        if images.shape[-1] != side or images.shape[-2] != side:
-            images = F.interpolate(images, size=(side, side), mode="bilinear", align_corners=False,
-                                   antialias=images.shape[-1] > side)
+        images = resize_to(images, side)
         mean, std = self.mean.to(images.device), self.std.to(images.device)
         (height, width), (top, left) = self._canvas, self._pad
         canvas = F.pad(images, (left, width - side - left, top, height - side - top), value=0.0)  # black, then normalised
