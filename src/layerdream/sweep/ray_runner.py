@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import UserError
 from .plan import Job
-from .runner import Batch, Execute, JobFailure, OnResult, make_batches
+from .runner import Batch, Execute, JobFailure, OnResult
 
 RAY_MISSING = "--ray needs Ray, which is not installed here: pip install 'layerdream[ray]' (or pip install 'ray>=2.9')"
 DEFAULT_MAX_RESTARTS = 3  # worker processes Ray may start again after one dies (per actor)
@@ -240,10 +240,11 @@ class RayRunner:
             remote = ray.remote(Worker).options(
                 num_gpus=per_gpu if use_gpu else 0, num_cpus=per_cpu,
                 max_restarts=self.max_restarts, max_task_retries=self.max_task_retries)
-            actors = [remote.remote(recipe) for _ in range(n)]
-            self.stats = [WorkerStats(i) for i in range(n)]
-            batches = self._replan(ray, actors, jobs, batches, execute)
-            return self._drive(ray, actors, batches, on_result, use_gpu, per_gpu, per_cpu)
+            with _parked(execute):
+                actors = [remote.remote(recipe) for _ in range(n)]
+                self.stats = [WorkerStats(i) for i in range(n)]
+                work = WorkQueue(batches, self._plans(ray, actors, jobs, execute))
+                return self._drive(ray, actors, work, on_result, use_gpu, per_gpu, per_cpu)
         finally:
             for actor in actors:
                 try:
@@ -310,45 +311,38 @@ class RayRunner:
         dtype = self.dtype
         if dtype is None and vlm.device.type == worker_device:  # same kind of device: exactly the driver's dtype
             dtype = str(vlm.dtype).removeprefix("torch.")
-        if vlm.device.type == "cuda":  # the driver's copy only served the preflight: leave the card to the workers
-            import torch
-
-            vlm.model.to("cpu")
-            torch.cuda.empty_cache()
         source = os.path.abspath(vlm.name) if os.path.exists(vlm.name) else vlm.name  # workers run in another cwd
         return EngineRecipe(model=source, name=vlm.name, device=worker_device, dtype=dtype, preset=execute.preset, steps=execute.steps,
                             options=dict(execute.options), resources=dict(execute.resources),
                             gpu_fraction=per_gpu if use_gpu else 1.0)
 
-    def _replan(self, ray, actors: list, jobs: list[Job], batches: Sequence[Batch], execute: Execute) -> list[Batch]:
-        """Batches cut for the workers' device: the smallest plan of any worker (usually all equal).
+    def _plans(self, ray, actors: list, jobs: list[Job], execute: Execute) -> list[int | None]:
+        """Concepts per engine call for each worker, planned by the worker on its own device (a
+        mixed cluster gets batches that fit each card); None for an ``execute`` without a planner.
 
         Waiting for the plans also waits for every worker's model to load, so a model a worker cannot
         load is one line here, before any batch is sent."""
         if not hasattr(execute, "planned_batch"):
-            return list(batches)
+            return [None] * len(actors)
         if self.progress:
             self.log(f"layerdream sweep: {len(actors)} Ray worker(s) loading the model (once each)")
-        plans = [p for p in _get(ray, [a.planned_batch.remote(jobs, self.batch) for a in actors]) if p]
-        return make_batches(jobs, min(plans)) if plans else list(batches)
+        return _get(ray, [a.planned_batch.remote(jobs, self.batch) for a in actors])
 
     # -- the loop ----------------------------------------------------------------------------------------
-    def _drive(self, ray, actors: list, batches: Sequence[Batch], on_result: OnResult, use_gpu: bool, per_gpu: float,
+    def _drive(self, ray, actors: list, work: "WorkQueue", on_result: OnResult, use_gpu: bool, per_gpu: float,
                per_cpu: float) -> int:
         from ..progress import bar as progress_bar
 
-        pending = sum(len(b) for b in batches)
-        total = self.total if self.total is not None else pending + self.initial
+        total = self.total if self.total is not None else len(work) + self.initial
         bar = progress_bar(total, "sweep", unit="img", enabled=self.progress, initial=self.initial)
-        queue: deque[Batch] = deque(batches)
         inflight: dict[Any, tuple[int, Batch]] = {}
         probes: dict[Any, int] = {}  # workers whose batch failed because they died: are they back?
         delivered = 0
         started = time.perf_counter()
 
         def feed(i: int) -> None:
-            if self.stats[i].alive and queue:
-                batch = queue.popleft()
+            if self.stats[i].alive and work:
+                batch = work.take(i)
                 inflight[actors[i].run.remote(batch)] = (i, batch)
 
         try:
@@ -385,11 +379,10 @@ class RayRunner:
                         delivered += 1
                     bar.update(len(batch))
                     bar.set_postfix_str(self._rates(time.perf_counter() - started), refresh=False)
-                if queue and not inflight and not probes:  # every worker is gone and work is left
-                    rest = [job for batch in queue for job in batch]
+                if work and not inflight and not probes:  # every worker is gone and work is left
+                    rest = work.drain()
                     self.failures.append(JobFailure(tuple(j.key for j in rest), "no Ray worker left alive"))
                     bar.update(len(rest))
-                    queue.clear()
         except KeyboardInterrupt:
             delivered += self._keep_finished(ray, inflight, on_result)
             bar.close()
@@ -450,6 +443,75 @@ class RayRunner:
                 if failed else "; 0 failed")
         return (f"layerdream sweep (Ray): {delivered} images in {elapsed:.1f}s = {rate:.2f} images/s on "
                 f"{len(self.stats)} worker(s) x {each}; " + "; ".join(parts) + tail)
+
+
+class WorkQueue:
+    """Pending jobs, handed out in plan order, each worker's batch cut to that worker's plan.
+
+    Jobs of one (layer, seed) share a forward; a worker with plan B takes the next B jobs of the
+    current group. With equal plans this cuts exactly as :func:`make_batches` does (and so as a local
+    sweep does); without plans the driver's batches go out as they are.
+    """
+
+    def __init__(self, batches: Sequence[Batch], plans: Sequence[int | None]):
+        self.plans = list(plans)
+        if all(p for p in self.plans):
+            groups: dict[tuple[int, int], list[Job]] = {}
+            for job in (j for b in batches for j in b):
+                groups.setdefault((job.layer, job.seed), []).append(job)
+            self.items: deque[list[Job]] = deque(groups.values())
+            self.cut = True
+        else:
+            self.items = deque(list(b) for b in batches)
+            self.cut = False
+
+    def __len__(self) -> int:
+        return sum(len(item) for item in self.items)
+
+    def take(self, worker: int) -> list[Job]:
+        if not self.cut:
+            return self.items.popleft()
+        head = self.items[0]
+        size = max(1, int(self.plans[worker] or 1))
+        batch, rest = head[:size], head[size:]
+        if rest:
+            self.items[0] = rest
+        else:
+            self.items.popleft()
+        return batch
+
+    def drain(self) -> list[Job]:
+        jobs = [j for item in self.items for j in item]
+        self.items.clear()
+        return jobs
+
+
+class _parked:
+    """While the workers run, the driver's copy of the model (it served the preflight) waits in host
+    memory, so the worker that Ray puts on the driver's GPU gets the whole card; it goes back after."""
+
+    def __init__(self, execute: Execute):
+        self.model = getattr(getattr(execute, "vlm", None), "model", None)
+        self.device = None
+
+    def __enter__(self) -> None:
+        import torch
+
+        if self.model is None:
+            return
+        device = next(self.model.parameters()).device
+        if device.type != "cuda":
+            return
+        try:
+            self.model.to("cpu")
+        except RuntimeError:  # not enough host memory: leave it where it is
+            return
+        self.device = device
+        torch.cuda.empty_cache()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device is not None:
+            self.model.to(self.device)
 
 
 # -- CLI -------------------------------------------------------------------------------------------------
