@@ -13,6 +13,7 @@ from ..synthesis.cli import add_resource_flags, add_synthesis_flags, resource_op
 from ..errors import UserError
 from .conceptsets import load_concept_set
 from .settings import preset_constants
+from .ray_runner import add_ray_flags, runner_from_args
 from .sweeper import SweepSpec, run_sweep
 
 SWEEP_EPILOG = """examples:
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="RUN", help="RUN folder (created; re-use it to resume)")
     add_synthesis_flags(p)  # --layer --seed --preset --steps and the method options, as in `layerdream synthesize`
     add_resource_flags(p)  # --batch --max-memory --checkpoint-vision, as in `layerdream synthesize`
+    add_ray_flags(p)  # --ray [ADDRESS] --workers --gpus-per-worker --cpus-per-worker (docs/distributed.md)
     p.add_argument("--no-controls", dest="controls", action="store_false",
                    help="skip the random-direction and shuffled-concept controls (then tables have no chance line)")
     p.add_argument("--controls-per-category", type=int, default=1,
@@ -43,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    runner = runner_from_args(args)  # None without --ray; --ray without Ray installed: one line, exit 2
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
     resources = resource_options(args)
@@ -60,9 +63,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                      controls_per_category=args.controls_per_category, options=options)
     batch = resources.pop("batch_size")
     outcome = run_sweep(spec, args.out, device=args.device, batch_size=batch, resources=resources, extend=args.extend,
-                        progress=not args.quiet)
+                        progress=not args.quiet, runner=runner)
     print(f"layerdream sweep: {outcome.ran} images made in {outcome.seconds:.1f}s; "
-          f"{outcome.already_done + outcome.ran} of {outcome.total} jobs done in {args.out}", file=sys.stderr)
+          f"{outcome.already_done + outcome.ran} of {outcome.total} jobs done in {args.out}"
+          + (f"; {outcome.failed} FAILED (re-run the same command to retry them)" if outcome.failed else ""),
+          file=sys.stderr)
     toy = spec.concepts.name == "toy"
     print(f"next: layerdream judge {args.out} --judge {'toy' if toy else 'openai --judge-model gpt-5'}"
           f" && layerdream report {args.out}", file=sys.stderr)
