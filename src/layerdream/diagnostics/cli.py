@@ -1,10 +1,8 @@
-"""``layerdream align``: cosine between concept vectors and real images' representations, per layer."""
+"""``layerdream align``: cosine between concept vectors and real images' representations, per layer (thin: ``layerdream.api.align``)."""
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
-from pathlib import Path
 
 from ..cli import add_model_flags, int_list
 from ..errors import UserError
@@ -50,50 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from ..io import atomic_write_bytes, ensure_writable_dir
-    from ..sweep.cli import _baseline_words
-    from ..sweep.conceptsets import load_concept_set
-    from .align import alignment, check_contrast, images_from_dir, images_from_toyworld, plot, scan_image_dir
+    from ..api import align
 
     if args.n_images < 1 or args.n_controls < 1:
         raise UserError("--n-images and --n-controls must be at least 1")
-    if args.tau is not None and args.tau <= 0:
-        raise UserError(f"--tau must be positive, got {args.tau}")
-    cs = load_concept_set(args.concepts)
-    names = [c.name for c in cs.concepts]
-    baseline = _baseline_words(args.baseline) if args.baseline else None
-    data = None
-    if args.images:  # every file checked, and the margin defined, before the model loads
-        check_contrast(names, [{c} for _, c in scan_image_dir(args.images, names)])
-    elif args.concepts == "toy":
-        data = images_from_toyworld(args.n_images, _one_seed(args.seed))
-        check_contrast(names, data.labels)
-    else:
-        raise UserError("--images DIR is needed (only --concepts toy has default images: the toy world's)")
-    out = ensure_writable_dir(args.out)
-    import layerdream as ld
-
-    vlm = ld.load(args.model, device=args.device, dtype=args.dtype)
-    if data is None:
-        data = images_from_dir(args.images, names, vlm.image_size)
-    layers = args.layer or list(range(1, vlm.num_layers + 1))
-    rows = alignment(vlm, names, {c.name: c.category for c in cs.concepts}, data, layers, args.n_controls, _one_seed(args.seed),
-                     aggregations=args.aggregation, tau=args.tau, prompt_format=args.prompt_format, baseline=baseline)
-    if not rows:
-        raise UserError("no concept has a matching image; check the subfolder names against the concepts")
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_bytes(Path(out) / "alignment.csv", buf.getvalue().encode())
-    plot(rows, Path(out) / "alignment.png", title=f"{vlm.name}: text-image alignment ({data.source})")
-    for r in rows:
-        if r["concept"] == "All":
-            print(f"{r['aggregation']:>9} layer {r['layer']:>3}: matching {r['matching']:+.3f}  mismatching {r['mismatching']:+.3f}  "
-                  f"noise {r['noise']:+.3f}  gray+noise {r['gray_noise']:+.3f}  margin {r['margin']:+.3f}")
-    print(f"layerdream align: wrote {out}/alignment.csv and alignment.png", file=sys.stderr)
+    result = align(args.model, args.concepts, images=args.images, layers=args.layer, aggregations=args.aggregation,
+                   tau=args.tau, prompt_format=args.prompt_format, baseline=args.baseline, n_images=args.n_images,
+                   n_controls=args.n_controls, seed=_one_seed(args.seed), out=args.out, device=args.device, dtype=args.dtype)
+    for line in result.summary():
+        print(line)
+    print(f"layerdream align: wrote {args.out}/alignment.csv and alignment.png", file=sys.stderr)
     return 0
 
 

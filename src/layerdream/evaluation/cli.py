@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 from ..errors import UserError
-from .evaluate import JUDGES, evaluate, make_judge
+from .evaluate import JUDGES
 from .prompts import PROTOCOLS
-from .types import Judge, JudgeItem
+from .types import Judge
 
 
 def _positive_int(text: str) -> int:
@@ -62,28 +61,15 @@ def protocols_from_args(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def judge_from_args(args: argparse.Namespace) -> Judge:
-    """Build the judge the flags describe (only the options that apply to it are passed)."""
-    grading: dict[str, Any] = {}
-    if args.grader_model:
-        grading = {"grader_model": args.grader_model, "grader_base_url": args.grader_base_url,
-                   "grader_api_key_env": args.grader_api_key_env}
-    if getattr(args, "grader", None):
-        grading["grader"] = args.grader
-    if args.judge == "openai":
-        return make_judge(
-            "openai", model=args.judge_model or "gpt-5", base_url=args.judge_base_url, api_key_env=args.judge_api_key_env,
-            concurrency=args.judge_concurrency, timeout=args.judge_timeout, max_retries=args.judge_max_retries,
-            max_completion_tokens=args.judge_max_tokens, temperature=args.judge_temperature,
-            reasoning_effort=args.judge_reasoning_effort, **grading,
-        )
-    if args.judge == "hf":
-        if not args.judge_model:
-            raise UserError("--judge hf needs --judge-model (a local folder or hub id of an image-text-to-text model)")
-        return make_judge("hf", model=args.judge_model, device=args.judge_device, dtype=args.judge_dtype, **grading)
-    if args.judge == "clip":
-        return make_judge("clip", model=args.judge_model or "openai/clip-vit-base-patch32", device=args.judge_device,
-                          template=args.clip_template, **grading)
-    return make_judge("toy", model=args.judge_model, **grading)
+    """Build the judge the flags describe (the same function as ``ld.judge(run, judge=..., **options)``)."""
+    from ..api import make_judge as build
+
+    return build(args.judge, model=args.judge_model, base_url=args.judge_base_url, api_key_env=args.judge_api_key_env,
+                 concurrency=args.judge_concurrency, timeout=args.judge_timeout, max_retries=args.judge_max_retries,
+                 max_tokens=args.judge_max_tokens, temperature=args.judge_temperature,
+                 reasoning_effort=args.judge_reasoning_effort, device=args.judge_device, dtype=args.judge_dtype,
+                 clip_template=args.clip_template, grader=getattr(args, "grader", None), grader_model=args.grader_model,
+                 grader_base_url=args.grader_base_url, grader_api_key_env=args.grader_api_key_env)
 
 
 def register(subparsers: Any) -> None:
@@ -98,30 +84,18 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_judge_image)
 
 
-def check_image_file(path: str) -> None:
-    """A readable image, or one UserError: checked before a judge is built or a query is paid for."""
-    from PIL import Image
-
-    if not os.path.isfile(path):
-        raise UserError(f"no image file {path!r}; pass the path of a PNG or JPEG")
-    try:
-        with Image.open(path) as img:
-            img.verify()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        reason = " ".join(str(err).split())[:120]
-        raise UserError(f"{path!r} is not an image that can be read ({type(err).__name__}: {reason}); "
-                        "pass a PNG or JPEG") from None
-
-
 def _judge_image(args: argparse.Namespace) -> int:
-    check_image_file(args.image)
-    item = JudgeItem.from_path(args.image, args.concept, category=args.category, key=os.path.basename(args.image),
-                               candidates=[c.strip() for c in args.candidates.split(",") if c.strip()])
+    from ..api import check_image_file, judge_image
+
+    check_image_file(args.image)  # before a judge is built or a query is paid for
+    protocols = protocols_from_args(args)
     judge = judge_from_args(args)
     try:
-        verdicts = evaluate(judge, [item], protocols_from_args(args), args.n_queries, args.cache, progress=False)
+        verdicts = judge_image(args.image, args.concept, category=args.category, judge=judge,
+                               candidates=args.candidates.split(","), protocols=protocols, n_queries=args.n_queries,
+                               cache=args.cache)
     finally:
         judge.close()
     for v in verdicts:
-        print(json.dumps(v.to_dict()))
+        print(json.dumps(v))
     return 0

@@ -1,10 +1,9 @@
-"""``layerdream report RUN``: a static HTML report, or the tables as CSV / JSON."""
+"""``layerdream report RUN``: a static HTML report, or the tables as CSV / JSON (thin: ``layerdream.api.report``)."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..errors import UserError
 
 EPILOG = """examples:
   layerdream report runs/toy                      # writes runs/toy/report.html
@@ -28,23 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..io import atomic_write_bytes
-    from ..sweep.store import Store
-    from .build import check_out, export, load, write_html
+    from ..api import report
 
-    Store.open_existing(args.run, readonly=True).close()  # a bad RUN is named first
-    out = check_out(args.out, args.format, args.embed, args.run)  # where it goes, checked before any work
-    data = load(args.run, args.judge_id)
-    if args.format == "html":
-        path = write_html(data, out, embed=args.embed)
-        print(f"layerdream report: wrote {path}", file=sys.stderr)
-        return 0
-    blob = export(data, args.format)
-    if out is not None:
-        try:
-            atomic_write_bytes(out, blob)
-        except OSError as err:
-            raise UserError(f"cannot write --out {str(out)!r} ({err.strerror or err})") from None
-    else:
-        sys.stdout.write(blob.decode())
+    written = report(args.run, out=args.out, format=args.format, embed=args.embed, verdicts=args.judge_id)
+    if isinstance(written, str):  # csv/json without --out
+        sys.stdout.write(written)
+    elif args.format == "html":
+        print(f"layerdream report: wrote {written}", file=sys.stderr)
     return 0

@@ -55,6 +55,39 @@ class SynthesisResult:
             "config": self.config, "versions": versions(), "trajectory": self.trajectory,
         }
 
+    # -- display (Jupyter); a short text repr instead of the dataclass's, which prints the whole tensor ------
+    def __repr__(self) -> str:
+        return (f"SynthesisResult({self.label!r}, layer={self.layer}, seed={self.seed}, model={self.model!r}, "
+                f"cosine {self.cosine_initial:+.3f} -> {self.cosine_final:+.3f})")
+
+    def _png(self, min_side: int = 160) -> bytes:
+        """The image as PNG bytes, enlarged by an integer factor (nearest neighbour, no new detail) so a
+        64-px toy image is not a speck on screen; a 448-px image is shown as it is."""
+        import io
+
+        from PIL import Image
+
+        img = self.to_pil()
+        factor = max(1, -(-min_side // max(img.size)))
+        if factor > 1:
+            img = img.resize((img.width * factor, img.height * factor), Image.NEAREST)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        return buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self._png()
+
+    def _repr_html_(self) -> str:
+        import base64
+        import html
+
+        uri = "data:image/png;base64," + base64.b64encode(self._png()).decode()
+        caption = (f"<b>{html.escape(self.label)}</b> &middot; layer {self.layer} &middot; seed {self.seed}<br>"
+                   f"cosine {self.cosine_initial:+.3f} &rarr; {self.cosine_final:+.3f} &middot; {html.escape(str(self.model))}")
+        return (f"<figure style='display:inline-block;margin:4px;text-align:center'><img src='{uri}' "
+                f"style='image-rendering:pixelated'><figcaption style='font-size:small'>{caption}</figcaption></figure>")
+
     def save(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write ``<slug>_L<layer>_s<seed>.png`` (+ snapshots) and the JSON beside it, atomically.
 
