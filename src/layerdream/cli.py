@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "layerdream.evaluation.cli",
     "layerdream.sweep.cli",
     "layerdream.report.cli",
+    "layerdream.annotate.cli",
     "layerdream.diagnostics.cli",
     "layerdream.toyworld.cli",
 ]

@@ -1,0 +1,170 @@
+"""``layerdream annotate RUN``: serve a blind annotation page so that people judge the RUN's images too.
+
+Only argparse at import time (``layerdream --help`` stays instant); the web framework is an optional
+extra, ``layerdream[annotate]``, imported when the command runs, with one line if it is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import secrets
+import socket
+import sys
+from typing import Any
+
+from ..errors import UserError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+EXTRA_MODULES = ("starlette", "uvicorn", "jinja2", "multipart")
+
+EPILOG = """examples:
+  layerdream annotate runs/toy                          # http://127.0.0.1:8765/ on this machine
+  layerdream annotate runs/toy --protocol lenient --choices
+  layerdream annotate runs/toy --host 0.0.0.0           # the lab network: prints a link with a token
+  layerdream report runs/toy                            # then: human rows, kappa per model judge"""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("annotate", help="serve a blind web page where people judge a RUN's images (human vs model)",
+                       description=__doc__.splitlines()[0], epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", metavar="RUN", help="a folder made by `layerdream sweep`")
+    p.add_argument("--protocol", default="stringent", choices=["stringent", "lenient"],
+                   help="stringent: 'What is in the image?'; lenient: 'What {category} is in the image if you had to "
+                        "guess?' (default: stringent)")
+    p.add_argument("--host", default=DEFAULT_HOST,
+                   help=f"address to listen on (default: {DEFAULT_HOST}, this machine only); any other address "
+                        "requires the token printed in the link")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})")
+    p.add_argument("--choices", action="store_true",
+                   help="lenient only: offer the category's concepts as completions while typing")
+    p.add_argument("--grader", default="matcher", choices=["matcher", "rubric"],
+                   help="how answers are scored, as for model judges: matcher, the offline string matcher with the "
+                        "concept file's synonyms; rubric, the paper's LLM rubric (needs --grader-model) (default: matcher)")
+    p.add_argument("--grader-model", default=None, help="model of the rubric grader, e.g. gpt-5-mini as in the paper")
+    p.add_argument("--grader-base-url", default=None,
+                   help="OpenAI-compatible endpoint of the rubric grader (default: https://api.openai.com/v1)")
+    p.add_argument("--grader-api-key-env", default=None,
+                   help="environment variable holding the rubric grader's API key (default: OPENAI_API_KEY)")
+    p.add_argument("--quiet", action="store_true", help="no line per answer")
+    p.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_annotate)
+
+
+def check_extra() -> None:
+    """One line naming the extra when the web framework is not installed."""
+    import importlib.util
+
+    missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"layerdream annotate needs the web extra: pip install 'layerdream[annotate]' "
+                        f"(missing: {', '.join(missing)})")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def make_grader_from_args(args: argparse.Namespace, synonyms: dict[str, list[str]]) -> Any:
+    """The matcher (default) or the rubric grader, built by the evaluation package as for model judges."""
+    from ..evaluation.evaluate import make_grader
+
+    if args.grader == "matcher":
+        if args.grader_model or args.grader_base_url or args.grader_api_key_env:
+            raise UserError("--grader matcher grades offline; drop --grader-model/--grader-base-url/--grader-api-key-env "
+                            "(or use --grader rubric)")
+        return make_grader(synonyms=synonyms)
+    if not args.grader_model:
+        raise UserError("--grader rubric needs --grader-model (an OpenAI-compatible model, e.g. gpt-5-mini)")
+    return make_grader(grader_model=args.grader_model, grader_base_url=args.grader_base_url,
+                       grader_api_key_env=args.grader_api_key_env)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the server starts: a busy port or a bad address is one line."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise UserError(f"--host {host!r} is not an address of this machine ({err.strerror}); "
+                        f"use {DEFAULT_HOST} or this machine's address on the network") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as err:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port} ({err.strerror or err}); pick another --port, "
+                        f"or a --host this machine has") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def link(host: str, port: int, token: str | None) -> str:
+    """The address to send to annotators (with the token when it needs one)."""
+    shown = host
+    if host in ("0.0.0.0", "::", "[::]"):
+        shown = socket.getfqdn() or socket.gethostname()
+    elif ":" in host and not host.startswith("["):
+        shown = f"[{host}]"
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    check_extra()
+    import uvicorn
+
+    from ..sweep.judging import run_concepts
+    from ..sweep.store import Store
+    from .app import create_app
+    from .session import Annotation, Progress
+
+    store = Store.open_existing(args.run)
+    try:
+        concepts = run_concepts(store)
+    finally:
+        store.close()
+    grader = make_grader_from_args(args, {c.name: list(c.synonyms) for c in concepts.concepts if c.synonyms})
+
+    def said(name: str, progress: Progress) -> None:
+        if not args.quiet:
+            print(f"layerdream annotate: {name}: {progress.answered} of {progress.total} answered ({args.protocol})",
+                  file=sys.stderr, flush=True)
+
+    annotation = Annotation(args.run, protocol=args.protocol, grader=grader, choices=args.choices, on_answer=said)
+    fixed = annotation.regrade_failed()
+    if fixed:
+        print(f"layerdream annotate: graded {fixed} earlier answer(s) whose grading had failed", file=sys.stderr)
+    loopback = is_loopback(args.host)
+    token = None if loopback else secrets.token_urlsafe(18)
+    sock = bind(args.host, args.port)
+    app = create_app(annotation, token=token, loopback=loopback)
+    total = annotation.progress("").total
+    print(f"layerdream annotate: {total} images of {args.run}, {args.protocol} protocol, graded by {grader.id}")
+    print(f"  open {link(args.host, args.port, token)}" + ("" if loopback else "   (send this link to the annotators)"))
+    print("  answers are saved as they are given; Ctrl-C stops the server", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    print("layerdream annotate: stopped; run `layerdream report " + str(args.run) + "` for human vs model agreement",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,22 @@
+// layerdream annotate: keyboard-first. Enter submits (plain HTML); Esc answers "can't tell".
+// Buttons are disabled while an answer is on its way, so a double Enter never answers the next image.
+(function () {
+  var form = document.getElementById('answer-form');
+  if (!form) { return; }
+  var cantTell = document.getElementById('cant-tell');
+  var sent = false;
+  form.addEventListener('submit', function (e) {
+    if (sent) { e.preventDefault(); return; }
+    sent = true;
+    // keep the pressed button's name/value: disable the buttons only after the form data is taken
+    setTimeout(function () { form.querySelectorAll('button').forEach(function (b) { b.disabled = true; }); }, 0);
+  });
+  document.addEventListener('keydown', function (e) {
+    if (e.key === 'Escape' && !e.isComposing && !sent) {
+      e.preventDefault();
+      cantTell.click();
+    }
+  });
+  var input = document.getElementById('answer');
+  if (input) { input.focus(); }
+})();
