@@ -29,7 +29,7 @@ class HFJudge(Judge):
         try:
             self.processor = load_processor(model)  # processors with a video slot load without torchvision
             self.model = AutoModelForImageTextToText.from_pretrained(model, **kwargs)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, ImportError) as err:
             raise UserError(f"cannot load VLM {model!r} as an image-text-to-text model ({str(err).splitlines()[0]}); "
                             "pass a local folder or hub id with --judge-model") from None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -42,6 +42,12 @@ class HFJudge(Judge):
         return recognition_prompt(protocol, item.category)
 
     def _inputs(self, image: Any, prompt: str) -> Any:
+        if not getattr(self.processor, "chat_template", None):
+            # no template (PaliGemma 2 pt/mix): the processor's own layout, "<image>" x N <bos> prompt "\n"
+            inputs = self.processor(text=getattr(self.processor, "image_token", "") + prompt, images=image,
+                                    return_tensors="pt")
+            inputs.pop("labels", None)  # PaliGemma's processor adds training labels
+            return inputs.to(self.device)
         # tokenize=True: rendering to text and calling the processor again would add a second <bos>
         messages = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": prompt}]}]
         return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,

@@ -26,7 +26,7 @@ ADAPTERS: dict[str, str] = {
     "smolvlm": "idefics3:Idefics3Adapter",
     "gemma4": "gemma4:Gemma4Adapter",
 }
-TEXT_ONLY = {"gemma3_text"}
+TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based: the method (image tokens in the residual stream) does not apply.
 NOT_ADAPTER_BASED = {
     "mllama": "Llama 3.2 Vision reads images through cross-attention layers, so images never enter the "
@@ -139,6 +139,9 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
             processor = load_processor(location, **kwargs)
     except UserError:
         raise
+    except ImportError as err:  # a family's processor needs an optional package (SmolVLM: num2words)
+        raise UserError(f"cannot load model {model!r}: {str(err).splitlines()[0][:200]}; install what it names "
+                        "(for SmolVLM: pip install 'layerdream[smolvlm]')") from None
     except (OSError, ValueError) as err:
         where = "local folder" if local else "hub id"
         raise UserError(
