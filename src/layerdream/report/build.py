@@ -27,8 +27,8 @@ from ..sweep.plan import plan_jobs
 from ..sweep.store import Store
 from . import html
 from .plots import figure3
-from .tables import (cosine_table, current_verdicts, failures, graders, identical_protocols, per_image,
-                     recognition_table)
+from .tables import (agreement_table, cosine_table, current_verdicts, disagreements, failures, graders,
+                     human_judges, identical_protocols, per_image, recognition_table)
 
 ASSETS = "report_files"
 GENERATOR = "layerdream report"
@@ -55,10 +55,14 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
                 raise UserError(f"RUN {str(run_dir)!r}: {which}; its judges are {judges or 'none'} "
                                 f"(pass one of them to --verdicts, or run `layerdream judge {run_dir}` first)")
             judge = matches[0]
-        chosen = judge or (judges[0] if judges else None)
+        humans = human_judges(judges)
+        models = [j for j in judges if j not in humans]
+        # default: the latest *model* judge (annotators answering after a judge run must not replace it)
+        chosen = judge or (models[0] if models else judges[0] if judges else None)
         results = store.results()
         verdicts = current_verdicts(results, store.verdicts(chosen)) if chosen else []
         concepts = run_concepts(store)
+        human = _humans(store, results, concepts.categories, humans, models) if humans else None
         settings = store.get_meta("settings")
         planned = len(plan_jobs(concepts, settings["layers"], settings["seeds"], settings["controls"],
                                 max(1, settings.get("controls_per_category") or 1)))
@@ -74,7 +78,19 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
             "grader": "; ".join(grader_label(g) for g in grader_ids) or None,
             "failures": failures(verdicts), "one_question": identical_protocols(verdicts),
             "table": recognition_table(results, verdicts, concepts.categories),
-            "cosine": cosine_table(results, concepts.categories)}
+            "cosine": cosine_table(results, concepts.categories), "humans": human}
+
+
+def _humans(store: Store, results: list[dict[str, Any]], categories: list[str], humans: list[str],
+            models: list[str]) -> dict[str, Any]:
+    """The human judges' pooled recognition table and their agreement with every model judge in RUN."""
+    pooled = [v for j in humans for v in current_verdicts(results, store.verdicts(j))]
+    model_verdicts = {j: current_verdicts(results, store.verdicts(j)) for j in models}
+    return {"judges": humans, "answers": len(pooled), "failures": failures(pooled),
+            "grader": "; ".join(grader_label(g) for g in graders(pooled)) or None,
+            "table": recognition_table(results, pooled, categories),
+            "agreement": agreement_table(results, model_verdicts, pooled, categories),
+            "disagreements": disagreements(results, model_verdicts, pooled)}
 
 
 def export(data: dict[str, Any], fmt: str) -> bytes:
@@ -82,6 +98,8 @@ def export(data: dict[str, Any], fmt: str) -> bytes:
     if fmt == "json":
         blob = {"generator": GENERATOR, "judge": data["judge"], "grader": data["grader"], "failures": data["failures"],
                 "recognition": data["table"], "cosine": data["cosine"], "config": data["config"]}
+        if data.get("humans"):
+            blob["humans"] = data["humans"]
         return (json.dumps(blob, indent=2, default=str) + "\n").encode()
     buf = io.StringIO()
     rows = [{**r, "seed_rates": json.dumps(r["seed_rates"]), "judge": data["judge"], "grader": data["grader"]}
@@ -212,7 +230,7 @@ def _render(data: dict[str, Any], assets: Path, embed: bool) -> str:
         title=f"layerdream report: {run_dir.name}", run_dir=run_dir, summary=summary, figures=figures,
         failures=html.failures_html(data["failures"], data["judge"], str(run_dir)),
         tables={heading: html.recognition_html(data["table"], protocol, data["grader"]) for heading, protocol in sections(data)},
-        cosine=html.cosine_html(data["cosine"]),
+        cosine=html.cosine_html(data["cosine"]), humans=html.humans_html(data.get("humans"), src),
         gallery=html.gallery_html(data["results"], data["concepts"], src, _image_rates(data["verdicts"], merged=one)),
         config=data["config"], generator=GENERATOR)
     return text

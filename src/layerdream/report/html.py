@@ -31,6 +31,7 @@ tr.chance th{font-weight:400;color:#555}
 .thumbs{display:flex;gap:3px}.thumbs.wrap{flex-wrap:wrap;max-width:1200px}.thumbs figure{margin:0;text-align:center;font-size:10px;color:#666;width:92px;overflow-wrap:anywhere}
 img.thumb{width:88px;height:88px;image-rendering:pixelated;cursor:zoom-in;border:1px solid #ccc;background:#eee}
 img.fig{max-width:100%}pre{background:#f7f7f7;padding:8px;font-size:11px;overflow:auto}
+.thumbs.disagree figure{width:180px}
 #lightbox{display:none;position:fixed;inset:0;background:rgba(0,0,0,.85);align-items:center;justify-content:center;flex-direction:column}
 #lightbox img{width:min(80vh,80vw);height:min(80vh,80vw);image-rendering:pixelated}#lightbox div{color:#fff;margin-top:8px}
 """
@@ -164,8 +165,69 @@ def _thumbs(rows: list[dict[str, Any]], src: Callable[[str], str], rates: dict[s
     return f"<div class='thumbs{' wrap' if caption else ''}'>{''.join(figs)}</div>"
 
 
+def _kappa_cell(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return "<td class='missing'>–</td>"
+    k = "–" if c["kappa"] is None else f"{c['kappa']:+.2f}"
+    return (f"<td><span class='rate'>κ {k}</span> <span class='ci'>n={c['n']}, agree {_pct(c['agreement'])}</span><br>"
+            f"<span class='ci'>both yes {c['both_yes']} · judge only {c['judge_only']} · humans only {c['humans_only']} · "
+            f"neither {c['neither']}</span></td>")
+
+
+def humans_html(humans: dict[str, Any] | None, src: Callable[[str], str]) -> str:
+    """The human judges' section: their recognition table (pooled over annotators), Cohen's kappa of
+    each model judge against them with the confusion counts, and the images they disagree on most."""
+    if not humans:
+        return ""
+    names = ", ".join(j.split(":", 1)[-1] for j in humans["judges"])
+    fail = humans["failures"]
+    failed = (f" <span class='err'>{fail['failed']} answers could not be graded (not counted; "
+              f"`layerdream annotate` grades them again when it starts)</span>" if fail["failed"] else "")
+    parts = [f"<h2 id='humans'>Human judges</h2><p>{len(humans['judges'])} annotator(s) ({escape(names)}), "
+             f"{humans['answers']} answers, from <code>layerdream annotate</code> (blind, shuffled, controls mixed in).{failed}</p>",
+             "<p class='ci'>rate = positive answers / graded answers over all annotators and images (one answer per "
+             "annotator and image), Wilson 95% over those answers; \"images k/n\" = images that most of their annotators "
+             "recognised; \"can't tell\" counts as no.</p>"]
+    protocols = list(dict.fromkeys(r["protocol"] for r in humans["table"]))
+    for p in protocols:
+        parts.append(f"<h3>humans, {escape(p)}</h3>{recognition_html(humans['table'], p, humans['grader'])}")
+    agreement = humans["agreement"]
+    if agreement:
+        parts.append("<h3>Agreement with the model judges (Cohen's κ)</h3><p class='ci'>Each graded human answer is paired "
+                     "with the model judge's decision about the same image under the same protocol (yes when more than "
+                     "half of its answers are yes); n = pairs, all images including the controls. κ = (agreement − chance "
+                     "agreement) / (1 − chance agreement): 0 is chance, 1 is perfect; – where undefined (one side always "
+                     "says the same). Counts: both yes · judge only yes · humans only yes · neither.</p>")
+    for judge, protocol in dict.fromkeys((r["judge"], r["protocol"]) for r in agreement):
+        sel = [r for r in agreement if r["judge"] == judge and r["protocol"] == protocol]
+        cells = {(r["category"], r["layer"]): r for r in sel}
+        layers = sorted({r["layer"] for r in sel if r["layer"] != "all"}) + ["all"]
+        cats = list(dict.fromkeys(r["category"] for r in sel))
+        head = "".join(f"<th>{'all layers' if l == 'all' else f'layer {l}'}</th>" for l in layers)
+        bold = " style='font-weight:600'"
+        body = "".join(f"<tr><th{bold if c == ALL else ''}>{escape(c)}</th>"
+                       + "".join(_kappa_cell(cells.get((c, l))) for l in layers) + "</tr>" for c in cats)
+        parts.append(f"<h3>{escape(judge)} vs humans, {escape(protocol)}</h3>"
+                     f"<table class='kappa'><tr><th>category</th>{head}</tr>{body}</table>")
+    worst = humans["disagreements"]
+    for judge, protocol in dict.fromkeys((d["judge"], d["protocol"]) for d in worst):
+        figs = []
+        for d in (d for d in worst if d["judge"] == judge and d["protocol"] == protocol):
+            url = src(d["image_path"])
+            name = d["concept"] if d["kind"] == "concept" else f"{d['kind']}: {d['source']} → judged as {d['concept']}"
+            said = "; ".join(f"{a['annotator']}: {a['answer'] or ''}" for a in d["answers"])
+            figs.append(f"<figure><a class='zoom' href='{escape(url)}' title='{escape(name)} · layer {d['layer']} · seed {d['seed']}'>"
+                        f"<img class='thumb' src='{escape(url)}' alt='{escape(name)}' loading='eager'></a><figcaption>"
+                        f"<b>{escape(name)}</b> L{d['layer']} s{d['seed']}<br>judge {d['judge_k']}/{d['judge_n']} · humans "
+                        f"{d['humans_k']}/{d['humans_n']}<br>{escape(said)}</figcaption></figure>")
+        parts.append(f"<h3>Where {escape(judge)} and the humans disagree most ({escape(protocol)})</h3>"
+                     f"<div class='thumbs wrap disagree'>{''.join(figs)}</div>")
+    return "".join(parts)
+
+
 def page(*, title: str, run_dir: Path, summary: str, figures: dict[str, str], tables: dict[str, str], cosine: str,
-         gallery: str, config: dict[str, Any], failures: str = "", generator: str = "layerdream report") -> str:
+         gallery: str, config: dict[str, Any], failures: str = "", generator: str = "layerdream report",
+         humans: str = "") -> str:
     figs = "".join(f"<h3>{escape(p)}</h3><img class='fig' src='{escape(u)}' alt='Figure 3 style plot, {escape(p)}'>" for p, u in figures.items())
     tabs = "".join(f"<h3>{escape(p)}</h3>{t}" for p, t in tables.items())
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="generator" content="{escape(generator)}"><title>{escape(title)}</title><style>{CSS}</style></head><body>
@@ -174,7 +236,7 @@ def page(*, title: str, run_dir: Path, summary: str, figures: dict[str, str], ta
 <h2>Recognition tables</h2><p class='ci'>rate = positive answers / scored answers; [..] = Wilson 95% over queries;
 "images k/n [..]" = images recognised by most of their answers, Wilson 95% over images (seeds x concepts); chance = the
 category's random-direction and shuffled-concept controls at that layer, with their own interval, q answers and images
-(the last rows pool the controls of all categories).</p>{tabs or "<p class='missing'>no verdicts</p>"}
+(the last rows pool the controls of all categories).</p>{tabs or "<p class='missing'>no verdicts</p>"}{humans}
 <h2>Mean final cosine (engine score)</h2>{cosine}
 <h2 id="gallery">Gallery</h2>{gallery}
 <h2>Configuration</h2><pre>{escape(json.dumps(config, indent=2, default=str))}</pre>

@@ -162,3 +162,90 @@ def graders(verdicts: list[dict[str, Any]]) -> list[str]:
     for v in verdicts:
         counts[str(v.get("grader") or "")] += 1
     return [g for g, _ in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
+# -- human judges (layerdream annotate) -----------------------------------------------------------
+# Humans answer once per image (judge ``human:<name>``), so pooling the human judges gives one
+# answer per (annotator, image): their rate is Wilson over those answers, i.e. over annotators and
+# images. Agreement with a model judge pairs each human answer with the model's decision about the
+# same image (yes iff more than half of its scored answers are yes, the rule of "images recognised"),
+# and Cohen's kappa corrects the raw agreement for what two raters with those yes-rates would reach
+# by chance.
+
+def human_judges(judges: Iterable[str]) -> list[str]:
+    """The human annotators' judge ids among ``judges`` (``human:<name>``), in the given order."""
+    from ..annotate.session import is_human
+
+    return [j for j in judges if is_human(j)]
+
+
+def cohen_kappa(both: int, model_only: int, human_only: int, neither: int) -> float | None:
+    """Cohen's kappa of a 2x2 confusion table; None when undefined (no pairs, or chance agreement 1)."""
+    n = both + model_only + human_only + neither
+    if n == 0:
+        return None
+    po = (both + neither) / n
+    model_yes, human_yes = (both + model_only) / n, (both + human_only) / n
+    pe = model_yes * human_yes + (1 - model_yes) * (1 - human_yes)
+    return None if pe >= 1 else (po - pe) / (1 - pe)
+
+
+def agreement_table(results: list[dict[str, Any]], model_verdicts: dict[str, list[dict[str, Any]]],
+                    human_verdicts: list[dict[str, Any]], categories: list[str] | None = None) -> list[dict[str, Any]]:
+    """Per model judge, protocol, category (and All) and layer (and "all"): the confusion counts of the
+    judge's image decision against each scored human answer, with Cohen's kappa. Every image counts,
+    controls included (they are images both were asked about)."""
+    info = {r["key"]: r for r in results}
+    order = _category_order(results, categories)
+    rows: list[dict[str, Any]] = []
+    for judge, verdicts in model_verdicts.items():
+        model = per_image(verdicts)
+        counts: dict[tuple[str, str, Any], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for h in human_verdicts:
+            agg, r = model.get((h["key"], h["protocol"])), info.get(h["key"])
+            if h["score"] is None or agg is None or not agg["n"] or r is None:
+                continue
+            m_yes, h_yes = agg["k"] / agg["n"] > 0.5, bool(h["score"])
+            cell = 0 if m_yes and h_yes else 1 if m_yes else 2 if h_yes else 3
+            for category in (r["category"], ALL):
+                for layer in (r["layer"], "all"):
+                    counts[(h["protocol"], category, layer)][cell] += 1
+        for (protocol, category, layer), (both, m_only, h_only, neither) in counts.items():
+            n = both + m_only + h_only + neither
+            rows.append({"judge": judge, "protocol": protocol, "category": category, "layer": layer, "n": n,
+                         "both_yes": both, "judge_only": m_only, "humans_only": h_only, "neither": neither,
+                         "agreement": (both + neither) / n, "kappa": cohen_kappa(both, m_only, h_only, neither)})
+    return sorted(rows, key=lambda r: (r["judge"], (r["protocol"] != "stringent", r["protocol"]),
+                                       order.get(r["category"], 10**6), (r["layer"] == "all", r["layer"] if r["layer"] != "all" else 0)))
+
+
+def disagreements(results: list[dict[str, Any]], model_verdicts: dict[str, list[dict[str, Any]]],
+                  human_verdicts: list[dict[str, Any]], top: int = 8) -> list[dict[str, Any]]:
+    """Per model judge and protocol, the ``top`` images where the judge's yes-rate and the humans'
+    differ most (ties: more human answers first), with every human answer about them."""
+    info = {r["key"]: r for r in results}
+    humans = per_image(human_verdicts)
+    answers: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for h in human_verdicts:
+        answers[(h["key"], h["protocol"])].append(
+            {"annotator": str(h["judge"]).split(":", 1)[-1], "answer": h.get("answer"), "score": h["score"]})
+    out: list[dict[str, Any]] = []
+    for judge, verdicts in model_verdicts.items():
+        model = per_image(verdicts)
+        by_protocol: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (key, protocol), h in humans.items():
+            m = model.get((key, protocol))
+            if m is None or not m["n"] or not h["n"] or key not in info:
+                continue
+            gap = abs(m["k"] / m["n"] - h["k"] / h["n"])
+            r = info[key]
+            by_protocol[protocol].append({
+                "judge": judge, "protocol": protocol, "key": key, "kind": r["kind"], "concept": r["concept"],
+                "source": r["source"], "category": r["category"], "layer": r["layer"], "seed": r["seed"],
+                "image_path": r["image_path"], "judge_k": m["k"], "judge_n": m["n"], "humans_k": h["k"],
+                "humans_n": h["n"], "gap": gap,
+                "answers": sorted(answers[(key, protocol)], key=lambda a: a["annotator"])})
+        for protocol in sorted(by_protocol, key=lambda p: (p != "stringent", p)):
+            ranked = sorted(by_protocol[protocol], key=lambda d: (-d["gap"], -d["humans_n"], d["key"]))
+            out += [d for d in ranked[:top] if d["gap"] > 0]
+    return out
