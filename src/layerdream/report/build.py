@@ -86,7 +86,7 @@ def _humans(store: Store, results: list[dict[str, Any]], categories: list[str], 
     """The human judges' pooled recognition table and their agreement with every model judge in RUN."""
     pooled = [v for j in humans for v in current_verdicts(results, store.verdicts(j))]
     model_verdicts = {j: current_verdicts(results, store.verdicts(j)) for j in models}
-    return {"judges": humans, "answers": len(pooled), "failures": failures(pooled),
+    return {"judges": sorted(humans, key=str.lower), "answers": len(pooled), "failures": failures(pooled),
             "grader": "; ".join(grader_label(g) for g in graders(pooled)) or None,
             "table": recognition_table(results, pooled, categories),
             "agreement": agreement_table(results, model_verdicts, pooled, categories),

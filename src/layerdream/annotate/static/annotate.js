@@ -19,4 +19,5 @@
   });
   var input = document.getElementById('answer');
   if (input) { input.focus(); }
+  document.body.dataset.ready = '1';  // the keys work from now on (the browser tests wait for this)
 })();
