@@ -163,6 +163,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then re-raises Ctrl-C: the normal way to stop a server
+        pass
     finally:
         sock.close()
     print("layerdream annotate: stopped; run `layerdream report " + str(args.run) + "` for human vs model agreement",
