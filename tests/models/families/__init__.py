@@ -13,6 +13,14 @@ import pkgutil
 from types import ModuleType
 
 
+def save_checkpoint(folder, model, processor, baseline_words) -> None:
+    """What every family module's ``build`` ends with: a loadable folder plus its baseline words
+    (the paper's 100 words are not in the tiny vocabularies)."""
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    (folder / "baseline_words.txt").write_text("\n".join(baseline_words) + "\n")
+
+
 def discover() -> list[ModuleType]:
     modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
     return sorted((m for m in modules if hasattr(m, "build") and hasattr(m, "FAMILY")), key=lambda m: m.FAMILY)

@@ -12,6 +12,8 @@ the real feature extractor and layerdream's images-only video stand-in.
 """
 from __future__ import annotations
 
+from families import save_checkpoint
+
 FAMILY = "gemma4"
 CLASS = "Gemma4ForConditionalGeneration"
 
@@ -87,7 +89,4 @@ def build_model_and_processor(*, patch_size: int = 2, max_soft_tokens: int = 70,
 
 
 def build(folder) -> None:
-    model, processor = build_model_and_processor()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    (folder / "baseline_words.txt").write_text("\n".join(BASELINE) + "\n")
+    save_checkpoint(folder, *build_model_and_processor(), BASELINE)

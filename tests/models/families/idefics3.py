@@ -8,6 +8,8 @@ a uniform gray image normalises to exact zeros), the model's own chat template w
 """
 from __future__ import annotations
 
+from families import save_checkpoint
+
 FAMILY = "idefics3"
 CLASS = "Idefics3ForConditionalGeneration"
 
@@ -72,10 +74,7 @@ def build_model_and_processor(*, image_size: int = 32, patch_size: int = 4, scal
 
 
 def build(folder) -> None:
-    model, processor = build_model_and_processor()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    (folder / "baseline_words.txt").write_text("\n".join(BASELINE) + "\n")
+    save_checkpoint(folder, *build_model_and_processor(), BASELINE)
 
 
 def reference_pixels(processor, pil) -> dict:

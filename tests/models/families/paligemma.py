@@ -7,6 +7,8 @@ prompts are ``<image>``x N ``<bos>`` prompt ``\\n``, which the processor itself 
 """
 from __future__ import annotations
 
+from families import save_checkpoint
+
 FAMILY = "paligemma"
 CLASS = "PaliGemmaForConditionalGeneration"
 
@@ -52,10 +54,7 @@ def build_model_and_processor(*, image_size: int = 32, patch_size: int = 8, laye
 
 
 def build(folder) -> None:
-    model, processor = build_model_and_processor()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    (folder / "baseline_words.txt").write_text("\n".join(BASELINE) + "\n")
+    save_checkpoint(folder, *build_model_and_processor(), BASELINE)
 
 
 def reference_prompt(processor, pil) -> list[int]:

@@ -8,6 +8,8 @@ head_dim / 2. The processor's video slot holds the images-only stand-in (no torc
 """
 from __future__ import annotations
 
+from families import save_checkpoint
+
 FAMILY = "qwen2_5_vl"
 CLASS = "Qwen2_5_VLForConditionalGeneration"
 
@@ -83,7 +85,4 @@ def build_model_and_processor(*, layers: int = 2, seed: int = 0, max_side: int =
 
 
 def build(folder) -> None:
-    model, processor = build_model_and_processor()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    (folder / "baseline_words.txt").write_text("\n".join(BASELINE) + "\n")
+    save_checkpoint(folder, *build_model_and_processor(), BASELINE)

@@ -11,6 +11,8 @@ holds the images-only stand-in (no torchvision here).
 """
 from __future__ import annotations
 
+from families import save_checkpoint
+
 FAMILY = "qwen3_vl"
 CLASS = "Qwen3VLForConditionalGeneration"
 
@@ -157,10 +159,12 @@ def build_tokenizer(chat_template: str = CHAT_TEMPLATE):
                                 extra_special_tokens=EXTRA_SPECIALS)
 
 
-def build_model_and_processor(*, layers: int = LAYERS, seed: int = 0, max_side: int = 64):
-    """(model, processor) of a random-init Qwen3-VL with the real classes."""
+def build_model_and_processor(*, layers: int = LAYERS, seed: int = 0, max_side: int = 64, moe: bool = False):
+    """(model, processor) of a random-init Qwen3-VL with the real classes (``moe``: the sparse-MoE text
+    model of Qwen3-VL-30B-A3B / -235B-A22B, 4 experts and 2 per token here)."""
     import torch
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor
+    import transformers
+    from transformers import Qwen3VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     from layerdream.models.processors import images_only_video_processor, make_processor
@@ -175,25 +179,24 @@ def build_model_and_processor(*, layers: int = LAYERS, seed: int = 0, max_side: 
                                         temporal_patch_size=2)
     processor = make_processor(Qwen3VLProcessor, image_processor=image_processor, tokenizer=tokenizer,
                                video_processor=video, chat_template=CHAT_TEMPLATE)
-    config = Qwen3VLConfig(
+    moe_text = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, decoder_sparse_step=1) if moe else {}
+    prefix = "Qwen3VLMoe" if moe else "Qwen3VL"
+    config = getattr(transformers, f"{prefix}Config")(
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=patch,
                            spatial_merge_size=merge, temporal_patch_size=2, out_hidden_size=64,
                            num_position_embeddings=64, deepstack_visual_indexes=[0, 1]),
         text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
                          num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
-                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3],
+                         **moe_text, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3],
                                           "mrope_interleaved": True},
                          pad_token_id=ids("<|endoftext|>")),
         image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
         vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
     )
     torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).eval()
+    model = getattr(transformers, f"{prefix}ForConditionalGeneration")(config).eval()
     return model, processor
 
 
 def build(folder) -> None:
-    model, processor = build_model_and_processor()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    (folder / "baseline_words.txt").write_text("\n".join(BASELINE) + "\n")
+    save_checkpoint(folder, *build_model_and_processor(), BASELINE)
