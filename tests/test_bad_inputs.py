@@ -82,6 +82,8 @@ ROWS = [
     (["synthesize", "red", "--model", "{txt}", "--out", "{tmp}/o"], "is a file", {}),
     (["synthesize", "red", "--model", "{tmp}/no/such/folder", "--out", "{tmp}/o"], "does not exist", {}),
     (["report", "{run}", "--verdicts", "openai"], "has no verdicts from judge 'openai'", {}),
+    (["sweep", "--concepts", "{tmp}/c.yaml", "--seed", "99999999999999999999", "--out", "{tmp}/new"],
+     "--seed 99999999999999999999 is out of range", {"setup": _concepts_file}),
 ]
 
 

@@ -84,3 +84,12 @@ def test_memory_planner_sets_jobs_per_call_and_resources_reach_the_engine(tiny_v
     assert tight.planned_batch(jobs, cap=1) == 1
     [(_, result)] = tight([jobs[0]])
     assert result.config["plan"]["budget_bytes"] == two and result.config["plan"]["checkpoint_vision"] is False
+
+
+def test_a_long_concept_makes_a_legal_unique_file_name():
+    from layerdream.sweep.execute import image_relpath
+
+    long = "red " * 120
+    a = image_relpath(Job("concept", long, "c", 1, 0, long))
+    b = image_relpath(Job("concept", long + "x", "c", 1, 0, long + "x"))
+    assert a != b and max(len(part) for part in a.split("/")) < 100

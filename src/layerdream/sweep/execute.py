@@ -22,11 +22,11 @@ from .store import Store
 def image_relpath(job: Job) -> str:
     """Where a job's PNG lives inside RUN: readable, and unique thanks to a short hash of the key."""
     short = hashlib.sha256(job.key.encode()).hexdigest()[:6]
-    name = slugify(job.concept)
+    name = slugify(job.concept)[:60]  # the hash keeps names unique; a long phrase must still be a legal file name
     if job.kind == "random":
-        name += f"__{slugify(job.source)}"
+        name += f"__{slugify(job.source)[:40]}"
     elif job.kind == "shuffled":
-        name += f"__from_{slugify(job.source)}"
+        name += f"__from_{slugify(job.source)[:40]}"
     return f"images/L{job.layer:02d}/s{job.seed}/{job.kind}/{name}_{short}.png"
 
 

@@ -137,7 +137,10 @@ def run_sweep(
     per engine call; by default the memory planner picks them (``resources``: ``max_memory``,
     ``checkpoint_vision``), and 8 for a fake ``execute``.
     """
+    from ..synthesis.loop import check_seeds
+
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    check_seeds(spec.seeds)
     run_dir = check_out_folder(out)
     settings = planned_settings(spec, run_dir, extend)  # refuses other settings; writes nothing
     jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category)

@@ -88,9 +88,7 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     layers, seeds = _as_list(layers), _as_list(seeds)
     for layer in layers:
         vlm.check_layer(layer)
-    for seed in seeds:  # torch seeds are 64-bit; say so before any work instead of a traceback after it
-        if not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise UserError(f"--seed {seed} is out of range; use whole numbers from 0 to {2**63 - 1}")
+    check_seeds(seeds)
     configs = {l: make_config(preset, image_size=vlm.image_size, grid=vlm.grid, layer=l, num_layers=vlm.num_layers,
                               steps=steps, **overrides) for l in layers}
     for cfg in configs.values():  # record the format actually used (raw for checkpoints without a template)
@@ -138,6 +136,13 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
             if bar is not None:
                 bar.close()
     return results
+
+
+def check_seeds(seeds: Sequence[int]) -> None:
+    """Torch seeds are 64-bit: say so before any work instead of with a traceback after it."""
+    for seed in seeds:
+        if not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise UserError(f"--seed {seed} is out of range; use whole numbers from 0 to {2**63 - 1}")
 
 
 def _is_oom(err: BaseException) -> bool:
