@@ -324,3 +324,23 @@ def test_ctrl_c_on_the_driver_stops_the_workers_and_keeps_finished_results(ray_a
     assert len(rows) == kept >= 4
     for row in rows:
         assert hashlib.sha256((run / row["image_path"]).read_bytes()).hexdigest() == row["image_sha256"]
+
+
+def test_a_model_the_workers_cannot_load_is_one_line_before_any_batch(ray_address, tmp_path, tiny_folder, concepts_file):
+    """A local model folder that is not there for the workers (on a cluster: not on that node)."""
+    import shutil
+
+    import layerdream as ld
+    from layerdream.sweep.execute import EngineExecute
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folder, folder)
+    vlm = ld.load(str(folder), device="cpu", dtype="float32")
+    shutil.rmtree(folder)
+    spec = _spec(concepts_file, model=str(folder), layers=(1,), steps=1, dtype="float32")
+    runner = RayRunner(workers=2, progress=False, log=lambda m: None)
+    with pytest.raises(UserError, match="does not exist") as err:
+        run_sweep(spec, tmp_path / "run", batch_size=2, runner=runner, execute=EngineExecute(vlm, "fast", 1),
+                  progress=False, log=lambda m: None)
+    assert "\n" not in str(err.value)
+    assert _rows(tmp_path / "run") == []

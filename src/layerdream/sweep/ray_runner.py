@@ -138,6 +138,12 @@ class Worker:
             pass
         return {"pid": os.getpid(), "host": socket.gethostname(), "gpus": ids}
 
+    def ready(self) -> dict[str, Any]:
+        """Returns once the engine is built; raises what stopped it from being built."""
+        if self.error is not None:
+            raise self.error
+        return self.identity()
+
     def planned_batch(self, jobs: Sequence[Job], cap: int | None) -> int | None:
         if self.error is not None:
             raise self.error
@@ -224,6 +230,8 @@ class RayRunner:
         self.failures: list[JobFailure] = []
         self.stats: list[WorkerStats] = []
         self.summary: str = ""
+        self.elapsed = 0.0  # seconds from the first batch sent to the last result persisted (models loaded)
+        self.delivered = 0
 
     # -- Runner protocol ---------------------------------------------------------------------------------
     def run(self, batches: Sequence[Batch], execute: Execute, on_result: OnResult) -> int:
@@ -323,6 +331,7 @@ class RayRunner:
         Waiting for the plans also waits for every worker's model to load, so a model a worker cannot
         load is one line here, before any batch is sent."""
         if not hasattr(execute, "planned_batch"):
+            _get(ray, [a.ready.remote() for a in actors])  # every worker up before the clock starts
             return [None] * len(actors)
         if self.progress:
             self.log(f"layerdream sweep: {len(actors)} Ray worker(s) loading the model (once each)")
@@ -389,7 +398,8 @@ class RayRunner:
             self.log(f"layerdream sweep: interrupted; {delivered} image(s) of this run kept, Ray workers stopped")
             raise
         bar.close()
-        self.summary = self._summary(delivered, time.perf_counter() - started, use_gpu, per_gpu, per_cpu)
+        self.elapsed, self.delivered = time.perf_counter() - started, delivered
+        self.summary = self._summary(delivered, self.elapsed, use_gpu, per_gpu, per_cpu)
         self.log(self.summary)
         return delivered
 
