@@ -20,7 +20,7 @@ if not IN_CI:
     pytest.importorskip("playwright", reason="playwright not installed (pip install -e '.[test]'); required in CI")
     pytest.importorskip("starlette", reason="the annotate extra is not installed: pip install 'layerdream[annotate]'")
 
-from conftest import SCRIPT_CATEGORY, SCRIPT_CONCEPT, serving  # noqa: E402
+from annotate_fixtures import SCRIPT_CATEGORY, SCRIPT_CONCEPT, serving  # noqa: E402
 
 from layerdream.annotate.session import CANT_TELL, Annotation  # noqa: E402
 from layerdream.cli import main  # noqa: E402
@@ -151,6 +151,7 @@ def test_script_names_and_path_traversal_are_harmless(run, page_factory):
         page.goto(base)
         page.fill("#name", "dora")
         page.keyboard.press("Enter")
+        _wait_position(page, "image 1 of 36")
         for _ in range(36):  # Esc ("can't tell") until an image of the <script> category comes up
             if SCRIPT_CATEGORY in page.locator("#question").inner_text():
                 break

@@ -17,7 +17,7 @@ if not os.environ.get("CI"):
     pytest.importorskip("starlette", reason="the annotate extra is not installed: pip install 'layerdream[annotate]'")
     pytest.importorskip("uvicorn", reason="the annotate extra is not installed: pip install 'layerdream[annotate]'")
 
-from conftest import SCRIPT_CATEGORY, SCRIPT_CONCEPT, serving  # noqa: E402
+from annotate_fixtures import SCRIPT_CATEGORY, SCRIPT_CONCEPT, serving  # noqa: E402
 
 from layerdream.annotate.session import Annotation  # noqa: E402
 from layerdream.sweep.store import Store  # noqa: E402

@@ -94,7 +94,7 @@ def test_report_without_humans_has_no_human_section(run):
 
 
 def test_report_of_humans_only(tmp_path):
-    from conftest import build_run
+    from annotate_fixtures import build_run
 
     run = build_run(tmp_path, judged=False)
     _annotate(run, names=("ann",), protocol="lenient")
