@@ -102,6 +102,8 @@ def test_a_token_is_required_on_other_hosts(run):
         status, headers, _ = raw.call(f"/?token={token}")
         assert status == 303 and headers["location"] == "/"  # the token leaves the address bar
         assert "HttpOnly" in headers["set-cookie"] and "samesite=strict" in headers["set-cookie"].lower()
+        for path in ("//evil.example/", "/image/x"):  # the redirect never takes a path from the request
+            assert Browserless(base, follow=False).call(f"{path}?token={token}")[1]["location"] == "/"
         colleague = Browserless(base)
         status, _, html = colleague.call(f"/?token={token}")
         assert status == 200 and b'id="name-form"' in html

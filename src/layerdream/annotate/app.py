@@ -75,7 +75,7 @@ class _Guard:
                 await _with_headers(reply)(scope, receive, send)
                 return
         if set_cookie:  # drop the token from the address bar (and from any screenshot of it)
-            reply = RedirectResponse(request.url.path or "/", status_code=303)
+            reply = RedirectResponse("/", status_code=303)  # never a path from the request: no open redirect
             reply.set_cookie(TOKEN_COOKIE, self.token or "", httponly=True, samesite="strict")
             await _with_headers(reply)(scope, receive, send)
             return
