@@ -47,7 +47,12 @@ def bar(total: int | None, desc: str, unit: str = "it", enabled: bool = True, in
     """A tqdm bar (or a no-op when ``enabled`` is False) that degrades to lines when not on a terminal."""
     if not enabled:
         return _NoBar()
-    from tqdm.auto import tqdm
+    import importlib.util
+
+    if importlib.util.find_spec("ipywidgets") is not None:  # notebook bars in Jupyter, plain ones elsewhere
+        from tqdm.auto import tqdm
+    else:  # tqdm.auto would warn "IProgress not found" in every kernel without ipywidgets
+        from tqdm.std import tqdm
 
     stream = stream or sys.stderr
     if getattr(stream, "isatty", lambda: False)():

@@ -58,7 +58,9 @@ def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: 
     handles, labels = axes.flat[0].get_legend_handles_labels()
     ncol = len(labels) if ncols >= 4 else 1  # long labels (they carry n): one per line on narrow figures
     legend_rows = -(-len(labels) // max(1, ncol))
-    bottom = min(0.45, (0.25 * legend_rows + 0.1) / fig.get_figheight())
+    panels = fig.get_figheight()
+    fig.set_figheight(panels + 0.25 * legend_rows + 0.3)  # the legend gets its own room; the panels keep theirs
+    bottom = (0.25 * legend_rows + 0.2) / fig.get_figheight()
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
     fig.suptitle(title or f"Recognition rate by layer ({protocol}; 95% Wilson band over queries)", fontsize=10)
     fig.tight_layout(rect=(0, bottom, 1, 0.95))
