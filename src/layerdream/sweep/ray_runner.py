@@ -412,8 +412,8 @@ class RayRunner:
             raise UserError(str(cause if isinstance(cause, UserError) else err)) from None
         died = isinstance(err, ray.exceptions.RayActorError)
         if died:
-            reason = (f"Ray worker w{i} died running it, also on {self.max_task_retries} retry(ies) on a restarted "
-                      f"worker: {_first_line(err)}")
+            retried = f" (and on {self.max_task_retries} retries on the restarted worker)" if self.max_task_retries else ""
+            reason = f"Ray worker w{i} died running it{retried}: {_first_line(err)}"
         else:
             reason = f"{type(cause or err).__name__}: {_first_line(cause or err)}"
         self.failures.append(JobFailure(tuple(j.key for j in batch), reason))
