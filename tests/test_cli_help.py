@@ -48,7 +48,7 @@ def test_consistent_flags(path, parser, summary):
 
 def test_commands_that_show_progress_take_quiet():
     names = {" ".join(p): parser for p, parser, _ in COMMANDS}
-    for name in ("synthesize", "sweep", "judge", "demo"):
+    for name in ("synthesize", "sweep", "judge", "demo", "annotate"):
         assert "--quiet" in names[name].format_help(), name
 
 
