@@ -89,3 +89,23 @@ def test_text_only_checkpoint_refuses_synthesis_in_one_line(tiny_vlm, monkeypatc
     monkeypatch.setattr(type(tiny_vlm), "image_size", property(lambda self: 0))
     with pytest.raises(UserError, match="no vision tower"):
         ld.synthesize(tiny_vlm, "red", layers=1, **FEW)
+
+
+def test_batching_is_neutral_with_start_noise_too(tiny_vlm):
+    """The start noise is one draw per seed shared by the batch: an image never depends on its batch-mates."""
+    together = ld.synthesize(tiny_vlm, ["red", "blue"], steps=4, progress=False, init_noise=0.1)
+    alone = ld.synthesize(tiny_vlm, ["blue"], steps=4, progress=False, init_noise=0.1, batch_size=1)
+    assert torch.allclose(together[1].image, alone[0].image, atol=1e-5)
+    assert together[1].config["fingerprint"] == alone[0].config["fingerprint"]
+
+
+def test_fingerprint_knows_the_baseline_words_and_the_target_values(tiny_vlm, tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("the\na\nof\n")
+    [first] = ld.synthesize(tiny_vlm, "red", steps=2, progress=False, baseline=words)
+    words.write_text("the\na\nof\nis\n")  # same path, other words: another concept vector
+    [second] = ld.synthesize(tiny_vlm, "red", steps=2, progress=False, baseline=words)
+    assert first.config["fingerprint"] != second.config["fingerprint"]
+    a = ld.synthesize(tiny_vlm, targets={"dir": torch.ones(tiny_vlm.hidden_size)}, steps=2, progress=False)[0]
+    b = ld.synthesize(tiny_vlm, targets={"dir": -torch.ones(tiny_vlm.hidden_size)}, steps=2, progress=False)[0]
+    assert a.config["fingerprint"] != b.config["fingerprint"]

@@ -215,6 +215,10 @@ class VLM:
         """
         blocks = self.vision_layers() if enabled else None
         if not blocks:
+            if enabled and "no-vision-blocks" not in self._told:
+                self._told.add("no-vision-blocks")
+                log.warning("%s: the vision tower's blocks were not found, so --checkpoint-vision has no effect "
+                            "(its activations are kept)", self.name)
             yield
             return
         from torch.utils.checkpoint import checkpoint

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from typing import Callable, Mapping, Sequence
 
@@ -112,12 +113,13 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
                 if negatives:
                     neg = (concept_vectors(vlm, list(negatives), layer, prompt_format=cfg.prompt_format, baseline=baseline),
                            torch.tensor(list(negatives.values()), dtype=torch.float32))
-                extra = {"negatives": negatives, "baseline": str(baseline) if baseline else "default"}
+                extra = {"negatives": negatives, "baseline": _baseline_id(vlm, baseline) if concepts or negatives else None}
                 for seed in seeds:
                     todo = list(range(len(labels)))
                     if skip is not None:
                         config = result_config(vlm, cfg, layer, seed, extra)
-                        todo = [i for i in todo if not skip(labels[i], layer, seed, fingerprint(config, labels[i]))]
+                        todo = [i for i in todo if not skip(labels[i], layer, seed,
+                                                            fingerprint(config, _target_id(labels[i], kinds[i], vectors[i])))]
                         if bar is not None:
                             bar.update(cfg.steps * (len(labels) - len(todo)))
                     if not todo:
@@ -193,6 +195,24 @@ def result_config(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, extra: 
 
 # recorded with every result, but they do not change the image: batching and memory plans are neutral
 _NOT_IN_FINGERPRINT = ("batch_size", "snapshots", "plan", "device", "threads", "deterministic")
+
+
+def _baseline_id(vlm: VLM, baseline) -> str:
+    """The baseline by its words, not its name: an edited --baseline file is another concept vector."""
+    from ..concepts import baseline_words
+
+    words = baseline_words(vlm, baseline)
+    name = "default" if baseline is None else (str(baseline) if isinstance(baseline, (str, os.PathLike)) else "list")
+    return f"{name}:{hashlib.sha1(chr(10).join(words).encode()).hexdigest()[:12]}"
+
+
+def _target_id(label: str, kind: str, vector: torch.Tensor) -> str:
+    """What the fingerprint knows a target by: a concept by its text (its vector follows from the model
+    and settings), a raw direction by its label *and* its values."""
+    if kind == "concept":
+        return label
+    data = vector.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    return f"{label}#{hashlib.sha256(data).hexdigest()[:12]}"
 
 
 def fingerprint(config: dict, label: str | None = None) -> str:
@@ -273,7 +293,8 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
             trajectory=[{"step": s + 1, "loss": round(float(hist[s, 0, i]), 6), "cosine": round(float(hist[s, 1, i]), 6)}
                         for s in range(cfg.steps)],
             cosine_initial=float(cos_initial[i]), cosine_final=float(cos_final[i]), seconds=seconds,
-            config=config | {"fingerprint": fingerprint(config, labels[i])}, target=kinds[i],
+            config=config | {"fingerprint": fingerprint(config, _target_id(labels[i], kinds[i], vectors[i]))},
+            target=kinds[i],
             snapshots={s: img[i] for s, img in snapshots.items()},
         )
         for i in range(b)

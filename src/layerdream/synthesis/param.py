@@ -103,10 +103,11 @@ class MultiResolutionImage(nn.Module):
         self.components = nn.ParameterList(
             nn.Parameter(torch.zeros(batch, 3, r, r, device=device)) for r in self.resolutions
         )
-        if init_noise > 0:  # families that drop an exactly-gray image (Idefics3) need a nudge
-            with torch.no_grad():
+        if init_noise > 0:  # an optional nudge away from exact gray
+            with torch.no_grad():  # one draw shared by the batch: an image never depends on its batch-mates
                 top = self.components[-1]
-                top.add_(init_noise * torch.randn(top.shape, generator=generator, device=top.device))
+                noise = torch.randn((1, *top.shape[1:]), generator=generator, device=top.device)
+                top.add_(init_noise * noise.expand_as(top))
 
     def logits(self) -> torch.Tensor:
         """Σ_r U(θ_r), summed coarse to fine in a fixed order."""
