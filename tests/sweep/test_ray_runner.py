@@ -344,3 +344,20 @@ def test_a_model_the_workers_cannot_load_is_one_line_before_any_batch(ray_addres
                   progress=False, log=lambda m: None)
     assert "\n" not in str(err.value)
     assert _rows(tmp_path / "run") == []
+
+
+@pytest.mark.slow
+def test_ray_with_no_address_runs_on_a_local_instance_of_its_own(tmp_path, tiny_folder, concepts_file):
+    """`--ray` alone (a multi-GPU box): the CLI starts its own Ray, runs, stops it; here on the CPUs."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "layerdream.cli", "sweep", "--model", str(tiny_folder), "--concepts", str(concepts_file),
+           "--layer", "1", "--seed", "0", "--steps", "1", "--batch", "4", "--device", "cpu", "--out", str(run), "--quiet",
+           "--ray", "--cpus-per-worker", "1"]
+    env = {k: v for k, v in _env().items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    total = 8 + 2 * 3
+    assert "layerdream sweep (Ray):" in done.stderr and "0 failed" in done.stderr
+    assert f"{total} of {total} jobs done" in done.stderr
+    rows = _rows(run)
+    assert len(rows) == len({r["key"] for r in rows}) == total
