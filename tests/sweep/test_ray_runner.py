@@ -125,6 +125,7 @@ def test_ray_sweep_gives_the_same_images_and_rows_as_local(ray_address, tmp_path
     on_ray = run_sweep(spec, tmp_path / "ray", device="cpu", batch_size=2, runner=runner, progress=False,
                        log=lambda m: None)
     assert local.ran == on_ray.ran == local.total == 2 * (8 + 2 * 3) and on_ray.failed == 0
+    assert runner.dtype == "float32" and runner.total == local.total  # the sweep told the runner the RUN's dtype
 
     volatile = ("finished_at", "seconds")
     a = [{k: v for k, v in r.items() if k not in volatile} for r in _rows(tmp_path / "local")]

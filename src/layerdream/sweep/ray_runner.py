@@ -196,7 +196,8 @@ class RayRunner:
     ``cpus_per_worker`` are the Ray resources of each actor; GPUs are used when the cluster has any
     unless ``device="cpu"``. ``batch`` caps concepts per forward as ``--batch`` does; the actors
     re-plan the batch on their own device (the driver's plan is for the driver's device).
-    ``total``/``initial`` size the progress bar (the sweep fills them in when left None).
+    ``dtype`` is the workers' model dtype and ``total``/``initial`` size the progress bar; the sweep
+    fills all three in from the RUN when they are left None.
     """
 
     def __init__(self, address: str | None = None, *, workers: int | None = None, gpus_per_worker: float | None = None,
@@ -316,12 +317,12 @@ class RayRunner:
             return Ready(execute)
         vlm = execute.vlm
         worker_device = "cuda" if use_gpu else "cpu"
-        dtype = self.dtype
+        dtype = self.dtype  # the RUN's --dtype (the sweep sets it); None: each device's default, as locally
         if dtype is None and vlm.device.type == worker_device:  # same kind of device: exactly the driver's dtype
             dtype = str(vlm.dtype).removeprefix("torch.")
         source = os.path.abspath(vlm.name) if os.path.exists(vlm.name) else vlm.name  # workers run in another cwd
-        return EngineRecipe(model=source, name=vlm.name, device=worker_device, dtype=dtype, preset=execute.preset, steps=execute.steps,
-                            options=dict(execute.options), resources=dict(execute.resources),
+        return EngineRecipe(model=source, name=vlm.name, device=worker_device, dtype=dtype, preset=execute.preset,
+                            steps=execute.steps, options=dict(execute.options), resources=dict(execute.resources),
                             gpu_fraction=per_gpu if use_gpu else 1.0)
 
     def _plans(self, ray, actors: list, jobs: list[Job], execute: Execute) -> list[int | None]:

@@ -183,6 +183,8 @@ def run_sweep(
         runner = runner or LocalRunner(progress=progress, total=len(jobs), initial=already)
         if getattr(runner, "total", 0) is None:  # a runner built before the plan (RayRunner): size its bar
             runner.total, runner.initial = len(jobs), already  # type: ignore[attr-defined]
+        if getattr(runner, "dtype", 0) is None:  # and its workers load the model in the RUN's dtype
+            runner.dtype = spec.dtype  # type: ignore[attr-defined]
         persist = Persist(store)
         started = time.perf_counter()
         runner.run(make_batches(pending, batch_size or 8), execute, persist)
