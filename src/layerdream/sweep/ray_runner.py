@@ -398,6 +398,10 @@ class RayRunner:
             bar.close()
             self.log(f"layerdream sweep: interrupted; {delivered} image(s) of this run kept, Ray workers stopped")
             raise
+        except UserError:  # a batch hit a user error: keep what other workers have already finished
+            delivered += self._keep_finished(ray, inflight, on_result)
+            bar.close()
+            raise
         bar.close()
         self.elapsed, self.delivered = time.perf_counter() - started, delivered
         self.summary = self._summary(delivered, self.elapsed, use_gpu, per_gpu, per_cpu)
