@@ -362,3 +362,43 @@ def test_ray_with_no_address_runs_on_a_local_instance_of_its_own(tmp_path, tiny_
     assert f"{total} of {total} jobs done" in done.stderr
     rows = _rows(run)
     assert len(rows) == len({r["key"] for r in rows}) == total
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ray_client_address_joins_a_cluster_started_with_ray_start(tmp_path, tiny_folder, concepts_file):
+    """`--ray ray://HOST:PORT`: a cluster started the way a user starts one (`ray start --head`), joined
+    through Ray Client; the RUN stays with the driver."""
+    pytest.importorskip("grpc", reason="Ray Client needs ray[client] (grpcio); the layerdream[ray] extra brings it")
+    gcs, client = _free_port(), _free_port()
+    env = dict(_env(), RAY_AUTH_MODE="disabled")  # a throwaway loopback cluster: no token to hand around
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen([ray_bin, "start", "--head", "--port", str(gcs), "--ray-client-server-port", str(client),
+                             "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false",
+                             "--node-ip-address", "127.0.0.1", "--block"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run = tmp_path / "run"
+        cmd = [sys.executable, "-m", "layerdream.cli", "sweep", "--model", str(tiny_folder), "--concepts",
+               str(concepts_file), "--layer", "1", "--seed", "0", "--steps", "1", "--batch", "2", "--device", "cpu",
+               "--out", str(run), "--quiet", "--ray", f"ray://127.0.0.1:{client}", "--workers", "2"]
+        deadline = time.monotonic() + 120
+        while True:  # the head needs a few seconds before its client server answers
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+            if done.returncode == 0 or time.monotonic() > deadline or "cannot reach the Ray cluster" not in done.stderr:
+                break
+            time.sleep(2)
+        assert done.returncode == 0, done.stderr[-2000:]
+        total = 8 + 2 * 3
+        assert "on 2 worker(s)" in done.stderr and f"{total} of {total} jobs done" in done.stderr
+        assert len(_rows(run)) == total
+    finally:
+        head.terminate()  # `ray start --block` stops what it started on SIGTERM
+        head.wait(60)

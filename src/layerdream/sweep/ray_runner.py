@@ -26,6 +26,7 @@ import argparse
 import os
 import socket
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -34,7 +35,7 @@ from ..errors import UserError
 from .plan import Job
 from .runner import Batch, Execute, JobFailure, OnResult
 
-RAY_MISSING = "--ray needs Ray, which is not installed here: pip install 'layerdream[ray]' (or pip install 'ray>=2.9')"
+RAY_MISSING = "--ray needs Ray, which is not installed here: pip install 'layerdream[ray]' (or pip install 'ray[client]>=2.9')"
 DEFAULT_MAX_RESTARTS = 3  # worker processes Ray may start again after one dies (per actor)
 DEFAULT_MAX_TASK_RETRIES = 2  # times a batch whose worker died is run again on the restarted worker
 POSTFIX_WORKERS = 8  # per-worker rates shown in the bar; the final line has them all
@@ -274,7 +275,9 @@ class RayRunner:
         kwargs.update(self.init_kwargs)
         address = self.address or "local"
         try:
-            ray.init(address=address, **kwargs)
+            with warnings.catch_warnings():  # Ray Client warns before it raises; the one line below says it
+                warnings.simplefilter("ignore")
+                ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError, OSError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
             if address == "local":
