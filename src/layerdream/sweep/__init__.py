@@ -15,10 +15,12 @@ __getattr__, __dir__ = lazy(__name__, {
     "random_direction": ".plan",
     "LocalRunner": ".runner",
     "Runner": ".runner",
+    "JobFailure": ".runner",
+    "RayRunner": ".ray_runner",
     "Store": ".store",
     "SweepSpec": ".sweeper",
     "run_sweep": ".sweeper",
 })
 
 __all__ = ["Concept", "ConceptSet", "load_concept_set", "Job", "plan_jobs", "random_direction", "LocalRunner",
-           "Runner", "Store", "SweepSpec", "run_sweep"]
+           "Runner", "JobFailure", "RayRunner", "Store", "SweepSpec", "run_sweep"]
