@@ -68,6 +68,7 @@ def register_judge(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("judge", help="judge (or re-judge) the images of a sweep RUN; verdicts go into the RUN",
                        description="Judge a sweep RUN (finished or in progress); re-running judges only new images.")
     add_run_judge_arguments(p)
+    add_ray_flags(p)  # judging as a Ray stage: each worker holds its own judge (docs/distributed.md)
     p.set_defaults(func=cmd_judge)
 
 
@@ -86,11 +87,12 @@ def add_run_judge_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_judge(args: argparse.Namespace) -> int:
     from ..api import judge_run_with
     from ..evaluation.cli import judge_from_args, protocols_from_args  # looked up now: tests replace judge_from_args
+    from .ray_judging import ray_judge_from_args
     from .store import Store
 
     Store.open_existing(args.run).close()  # refuse a bad (or read-only) RUN before building a judge
     protocols = protocols_from_args(args)
-    judge = judge_from_args(args)
+    judge = ray_judge_from_args(judge_from_args(args), args, judge_from_args)  # --ray: answers on Ray workers
     try:
         result = judge_run_with(args.run, judge, protocols=protocols, n_queries=args.n_queries, rejudge=args.rejudge,
                                 progress=not args.quiet)
