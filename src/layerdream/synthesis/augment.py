@@ -53,14 +53,22 @@ class _Crops(torch.autograd.Function):
         return out, None, None
 
 
-def shift_and_noise(images: torch.Tensor, offsets: torch.Tensor, eps: torch.Tensor | None,
-                    max_shift: int) -> torch.Tensor:
-    """(B, 3, S, S) -> (B·K, 3, S, S): K shifted, noisy copies of each image (copy-major within image)."""
-    b, _, size, _ = images.shape
-    k = offsets.shape[0]
-    big = resize(images, size + 2 * max_shift) if max_shift else images
-    base = torch.arange(size, device=images.device)
+def upscale(images: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """(B, 3, S, S) -> (B, 3, S+2m, S+2m): the canvas every shifted crop of this step is cut from."""
+    return resize(images, images.shape[-1] + 2 * max_shift) if max_shift else images
+
+
+def crop_and_noise(big: torch.Tensor, offsets: torch.Tensor, eps: torch.Tensor | None, size: int) -> torch.Tensor:
+    """(B, 3, S+2m, S+2m) -> (B·K, 3, S, S): one crop per offset, plus its noise (copy-major within image)."""
+    b, k = big.shape[0], offsets.shape[0]
+    base = torch.arange(size, device=big.device)
     crops = _Crops.apply(big, offsets[:, 0:1] + base, offsets[:, 1:2] + base)  # (B, K, 3, S, S)
     if eps is not None:
         crops = crops + eps[None]
     return crops.reshape(b * k, 3, size, size)
+
+
+def shift_and_noise(images: torch.Tensor, offsets: torch.Tensor, eps: torch.Tensor | None,
+                    max_shift: int) -> torch.Tensor:
+    """(B, 3, S, S) -> (B·K, 3, S, S): K shifted, noisy copies of each image (copy-major within image)."""
+    return crop_and_noise(upscale(images, max_shift), offsets, eps, images.shape[-1])

@@ -228,10 +228,11 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
               extra: dict | None = None, mem: Plan | None = None) -> list[SynthesisResult]:
     """The optimisation for B targets at one layer and seed.
 
-    Each step draws the K augmentations once, then runs the copies in micro-batches of
-    ``mem.copies_per_micro_batch``: their gradients accumulate on a detached copy of the image, and
-    one backward through the parameterisation follows. With one micro-batch this is exactly the
-    plain step; with several it differs only in float summation order.
+    Each step draws the K augmentations and upscales the image for the shifts once, then runs the
+    copies in micro-batches of ``mem.copies_per_micro_batch``: their gradients accumulate on a
+    detached copy of the upscaled canvas, and one backward through the upscale and the
+    parameterisation follows. With one micro-batch this is exactly the plain step; with several it
+    differs only in float summation order.
     """
     device, b, k = vlm.device, len(labels), cfg.copies
     micro = min(k, mem.copies_per_micro_batch) if mem is not None else k
@@ -242,6 +243,7 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
     gray = vlm.gray_reference(layer, cfg.prompt_format)
     target = vectors.to(device)
+    targets_k = {n: target.repeat_interleave(n, 0) for n in {micro, k % micro or micro}}  # per micro-batch size
     neg_vecs, neg_w = (negatives[0].to(device), negatives[1].to(device)) if negatives else (None, None)
 
     def represent(pixels: torch.Tensor, tgt: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -255,18 +257,18 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
     with vlm.checkpointed_vision(mem is not None and mem.checkpoint_vision):
         for step in range(cfg.steps):
             offsets, eps = augment.draw(gen, k, cfg.canvas, cfg.max_shift, cfg.noise, device)
-            current = image()
-            leaf = current.detach().requires_grad_(True)
+            big = augment.upscale(image(), cfg.max_shift)  # once per step, whatever the micro-batches
+            leaf = big.detach().requires_grad_(True)
             for c0 in range(0, k, micro):
                 c1 = min(k, c0 + micro)
-                copies = augment.shift_and_noise(leaf, offsets[c0:c1], None if eps is None else eps[c0:c1], cfg.max_shift)
-                tgt = target.repeat_interleave(c1 - c0, 0)
+                copies = augment.crop_and_noise(leaf, offsets[c0:c1], None if eps is None else eps[c0:c1], cfg.canvas)
+                tgt = targets_k[c1 - c0]
                 loss_rows, cos_rows = cosine_objective(represent(copies, tgt, cfg.sigma(step)), tgt, neg_vecs, neg_w)
                 (loss_rows.view(b, c1 - c0).sum(1) / k).sum().backward()
                 history[step, 0] += loss_rows.detach().view(b, -1).sum(1) / k
                 history[step, 1] += cos_rows.detach().view(b, -1).sum(1) / k
             opt.zero_grad(set_to_none=True)
-            current.backward(leaf.grad)
+            big.backward(leaf.grad)
             _clip_per_image(params, cfg.grad_clip)
             opt.step()
             if step + 1 in cfg.snapshots:
