@@ -48,13 +48,16 @@ def _before_logits(self) -> torch.Tensor:
     return total
 
 
-def _before_shift_and_noise(images, offsets, eps, max_shift):
-    b, _, size, _ = images.shape
-    k = offsets.shape[0]
-    big = F.interpolate(images, size=(size + 2 * max_shift,) * 2, mode="bilinear", align_corners=False) if max_shift else images
-    base = torch.arange(size, device=images.device)
+def _before_upscale(images, max_shift):
+    size = images.shape[-1]
+    return F.interpolate(images, size=(size + 2 * max_shift,) * 2, mode="bilinear", align_corners=False) if max_shift else images
+
+
+def _before_crop_and_noise(big, offsets, eps, size):
+    b, k = big.shape[0], offsets.shape[0]
+    base = torch.arange(size, device=big.device)
     rows, cols = offsets[:, 0:1] + base, offsets[:, 1:2] + base
-    crops = big[:, :, rows[:, :, None], cols[:, None, :]].permute(0, 2, 1, 3, 4)
+    crops = big[:, :, rows[:, :, None], cols[:, None, :]].permute(0, 2, 1, 3, 4)  # backward: accumulating index_put_
     if eps is not None:
         crops = crops + eps[None]
     return crops.reshape(b * k, 3, size, size)
@@ -69,21 +72,13 @@ def formulation(kind: str) -> Iterator[None]:
     if kind == "after":
         yield
         return
-    saved = MultiResolutionImage.logits, augment.shift_and_noise
-    MultiResolutionImage.logits, augment.shift_and_noise = _before_logits, _before_shift_and_noise
+    saved = MultiResolutionImage.logits, augment.upscale, augment.crop_and_noise
+    MultiResolutionImage.logits, augment.upscale, augment.crop_and_noise = (
+        _before_logits, _before_upscale, _before_crop_and_noise)
     try:
         yield
     finally:
-        MultiResolutionImage.logits, augment.shift_and_noise = saved
-
-
-def _at_threads(threads: int, fn):
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return fn()
-    finally:
-        torch.set_num_threads(before)
+        MultiResolutionImage.logits, augment.upscale, augment.crop_and_noise = saved
 
 
 def _max_diff_255(a: list[torch.Tensor], b: list[torch.Tensor]) -> int:
@@ -119,7 +114,7 @@ def cpu_part(model: str, steps: int, repeats: int, threads: int) -> None:
     rows = []
     for kind in ("before", "after"):
         run = way(kind)
-        images = [[r.image for r in _at_threads(t, run)] for t in (1, 2, 2)]
+        images = [[r.image for r in determinism.at_threads(t, run)] for t in (1, 2, 2)]
         rows.append([kind, _max_diff_255(images[0], images[1]), _max_diff_255(images[1], images[2]),
                      all(torch.equal(x, y) for x, y in zip(images[0], images[1]))])
     print("\n" + common.table(["formulation", "1 vs 2 threads: max pixel diff (/255)", "2 vs 2 again (/255)",

@@ -14,6 +14,7 @@ import layerdream as ld
 from layerdream.errors import UserError
 from layerdream.synthesis import augment, determinism
 from layerdream.synthesis.param import MultiResolutionImage, interpolation_matrix, resize
+from layerdream.synthesis.determinism import at_threads
 
 WORDS = ["red", "blue", "the", "a", "of", "is", "on", "with", "and", "big", "small"]
 
@@ -28,15 +29,6 @@ def tiny64(tmp_path_factory):
     save_tiny_gemma3(folder, model, processor)
     (folder / "baseline_words.txt").write_text("\n".join(WORDS[2:]) + "\n")
     return ld.load(str(folder), device="cpu")
-
-
-def at_threads(threads: int, fn):
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return fn()
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_same_image_at_one_and_two_threads_and_twice_at_two(tiny64):

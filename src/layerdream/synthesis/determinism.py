@@ -79,3 +79,14 @@ def record() -> dict:
     :func:`deterministic`.
     """
     return {"threads": torch.get_num_threads(), "deterministic": torch.are_deterministic_algorithms_enabled()}
+
+
+def at_threads(threads: int, fn):
+    """``fn()`` with torch at ``threads`` CPU threads (restored after): how a reader checks that an image
+    does not depend on the thread count (tests/synthesis/test_determinism.py, benchmarks/deterministic.py)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(before)
