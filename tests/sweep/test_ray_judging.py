@@ -14,6 +14,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'laye
 from layerdream.evaluation.types import Answer, Judge, JudgeItem, Query  # noqa: E402
 from layerdream.sweep.ray_judging import RayJudge  # noqa: E402
 from layerdream.sweep.ray_runner import RayRunner  # noqa: E402
+from run_helpers import start_test_ray  # noqa: E402
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -32,10 +33,7 @@ class PidJudge(Judge):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1", object_store_memory=256 * 2**20, logging_level="ERROR")
+    start_test_ray(ray)
     yield
     ray.shutdown()
 

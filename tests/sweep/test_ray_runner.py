@@ -25,14 +25,13 @@ import pytest
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'layerdream[ray]'): Ray sweeps untested here")
 
-import layerdream  # noqa: E402
 from layerdream.errors import UserError  # noqa: E402
 from layerdream.sweep import SweepSpec, load_concept_set, run_sweep  # noqa: E402
 from layerdream.sweep.plan import plan_jobs  # noqa: E402
 from layerdream.sweep.ray_runner import RayRunner  # noqa: E402
 from layerdream.sweep.store import Store  # noqa: E402
+from run_helpers import cli_env, result_rows, start_test_ray  # noqa: E402
 
-SRC = str(Path(layerdream.__file__).resolve().parents[1])
 CONCEPTS = "categories:\n  colour: [red, blue, green]\n  animal: [dog, cat]\n  place: [sky, grass, circle]\n"
 # the fakes below travel to the workers by value: this test module is not importable there
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -41,12 +40,7 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 @pytest.fixture(scope="module")
 def ray_address():
     """One real Ray for the module (start-up is the slow part: ~6-10 s on 2 shared cores)."""
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1", object_store_memory=256 * 2**20, logging_level="ERROR")
-    address = ray.get_runtime_context().gcs_address
-    assert address.startswith("127.0.0.1:"), address
+    address = start_test_ray(ray)
     yield address
     ray.shutdown()
 
@@ -228,32 +222,12 @@ def test_bad_worker_shapes_are_one_line_errors(ray_address, tmp_path, concepts_f
 
 # -- the driver: the real CLI in a subprocess that joins this test's Ray ------------------------------------
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    return env
-
-
-def _count(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def _signal_when(cmd: list[str], db: Path, at_least: int, sig: int, timeout: float = 240) -> tuple[int, int, str]:
     """Run ``cmd``, send ``sig`` once RUN holds ``at_least`` rows; (rows then, return code, stderr)."""
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
     try:
-        while _count(db) < at_least:
+        while result_rows(db) < at_least:
             if proc.poll() is not None:
                 pytest.fail(f"sweep ended before the signal (rc {proc.returncode}): {proc.stderr.read()[-2000:]}")
             if time.monotonic() > deadline:
@@ -265,7 +239,7 @@ def _signal_when(cmd: list[str], db: Path, at_least: int, sig: int, timeout: flo
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return _count(db), proc.returncode, err
+    return result_rows(db), proc.returncode, err
 
 
 def _wait_for_cpus(n: float, timeout: float = 60) -> bool:
@@ -292,7 +266,7 @@ def test_driver_sigkilled_then_resumed_on_ray_and_locally(ray_address, tmp_path,
     assert _wait_for_cpus(2), "Ray did not stop the dead driver's workers"
     second, rc, _ = _signal_when(base, db, first + 10, signal.SIGKILL)  # resumed locally, killed again
     assert rc == -signal.SIGKILL and first < second < total
-    done = subprocess.run(on_ray, env=_env(), capture_output=True, text=True, timeout=300)  # finished on Ray
+    done = subprocess.run(on_ray, env=cli_env(), capture_output=True, text=True, timeout=300)  # finished on Ray
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"{total - second} of {total} jobs to run ({second} already done)" in done.stderr
     assert "layerdream sweep (Ray):" in done.stderr and "0 failed" in done.stderr
@@ -305,7 +279,7 @@ def test_driver_sigkilled_then_resumed_on_ray_and_locally(ray_address, tmp_path,
     assert len(list((run / "images").rglob("*.png"))) == total and not list((run / "images").rglob("*.tmp"))
     for key, rel, sha in rows:
         assert hashlib.sha256((run / rel).read_bytes()).hexdigest() == sha, key
-    again = subprocess.run(on_ray, env=_env(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run(on_ray, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and f"all {total} jobs" in again.stderr  # nothing redone
 
 
@@ -354,7 +328,7 @@ def test_ray_with_no_address_runs_on_a_local_instance_of_its_own(tmp_path, tiny_
     cmd = [sys.executable, "-m", "layerdream.cli", "sweep", "--model", str(tiny_folder), "--concepts", str(concepts_file),
            "--layer", "1", "--seed", "0", "--steps", "1", "--batch", "4", "--device", "cpu", "--out", str(run), "--quiet",
            "--ray", "--cpus-per-worker", "1"]
-    env = {k: v for k, v in _env().items() if k != "RAY_ADDRESS"}
+    env = {k: v for k, v in cli_env().items() if k != "RAY_ADDRESS"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     total = 8 + 2 * 3
@@ -378,7 +352,7 @@ def test_ray_client_address_joins_a_cluster_started_with_ray_start(tmp_path, tin
     through Ray Client; the RUN stays with the driver."""
     pytest.importorskip("grpc", reason="Ray Client needs ray[client] (grpcio); the layerdream[ray] extra brings it")
     gcs, client = _free_port(), _free_port()
-    env = dict(_env(), RAY_AUTH_MODE="disabled")  # a throwaway loopback cluster: no token to hand around
+    env = dict(cli_env(), RAY_AUTH_MODE="disabled")  # a throwaway loopback cluster: no token to hand around
     ray_bin = str(Path(sys.executable).with_name("ray"))
     head = subprocess.Popen([ray_bin, "start", "--head", "--port", str(gcs), "--ray-client-server-port", str(client),
                              "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false",

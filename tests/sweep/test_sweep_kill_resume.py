@@ -3,7 +3,6 @@ then resumed with the same command, ends with every job done exactly once and ev
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import sqlite3
 import subprocess
@@ -14,37 +13,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import layerdream
+from run_helpers import cli_env, result_rows
 
-SRC = str(Path(layerdream.__file__).resolve().parents[1])
 CONCEPTS = "categories:\n  colour: [red, blue, green]\n  animal: [dog, cat]\n  place: [sky, grass, circle]\n"
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    return env
-
-
-def _rows(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def _kill_when(cmd: list[str], db: Path, at_least: int, timeout: float = 240) -> int:
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     try:
-        while _rows(db) < at_least:
+        while result_rows(db) < at_least:
             if proc.poll() is not None:
                 pytest.fail(f"sweep ended before the kill (rc {proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
             if time.monotonic() > deadline:
@@ -56,7 +34,7 @@ def _kill_when(cmd: list[str], db: Path, at_least: int, timeout: float = 240) ->
         if proc.poll() is None:
             proc.kill()
         proc.stderr.close()
-    return _rows(db)
+    return result_rows(db)
 
 
 @pytest.mark.slow
@@ -72,7 +50,7 @@ def test_sigkill_twice_then_resume(tmp_path, tiny_folder):
     first = _kill_when(cmd, db, 6)
     second = _kill_when(cmd, db, first + 10)
     assert 6 <= first < second < total
-    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"{total - second} of {total} jobs to run ({second} already done)" in done.stderr
 
@@ -92,7 +70,7 @@ def test_sigkill_twice_then_resume(tmp_path, tiny_folder):
             im.load()
             assert im.size[0] > 0
 
-    again = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and f"all {total} jobs" in again.stderr
 
 
