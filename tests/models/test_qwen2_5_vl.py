@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from model_checks import assert_memory_model_close, assert_processor_pixels_and_gradients
 import layerdream as ld
 from families import qwen2_5_vl as family  # tests/models/families
 from layerdream.models.qwen2_5_vl import fixed_side
@@ -146,7 +147,6 @@ def test_real_qwen2_5_vl_geometry_on_cpu():
     and ViT geometry (112-px windows, a full-attention block) with tiny widths: 448 px, 16 x 16 tokens,
     pixels equal to the processor's, 256 image tokens in the prompt, gradients reach the image,
     and the memory model's estimate of one copy is within 10 % of what autograd keeps."""
-    from PIL import Image
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
@@ -177,28 +177,8 @@ def test_real_qwen2_5_vl_geometry_on_cpu():
     assert (vlm.image_size, vlm.grid) == (448, (16, 16))
     assert vlm.image_positions().numel() == 256 and vlm.adapter.vision_dims().tokens == 1024
 
-    array = np.random.default_rng(0).integers(0, 256, (448, 448, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
-    theirs = processor.image_processor(images=Image.fromarray(array), return_tensors="pt")
-    ours = vlm.adapter.preprocess(x)
-    assert torch.equal(ours["image_grid_thw"], theirs["image_grid_thw"])
-    torch.testing.assert_close(ours["pixel_values"], theirs["pixel_values"], rtol=0, atol=1e-5)
-
-    x.requires_grad_(True)
-    vlm.image_tokens(x, 1).pow(2).mean().backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
-
-    # the memory model, fed by vision_dims(), within 10 % of what autograd keeps per copy (bf16, as on a GPU)
-    from layerdream.synthesis import memory
-
-    vlm.model.to(torch.bfloat16)
-    x = torch.rand(2, 3, 448, 448, requires_grad=True)
-    measured = memory.measure_saved_bytes(lambda: vlm.image_tokens(x, 1).pow(2).sum(),
-                                          exclude=list(vlm.model.parameters())) / 2
-    prompt_length = vlm.image_prompt()["input_ids"].shape[1]
-    predicted = memory.copy_cost(vlm.model.config, 1, 448, 224, prompt_length, torch.bfloat16, False,
-                                 vision=vlm.adapter.vision_dims()).saved
-    assert 0.9 < predicted / measured < 1.1, (predicted, measured)
+    assert_processor_pixels_and_gradients(vlm, processor, 448, 1)
+    assert_memory_model_close(vlm, 448, 1)
 
 
 def test_concept_prompt_uses_the_processors_template(tmp_path):

@@ -1,0 +1,37 @@
+"""Checks that several family tests run at a family's real geometry (a plain module, importable from
+tests/models; ``conftest`` is ambiguous on sys.path)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def assert_processor_pixels_and_gradients(vlm, processor, size: int, layer: int) -> None:
+    """Our differentiable preprocessing equals the HF processor's (patches and grid), and gradients reach
+    the pixels through the early-exit forward at ``layer``."""
+    from PIL import Image
+
+    array = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    theirs = processor.image_processor(images=Image.fromarray(array), return_tensors="pt")
+    ours = vlm.adapter.preprocess(x)
+    assert torch.equal(ours["image_grid_thw"], theirs["image_grid_thw"])
+    torch.testing.assert_close(ours["pixel_values"], theirs["pixel_values"], rtol=0, atol=1e-5)
+    x.requires_grad_(True)
+    vlm.image_tokens(x, layer).pow(2).mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def assert_memory_model_close(vlm, size: int, layer: int, low: float = 0.9, high: float = 1.1) -> None:
+    """The memory model, fed by the adapter's ``vision_dims()``, against what autograd keeps per copy
+    (bf16, as on a GPU)."""
+    from layerdream.synthesis import memory
+
+    vlm.model.to(torch.bfloat16)
+    x = torch.rand(2, 3, size, size, requires_grad=True)
+    measured = memory.measure_saved_bytes(lambda: vlm.image_tokens(x, layer).pow(2).sum(),
+                                          exclude=list(vlm.model.parameters())) / 2
+    prompt_length = vlm.image_prompt()["input_ids"].shape[1]
+    predicted = memory.copy_cost(vlm.model.config, layer, size, size // 2, prompt_length, torch.bfloat16, False,
+                                 vision=vlm.adapter.vision_dims()).saved
+    assert low < predicted / measured < high, (predicted, measured)
