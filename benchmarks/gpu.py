@@ -61,40 +61,20 @@ def build_vlm(device: str, dtype: torch.dtype, tiny: bool = False):
     The tokenizer is the offline word-level one of ``layerdream.models.tiny`` (speaks Gemma's chat
     template and special tokens); only the prompt's layout matters for speed, not the vocabulary.
     """
-    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3Processor
-    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
-
     from layerdream.models.gemma3 import Gemma3Adapter
-    from layerdream.models.tiny import GEMMA_CHAT_TEMPLATE, build_word_tokenizer
+    from layerdream.models.tiny import build_tiny_gemma3
     from layerdream.models.vlm import VLM
 
-    tokenizer = build_word_tokenizer(["concept"])
-    ids = tokenizer.convert_tokens_to_ids
     vision, text = dict(GEMMA3_4B_VISION), dict(GEMMA3_4B_TEXT)
     tokens = TINY_TOKENS if tiny else GEMMA3_4B_TOKENS
     if tiny:
         vision.update(TINY_VISION)
         text.update(TINY_TEXT)
     text["layer_types"] = layer_types(text["num_hidden_layers"])
-    config = Gemma3Config(
-        vision_config=vision, text_config=text, mm_tokens_per_image=tokens,
-        image_token_index=ids("<image_soft_token>"), boi_token_index=ids("<start_of_image>"),
-        eoi_token_index=ids("<end_of_image>"), pad_token_id=ids("<pad>"), bos_token_id=ids("<bos>"),
-        eos_token_id=ids("<eos>"),
-    )
-    config.text_config.pad_token_id = ids("<pad>")
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = Gemma3ForConditionalGeneration._from_config(config, dtype=dtype)
-    with torch.no_grad():  # transformers zero-initialises the projector: every pixel gradient would be 0
-        model.model.multi_modal_projector.mm_input_projection_weight.normal_(std=0.5 / vision["hidden_size"] ** 0.5)
-    model.requires_grad_(False).eval()
-    size = vision["image_size"]
-    processor = Gemma3Processor(
-        image_processor=Gemma3ImageProcessorPil(size={"height": size, "width": size}, image_mean=[0.5] * 3,
-                                                image_std=[0.5] * 3, do_pan_and_scan=False),
-        tokenizer=tokenizer, chat_template=GEMMA_CHAT_TEMPLATE, image_seq_length=tokens,
-    )
+    model, _, processor = build_tiny_gemma3(["concept"], image_size=vision["image_size"], patch_size=vision["patch_size"],
+                                            mm_tokens_per_image=tokens, vision=vision, text=text, device=device,
+                                            dtype=dtype)
+    model.requires_grad_(False)
     name = "random-init Gemma 3 " + ("tiny (CPU path test)" if tiny else "4B (gemma-3-4b-it config)")
     return VLM(model, processor, Gemma3Adapter(model, processor), name=name)
 

@@ -81,6 +81,8 @@ def build_tiny_gemma3(
     vision: dict[str, Any] | None = None,
     text: dict[str, Any] | None = None,
     seed: int = 0,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
 ):
     """Return ``(model, tokenizer, processor)`` for a random-init Gemma 3 with the real geometry ratios.
 
@@ -115,7 +117,8 @@ def build_tiny_gemma3(
     )
     config.text_config.pad_token_id = ids("<pad>")
     torch.manual_seed(seed)
-    model = Gemma3ForConditionalGeneration(config).eval()
+    with torch.device(device or "cpu"):  # built where it will run: a 4B model never passes through fp32 host RAM
+        model = Gemma3ForConditionalGeneration._from_config(config, dtype=dtype).eval()
     with torch.no_grad():
         model.model.multi_modal_projector.mm_input_projection_weight.normal_(std=0.5 / vision_cfg["hidden_size"] ** 0.5)
     image_processor = Gemma3ImageProcessorPil(
