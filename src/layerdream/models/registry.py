@@ -35,21 +35,26 @@ NOT_ADAPTER_BASED = {
 }
 TOY_ROOT = Path(__file__).resolve().parent.parent / "toyworld" / "checkpoints"
 TOY_MODELS = ("toy-aligned", "toy-plain", "toy-shuffled")
+# toy VLMs on the real Gemma 3 270M: the folder ships the tower and projector, the LM comes from the
+# realmodel extra at load time (layerdream.toyworld.gemma)
+GEMMA_TOY_MODELS = ("toy-gemma", "toy-gemma-aligned")
+ALL_TOY_MODELS = TOY_MODELS + GEMMA_TOY_MODELS
 DEFAULT_MODEL = "toy-aligned"
 
 
 def resolve(name_or_path: str, gguf_file: str | None = None) -> tuple[str, bool]:
     """(location, is_local) for a hub id, a local folder, or a shipped toy name."""
-    if name_or_path in TOY_MODELS:
+    if name_or_path in ALL_TOY_MODELS:
         folder = TOY_ROOT / name_or_path
         if not (folder / "config.json").exists():
             raise UserError(
                 f"the toy model {name_or_path!r} is not in this installation ({folder}); "
-                "rebuild it with `layerdream toyworld train --out DIR` and pass --model DIR/" + name_or_path
+                f"rebuild it with `layerdream toyworld train --out DIR{' --stage ' + name_or_path if name_or_path in GEMMA_TOY_MODELS else ''}` "
+                "and pass --model DIR/" + name_or_path
             )
         return str(folder), True
     if name_or_path.startswith("toy-") and not os.path.exists(name_or_path):
-        raise UserError(f"unknown toy model {name_or_path!r}; choose one of {', '.join(TOY_MODELS)}")
+        raise UserError(f"unknown toy model {name_or_path!r}; choose one of {', '.join(ALL_TOY_MODELS)}")
     if os.path.isdir(name_or_path):
         if not gguf_file and not os.path.exists(os.path.join(name_or_path, "config.json")):
             raise UserError(f"{name_or_path!r} is a folder but holds no config.json; point --model at a saved checkpoint folder")
@@ -71,6 +76,14 @@ def _looks_local(name: str) -> bool:
 
 
 _WEIGHT_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+def _is_gemma_toy(folder: str) -> bool:
+    if not os.path.isfile(os.path.join(folder, "toyworld.json")):
+        return False
+    from ..toyworld.gemma import is_gemma_toy
+
+    return is_gemma_toy(folder)
 
 
 def adapter_for(model_type: str) -> type:
@@ -131,7 +144,11 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
     try:
         config = AutoConfig.from_pretrained(location, **kwargs)
         adapter_cls = adapter_for(config.model_type)
-        if adapter_cls is TextOnlyAdapter:
+        if local and _is_gemma_toy(location):  # weights of the LM are not in the folder
+            from ..toyworld.gemma import load_folder
+
+            net, processor = load_folder(location, dtype=torch_dtype)
+        elif adapter_cls is TextOnlyAdapter:
             net = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype, **kwargs)
             processor = AutoTokenizer.from_pretrained(location, **kwargs)
         else:
@@ -146,7 +163,7 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
         where = "local folder" if local else "hub id"
         raise UserError(
             f"cannot load model {model!r} ({where}): {str(err).splitlines()[0][:200]}; hub ids need network "
-            "access, otherwise pass a local checkpoint folder or a toy model (toy-aligned, toy-plain, toy-shuffled)"
+            "access, otherwise pass a local checkpoint folder or a toy model ({', '.join(ALL_TOY_MODELS)})"
         ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
@@ -157,4 +174,4 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
     return VLM(net, processor, adapter_cls(net, processor), name=model, path=location if local else None)
 
 
-__all__ = ["load", "resolve", "adapter_for", "ADAPTERS", "TOY_MODELS", "DEFAULT_MODEL", "FamilyAdapter"]
+__all__ = ["load", "resolve", "adapter_for", "ADAPTERS", "TOY_MODELS", "GEMMA_TOY_MODELS", "DEFAULT_MODEL", "FamilyAdapter"]

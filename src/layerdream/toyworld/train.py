@@ -12,6 +12,10 @@ judge -> vision -> robust -> text -> aligned, plain-projector -> plain, shuffled
 * ``plain-projector`` then ``plain``: projector with the LM frozen, then joint, no alignment loss;
 * ``shuffled``: the aligned recipe on image-caption pairs shuffled within each batch (negative control);
 * ``export``: ``save_pretrained`` folders with processor, ``baseline_words.txt`` and ``toyworld.json``.
+
+Two more stages run only when named (``--stage toy-gemma --stage toy-gemma-aligned``): adapters on the
+real, frozen Gemma 3 270M (extra ``realmodel``; ``toyworld.gemma_train``), each writing its folder
+directly. Their tower is ``stages/robust`` when this run has it, else the shipped toy tower.
 """
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ TRAIN_POOL_SEED, POOL_SIZE = 1, 4096  # one pool of world samples shared by the 
 VISION_POOL_SIZE = 16384  # the tower sees 96k images; shape overfits a 4096-image pool
 QUICK_STEPS = {k: 2 for k in STEPS}
 STAGES = ["vision", "robust", "text", "aligned", "judge", "plain-projector", "plain", "shuffled", "export"]
+GEMMA_STAGES = ["toy-gemma", "toy-gemma-aligned"]  # opt-in: hours of CPU, and the realmodel extra
+GEMMA_SEED = 0
 
 
 def build_base():
@@ -86,6 +92,36 @@ class Runner:
         return self.model
 
     # -- stages ------------------------------------------------------------------------------
+    def toy_gemma(self):
+        return self._gemma("toy-gemma")
+
+    def toy_gemma_aligned(self):
+        return self._gemma("toy-gemma-aligned")
+
+    def _gemma(self, name: str):
+        from . import checkpoint_path, gemma, gemma_train
+
+        source = self.stage_dir / "robust.safetensors"
+        if not source.is_file():
+            source = checkpoint_path("toy-aligned") / "model.safetensors"
+        tower = gemma.tower_state(source)
+        recipe = dict(gemma_train.RECIPES[name])
+        if self.quick:
+            recipe["steps"] = 2
+        model, proc, m = gemma_train.run_recipe(
+            recipe, seed=GEMMA_SEED, vision_config=self.model.config.vision_config.to_dict(), tower_state=tower,
+            checkpoint=self.stage_dir / f"{name}.partial.pt", progress=self.progress, name=name,
+            probe_n=16 if self.quick else 280)
+        m["tower_from"] = str(source)
+        info = {"name": name, "seed": GEMMA_SEED, "aligned_layers": list(recipe["align_layers"]),
+                "recipe": ("positive control: captioning plus the alignment loss at layers 1-2" if recipe["align_layers"]
+                           else "ordinary adapter training: next-token captioning through the frozen LM, nothing else"),
+                "layer_convention": "layer l = hidden_states[l] = output of decoder block l",
+                "world": {"categories": world.CATEGORIES, "image_size": world.IMAGE_SIZE, "templates": world.TEMPLATES},
+                "training": m, "versions": versions()}
+        gemma.save(self.out / name, model, proc, info)
+        return None, m
+
     def judge(self):
         j, metrics = judge_mod.train_judge(steps=self.steps["judge"], pool_size=self.pool, progress=self.progress)
         judge_mod.save_judge(j, self.stage_dir / "judge")
@@ -188,28 +224,29 @@ def train_all(out: str | Path, *, quick: bool = False, progress: Callable[[str],
     from ..errors import UserError
 
     out = Path(out)
-    unknown = sorted(set(stages or []) - set(STAGES))
+    unknown = sorted(set(stages or []) - set(STAGES) - set(GEMMA_STAGES))
     if unknown:
-        raise UserError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}")
+        raise UserError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGES + GEMMA_STAGES)}")
     torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1)))
     runner = Runner(out, quick, progress)
     t_all = time.time()
     metrics: dict = {"quick": quick, "stages": {}}
-    for i, name in enumerate(STAGES, 1):
+    order = STAGES + [g for g in GEMMA_STAGES if g in (stages or [])]
+    for i, name in enumerate(order, 1):
         if stages and name not in stages:
             continue
         prev = runner.done(name)
         if prev is not None:
-            progress(f"[{i}/{len(STAGES)}] {name}: done earlier, skipped")
+            progress(f"[{i}/{len(order)}] {name}: done earlier, skipped")
             metrics["stages"][name] = prev
             continue
-        progress(f"[{i}/{len(STAGES)}] {name}: running")
+        progress(f"[{i}/{len(order)}] {name}: running")
         t0 = time.time()
         state, m = getattr(runner, name.replace("-", "_"))()
         m["seconds_stage"] = round(time.time() - t0, 1)
         metrics["stages"][name] = runner.save(name, state, m)
         (runner.stage_dir / f"{name}.partial.pt").unlink(missing_ok=True)  # mid-stage progress, now superseded
-        progress(f"[{i}/{len(STAGES)}] {name}: finished in {m['seconds_stage']:.0f}s")
+        progress(f"[{i}/{len(order)}] {name}: finished in {m['seconds_stage']:.0f}s")
         if not stages:
             atomic_write_json(out / "metrics.json", {**metrics, "versions": versions()})
     metrics["seconds_this_run"] = round(time.time() - t_all, 1)

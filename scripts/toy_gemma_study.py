@@ -1,0 +1,96 @@
+"""Which choices make a captioning-trained adapter on the real Gemma 3 270M align with text, and where?
+
+Trains toy-gemma variants (one change each from the shipped recipe) for several seeds through the
+same function as `layerdream toyworld train --stage toy-gemma` (`gemma_train.run_recipe`), and
+probes each: does it read the images (teacher-forced concept words), and at which layers do its
+image tokens retrieve their own concepts among the category's concept vectors. Resumable: a
+finished run is skipped, an interrupted one continues from its checkpoint.
+
+    python scripts/toy_gemma_study.py --variant linear --seed 0 1 2 --out runs/toy-gemma-study
+    python scripts/toy_gemma_study.py --summarise --out runs/toy-gemma-study   # markdown table
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+VARIANTS = {
+    "linear": {},                       # the shipped toy-gemma: Gemma 3's linear projector, frozen tower, 16 tokens
+    "mlp": {"projector": "mlp"},        # LLaVA's two-layer MLP projector
+    "tower": {"train_tower": True},     # the tower trained too (lr x 0.1)
+    "tokens64": {"tokens": 64},         # one image token per 8x8 patch instead of 4x4 pooled
+    "aligned": {"align_layers": (1, 2)},  # the positive control's recipe
+}
+
+
+def run(variant: str, seed: int, out: Path, threads: int) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from layerdream.io import atomic_write_json, versions
+    from layerdream.toyworld import checkpoint_path, gemma, gemma_train
+    from transformers import AutoConfig
+
+    folder = out / f"{variant}_s{seed}"
+    if (folder / "metrics.json").is_file():
+        print(f"{folder.name}: done earlier, skipped")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    recipe = {**gemma_train.RECIPES["toy-gemma"], **VARIANTS[variant]}
+    toy = checkpoint_path("toy-aligned")
+    log = open(folder / "train.log", "a")
+    model, _, metrics = gemma_train.run_recipe(
+        recipe, seed=seed, vision_config=AutoConfig.from_pretrained(toy).vision_config.to_dict(),
+        tower_state=gemma.tower_state(toy / "model.safetensors"), checkpoint=folder / "partial.pt",
+        progress=lambda s: print(s, file=log, flush=True), name=f"{variant}_s{seed}")
+    save_file(gemma.small_state(model), str(folder / "small.safetensors"))
+    atomic_write_json(folder / "metrics.json", {"variant": variant, **metrics, "versions": versions()})
+    (folder / "partial.pt").unlink(missing_ok=True)
+    print(f"{folder.name}: {json.dumps(metrics['probe']['retrieval'])}")
+
+
+def summarise(out: Path) -> str:
+    runs = [json.loads(f.read_text()) for f in sorted(out.glob("*/metrics.json"))]
+    if not runs:
+        return f"no finished runs in {out}"
+    layers = list(runs[0]["probe"]["retrieval"])
+    cats = list(runs[0]["probe"]["chance"])
+    fmt = lambda xs: f"{statistics.mean(xs):.2f}" + (f" ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else "")  # noqa: E731
+    lines = [f"Retrieval of the image's own concept within its category ({' / '.join(cats)}; chance "
+             + " / ".join(f"{runs[0]['probe']['chance'][c]:.2f}" for c in cats) + "), mean ± sd over seeds, "
+             f"n = {runs[0]['probe']['n']} held-out images per run.", "",
+             "| variant | seeds | final caption loss | reads the image (concept word) | " + " | ".join(f"layer {l}" for l in layers) + " |",
+             "|---" * (4 + len(layers)) + "|"]
+    for variant in VARIANTS:
+        rs = [r for r in runs if r["variant"] == variant]
+        if not rs:
+            continue
+        cells = [" / ".join(fmt([r["probe"]["retrieval"][l][c] for r in rs]) for c in cats) for l in layers]
+        reads = " / ".join(fmt([r["probe"]["caption_word_accuracy"][c] for r in rs]) for c in cats)
+        loss = fmt([r["final"]["caption_loss"] for r in rs])
+        lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rs)} | {loss} | {reads} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variant", choices=list(VARIANTS), default="linear")
+    p.add_argument("--seed", type=int, nargs="+", default=[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--summarise", action="store_true", help="print the table of finished runs and exit")
+    args = p.parse_args(argv)
+    if args.summarise:
+        print(summarise(args.out))
+        return 0
+    for seed in args.seed:
+        run(args.variant, seed, args.out, args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
