@@ -22,6 +22,7 @@ VARIANTS = {
     "mlp": {"projector": "mlp"},        # LLaVA's two-layer MLP projector
     "tower": {"train_tower": True},     # the tower trained too (lr x 0.1)
     "tokens64": {"tokens": 64},         # one image token per 8x8 patch instead of 4x4 pooled
+    "lr1e-2": {"lr": 1e-2},             # a higher learning rate
     "aligned": {"align_layers": (1, 2)},  # the positive control's recipe
 }
 

@@ -47,11 +47,14 @@ def gemma3_270m_folder() -> Path:
     return folder
 
 
-def gemma3_270m_processor(image_size: int = 224, tokens_per_image: int = 64):
+def gemma3_270m_processor(image_size: int = 224, tokens_per_image: int = 64, chat_template: bool = True):
     """A ``Gemma3Processor`` around the real Gemma 3 tokenizer, set up as gemma-3-4b-it's is: the
     ``<image_soft_token>`` (id 262144) and the boi/eoi/image special-token attributes, Gemma's chat
     template (with its leading ``{{ bos_token }}``) and a tokenizer that adds ``<bos>`` itself, which is
-    the combination that doubles BOS when a prompt is rendered to text and tokenised again."""
+    the combination that doubles BOS when a prompt is rendered to text and tokenised again.
+
+    ``chat_template=False`` keeps the 270M as it is, a pretrained model without one (the product then
+    uses the raw prompt format on both sides, as for any ``-pt`` checkpoint)."""
     from transformers import AutoTokenizer, Gemma3Processor
     from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
 
@@ -61,10 +64,11 @@ def gemma3_270m_processor(image_size: int = 224, tokens_per_image: int = 64):
         "boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"})
     if tokenizer.convert_tokens_to_ids("<image_soft_token>") == tokenizer.unk_token_id:
         tokenizer.add_special_tokens({"additional_special_tokens": ["<image_soft_token>"]})
-    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    template = GEMMA_CHAT_TEMPLATE if chat_template else None
+    tokenizer.chat_template = template
     image_processor = Gemma3ImageProcessorPil(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3,
                                               image_std=[0.5] * 3, do_pan_and_scan=False)
-    return Gemma3Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=GEMMA_CHAT_TEMPLATE,
+    return Gemma3Processor(image_processor=image_processor, tokenizer=tokenizer, chat_template=template,
                            image_seq_length=tokens_per_image)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from ..toyworld import CHECKPOINTS, GEMMA_TOY_MODELS, TOY_MODELS
 from .adapter import FamilyAdapter, TextOnlyAdapter
 from .vlm import VLM
 
@@ -33,11 +34,9 @@ NOT_ADAPTER_BASED = {
               "residual stream and there are no image tokens at layer l to align",
     "gemma3n": "Gemma 3n keeps four parallel residual streams (AltUp), so 'the layer-l residual' is ambiguous",
 }
-TOY_ROOT = Path(__file__).resolve().parent.parent / "toyworld" / "checkpoints"
-TOY_MODELS = ("toy-aligned", "toy-plain", "toy-shuffled")
-# toy VLMs on the real Gemma 3 270M: the folder ships the tower and projector, the LM comes from the
-# realmodel extra at load time (layerdream.toyworld.gemma)
-GEMMA_TOY_MODELS = ("toy-gemma", "toy-gemma-aligned")
+TOY_ROOT = CHECKPOINTS
+# GEMMA_TOY_MODELS: toy VLMs on the real Gemma 3 270M; their folder ships the tower and projector, the LM
+# comes from the realmodel extra at load time (layerdream.toyworld.gemma)
 ALL_TOY_MODELS = TOY_MODELS + GEMMA_TOY_MODELS
 DEFAULT_MODEL = "toy-aligned"
 

@@ -3,6 +3,8 @@
 Why it exists: the method needs a model on which the answer is known. ``toy-aligned`` is aligned by
 construction (positive control and the default model of every command), ``toy-shuffled`` cannot be
 aligned (negative control), ``toy-plain`` is trained like an ordinary adapter VLM (a finding).
+``toy-gemma`` (captioning only) and ``toy-gemma-aligned`` (its positive control) put the same tower in
+front of the real, frozen Gemma 3 270M, to test the paper's claim on a real pre-trained LM.
 An independent CNN judge reads the world's factors back from any image, so synthesis results on
 these models can be scored offline.
 """
@@ -12,12 +14,15 @@ from pathlib import Path
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 TOY_MODELS = ("toy-aligned", "toy-plain", "toy-shuffled")
+GEMMA_TOY_MODELS = ("toy-gemma", "toy-gemma-aligned")  # on the real Gemma 3 270M (extra realmodel): gemma.py
 
 
 def checkpoint_path(name: str) -> Path:
-    """Folder of a shipped toy checkpoint (``toy-aligned``, ``toy-plain``, ``toy-shuffled``, ``judge``)."""
+    """Folder of a shipped toy checkpoint (``toy-aligned``, ``toy-plain``, ``toy-shuffled``, ``toy-gemma``,
+    ``toy-gemma-aligned``, ``judge``)."""
     from ..errors import UserError
 
-    if name not in (*TOY_MODELS, "judge"):
-        raise UserError(f"unknown toy checkpoint {name!r}; choose one of {', '.join((*TOY_MODELS, 'judge'))}")
+    names = (*TOY_MODELS, *GEMMA_TOY_MODELS, "judge")
+    if name not in names:
+        raise UserError(f"unknown toy checkpoint {name!r}; choose one of {', '.join(names)}")
     return CHECKPOINTS / name

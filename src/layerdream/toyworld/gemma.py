@@ -19,7 +19,7 @@ import torch
 
 from ..errors import UserError
 
-GEMMA_TOY_MODELS = ("toy-gemma", "toy-gemma-aligned")
+from . import GEMMA_TOY_MODELS  # noqa: F401  (re-exported: the names this module serves)
 MARKER = "gemma-3-270m (layerdream[realmodel])"  # toyworld.json "language_model": load the LM from the extra
 IMAGE_TOKEN, BOI, EOI = 262144, 255999, 256000
 
@@ -36,11 +36,15 @@ def is_gemma_toy(folder: str | Path) -> bool:
 
 
 def processor(tokens_per_image: int = 16):
-    """The ``Gemma3Processor`` of the toy-gemma models: the real tokenizer, 64 px toy-world images."""
+    """The ``Gemma3Processor`` of the toy-gemma models: the real tokenizer, 64 px toy-world images.
+
+    No chat template: the 270M is a pretrained model (in a chat turn it answers "What is the capital of
+    France?" with noise), so training and the product both use the raw format, ``<bos>`` + image block
+    (+ caption) and ``<bos>`` + word, as for any ``-pt`` checkpoint."""
     from ..models.reference import gemma3_270m_processor
     from . import world
 
-    return gemma3_270m_processor(image_size=world.IMAGE_SIZE, tokens_per_image=tokens_per_image)
+    return gemma3_270m_processor(image_size=world.IMAGE_SIZE, tokens_per_image=tokens_per_image, chat_template=False)
 
 
 def config(vision_config: dict, tokens_per_image: int = 16):

@@ -1,7 +1,8 @@
 """Training the toy-gemma adapters: next-token captioning through the frozen Gemma 3 270M.
 
-Only what adapter VLMs do: image -> tower -> projector -> the product's image prompt (the processor's
-chat template, one ``<bos>``) -> the caption as the model's answer, loss on the caption tokens. The
+Only what adapter VLMs do: image -> tower -> projector -> the product's image prompt (raw, as for a
+pretrained checkpoint: ``<bos>`` + the image block) -> the caption right after it, loss on the caption
+tokens. The
 positive control adds the toy world's alignment loss (``lm.align_loss``) at layers 1-2 against the
 product's concept vectors, which are fixed here because the LM is frozen.
 
@@ -49,7 +50,9 @@ class Layout:
 
     def __init__(self, model, proc):
         self.tok = proc.tokenizer
-        enc = wrap(model, proc).adapter.image_prompt("chat")  # exactly the prompt synthesis will use
+        vlm = wrap(model, proc)
+        self.prompt_format = vlm.resolve_prompt_format("chat")  # raw: the 270M has no chat template
+        enc = vlm.adapter.image_prompt(self.prompt_format)  # exactly the prompt synthesis will use
         self.prompt = enc["input_ids"][0].tolist()
         self.prompt_tt = enc["token_type_ids"][0].tolist()
         self.eot = self.tok.convert_tokens_to_ids("<end_of_turn>")
@@ -109,7 +112,7 @@ def trainable(model, *, train_tower: bool) -> list[nn.Parameter]:
 def train(model, layout: Layout, *, steps: int, lr: float, seed: int, batch: int = 16, train_tower: bool = False,
           tower_lr_scale: float = 0.1, align_layers: tuple[int, ...] = (), concept_vectors: dict | None = None,
           pool_size: int = 4096, data_seed: int = 1, checkpoint: Path | None = None, checkpoint_every: int = 50,
-          progress: Callable[[str], None] = print, name: str = "gemma") -> dict:
+          progress: Callable[[str], None] = print, name: str = "gemma", bf16: bool = False) -> dict:
     """Train the projector (and the tower when ``train_tower``) in place; returns the stage's metrics."""
     from .vision import optimiser_step
 
@@ -139,8 +142,11 @@ def train(model, layout: Layout, *, steps: int, lr: float, seed: int, batch: int
         if align_layers:  # the gray image rides along, without a caption, for the centring
             images, caps = torch.cat([images, gray]), caps + [[]]
         b = layout.batch(caps)
-        logits, hs = forward(model, layout, b, images)
-        loss = caption_loss(logits, b["targets"])
+        # autocast per step: inside one long autocast region the bf16 copies of the trained weights are
+        # cached at the first forward and never refreshed, so the model would train on its initial weights
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits, hs = forward(model, layout, b, images)
+        loss = caption_loss(logits.float(), b["targets"])
         last = {"caption_loss": round(loss.item(), 4)}
         for layer in align_layers:
             h = hs[layer].float()[:, layout.img_pos].mean(1)
@@ -225,7 +231,7 @@ RECIPES: dict[str, dict] = {
 
 def run_recipe(recipe: dict, *, seed: int, vision_config: dict, tower_state: dict, checkpoint: Path | None = None,
                progress: Callable[[str], None] = print, name: str = "toy-gemma", probe_n: int = 280,
-               precision: str = "bf16"):
+               precision: str = "bf16", checkpoint_every: int = 50):
     """Build, train and probe one toy-gemma model: ``(model, processor, metrics)``.
 
     The stages and the study script (``scripts/toy_gemma_study.py``) both come through here, so a
@@ -244,10 +250,9 @@ def run_recipe(recipe: dict, *, seed: int, vision_config: dict, tower_state: dic
     layout = Layout(model, proc)
     align = tuple(recipe["align_layers"])
     targets = {layer: concept_vectors(wrap(model, proc), world.CONCEPTS, layer) for layer in align}
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-        metrics = train(model, layout, steps=recipe["steps"], lr=recipe["lr"], seed=seed, batch=recipe["batch"],
-                        train_tower=recipe["train_tower"], align_layers=align, concept_vectors=targets,
-                        checkpoint=checkpoint, progress=progress, name=name)
+    metrics = train(model, layout, steps=recipe["steps"], lr=recipe["lr"], seed=seed, batch=recipe["batch"],
+                    train_tower=recipe["train_tower"], align_layers=align, concept_vectors=targets, bf16=precision == "bf16",
+                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress, name=name)
     metrics.update(recipe=dict(recipe, align_layers=list(align)), seed=seed, precision=precision,
                    probe=probe(model, proc, layout, n=probe_n))
     return model, proc, metrics
