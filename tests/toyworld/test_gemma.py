@@ -138,3 +138,20 @@ def test_shipped_positive_control_recognises_the_colours_at_layer_1():
     hits = [j["colour"] == c for c, j in zip(colours, judged)]
     assert sum(hits) >= 5, list(zip(colours, [j["colour"] for j in judged]))  # chance: 1 of 7
     assert all(r.cosine_final > r.cosine_initial for r in results)
+
+
+def test_bf16_training_steps_see_the_updated_weights():
+    """Regression: inside one autocast region the bf16 copy of the projector was cached at the first
+    step, so every later step ran (and "trained") the zero-init projector; the loss equalled lr=0's."""
+    model = gemma.assemble(gemma.config(ld.load("toy-aligned").model.config.vision_config.to_dict()),
+                           gemma.tower_state(checkpoint_path("toy-aligned") / "model.safetensors"))
+    layout = gemma_train.Layout(model, gemma.processor())
+    losses = {}
+    for lr in (0.0, 1e-2):
+        model.model.multi_modal_projector.mm_input_projection_weight.data.zero_()
+        seen = []
+        gemma_train.train(model, layout, steps=3, lr=lr, seed=0, batch=2, pool_size=8, bf16=True,
+                          progress=lambda s: seen.append(float(s.split(" loss ")[1].split()[0])))
+        losses[lr] = seen
+    assert losses[0.0][0] == losses[1e-2][0]  # same start
+    assert losses[0.0][-1] != losses[1e-2][-1]  # the trained projector reached the forward

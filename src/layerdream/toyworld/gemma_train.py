@@ -150,7 +150,10 @@ def train(model, layout: Layout, *, steps: int, lr: float, seed: int, batch: int
         last = {"caption_loss": round(loss.item(), 4)}
         for layer in align_layers:
             h = hs[layer].float()[:, layout.img_pos].mean(1)
-            a_loss, acc = align_loss(h[:batch] - h[batch], concept_vectors[layer], factors)
+            z = h[:batch] - h[batch]
+            if z.norm(dim=-1).min() < 1e-3:  # zero-init projector: every image is the gray image, no direction
+                continue  # to align yet (normalising zero gives an infinite gradient); from the next step on
+            a_loss, acc = align_loss(z, concept_vectors[layer], factors)
             loss = loss + a_loss / len(align_layers)
             last[f"align_acc_L{layer}"] = {k: round(v, 3) for k, v in acc.items()}
         optimiser_step(loss, opt, sched, params)
