@@ -77,17 +77,60 @@ def summarise(out: Path) -> str:
     return "\n".join(lines)
 
 
+def calibration_table(files: list[Path]) -> str:
+    """One table over several `toyworld calibrate` runs of one model (e.g. layers 1,2 with 3 seeds and
+    layers 4-18 with 1 seed). The judge's base rate is pooled over every random-direction control of
+    the model (a few per layer are too few for a per-layer base rate), and the concept-level sign test
+    counts the concepts hit more often than that pooled rate."""
+    from layerdream.toyworld import world
+    from layerdream.toyworld.calibrate import p_at_least, wilson
+
+    records = [r for f in files for r in json.loads(Path(f).read_text())["records"]]
+    controls = [r for r in records if r["kind"] == "random"]
+    base = {c: sum(r["judged"][world.concept_category(c)] == c for r in controls) / len(controls) for c in world.CONCEPTS}
+    cats = list(world.CATEGORIES)
+    lines = [f"{len(controls)} random-direction controls pooled over layers for the judge's base rate.", "",
+             "| layer | images per concept | " + " | ".join(cats) + " | mean | random directions (mean) | "
+             "concepts above the pooled base rate (sign test) |", "|---" * (len(cats) + 5) + "|"]
+    for layer in sorted({r["layer"] for r in records}):
+        rec = [r for r in records if r["layer"] == layer]
+        cells, means, rand = [], [], []
+        for cat in cats:
+            rs = [r for r in rec if r["kind"] == "concept" and r["category"] == cat]
+            hits = sum(r["hit"] for r in rs)
+            lo, hi = wilson(hits, len(rs))
+            cells.append(f"{hits / len(rs):.2f} [{lo:.2f}, {hi:.2f}]")
+            means.append(hits / len(rs))
+            rr = [r for r in rec if r["kind"] == "random" and r["category"] == cat]
+            if rr:
+                rand.append(sum(r["hit"] for r in rr) / len(rr))
+        per = {c: [r["hit"] for r in rec if r["kind"] == "concept" and r["concept"] == c] for c in world.CONCEPTS}
+        above = sum(sum(h) / len(h) > base[c] for c, h in per.items() if h)
+        n_img = len(next(iter(per.values())))
+        lines.append(f"| {layer} | {n_img} | " + " | ".join(cells) + f" | {sum(means) / len(means):.2f} | "
+                     f"{sum(rand) / len(rand):.2f} (n={sum(r['kind'] == 'random' for r in rec)}) | "
+                     f"{above} of {len(per)} (p = {p_at_least(above, len(per), 0.5):.2g}) |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variant", choices=list(VARIANTS), default="linear")
     p.add_argument("--seed", type=int, nargs="+", default=[0])
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--summarise", action="store_true", help="print the table of finished runs and exit")
+    p.add_argument("--calibration", type=Path, nargs="+", default=None, metavar="JSON",
+                   help="print one table over these calibration.json files of one model and exit")
     args = p.parse_args(argv)
+    if args.calibration:
+        print(calibration_table(args.calibration))
+        return 0
     if args.summarise:
         print(summarise(args.out))
         return 0
+    if args.out is None:
+        p.error("--out is required")
     for seed in args.seed:
         run(args.variant, seed, args.out, args.threads)
     return 0
