@@ -60,19 +60,27 @@ def summarise(out: Path) -> str:
         return f"no finished runs in {out}"
     layers = list(runs[0]["probe"]["retrieval"])
     cats = list(runs[0]["probe"]["chance"])
+    detail = {"1", "4"}  # per category; other layers: the mean over categories
     fmt = lambda xs: f"{statistics.mean(xs):.2f}" + (f" ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else "")  # noqa: E731
-    lines = [f"Retrieval of the image's own concept within its category ({' / '.join(cats)}; chance "
-             + " / ".join(f"{runs[0]['probe']['chance'][c]:.2f}" for c in cats) + "), mean ± sd over seeds, "
-             f"n = {runs[0]['probe']['n']} held-out images per run.", "",
-             "| variant | seeds | final caption loss | reads the image (concept word) | " + " | ".join(f"layer {l}" for l in layers) + " |",
+    chance = runs[0]["probe"]["chance"]
+    lines = [f"Retrieval of each held-out image's own concept among its category's concept vectors (n = "
+             f"{runs[0]['probe']['n']} images per run; {' / '.join(cats)}, chance "
+             + " / ".join(f"{chance[c]:.2f}" for c in cats) + f", mean {statistics.mean(chance.values()):.2f}); "
+             "mean ± sd over seeds. Layers 1 and 4 per category, the others as the mean over categories.", "",
+             "| variant | seeds | caption loss (last 100 steps) | reads the image | " + " | ".join(f"layer {l}" for l in layers) + " |",
              "|---" * (4 + len(layers)) + "|"]
     for variant in VARIANTS:
         rs = [r for r in runs if r["variant"] == variant]
         if not rs:
             continue
-        cells = [" / ".join(fmt([r["probe"]["retrieval"][l][c] for r in rs]) for c in cats) for l in layers]
+        cells = []
+        for l in layers:
+            if l in detail:
+                cells.append(" / ".join(fmt([r["probe"]["retrieval"][l][c] for r in rs]) for c in cats))
+            else:
+                cells.append(fmt([statistics.mean(r["probe"]["retrieval"][l].values()) for r in rs]))
         reads = " / ".join(fmt([r["probe"]["caption_word_accuracy"][c] for r in rs]) for c in cats)
-        loss = fmt([r["final"]["caption_loss"] for r in rs])
+        loss = fmt([r["caption_loss_by_100_steps"][-1] for r in rs])  # mean of the last 100 steps
         lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rs)} | {loss} | {reads} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
