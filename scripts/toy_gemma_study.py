@@ -121,6 +121,36 @@ def calibration_table(files: list[Path]) -> str:
     return "\n".join(lines)
 
 
+def align_table(csv_files: list[Path], aggregation: str = "mean") -> str:
+    """Per layer, from `layerdream align` CSVs: mean cosine of matching / mismatching / noise images with
+    the concept vectors, the mean margin (matching - mismatching) and how many of the 20 concepts
+    have a positive margin (one-sided sign test)."""
+    import csv
+
+    from layerdream.toyworld.calibrate import p_at_least
+
+    header = "| layer | " + " | ".join(f"{Path(f).parent.name}: matching / mismatching / noise, margin (concepts > 0)"
+                                      for f in csv_files) + " |"
+    tables = []
+    for f in csv_files:
+        rows = [r for r in csv.DictReader(open(f)) if r["aggregation"] == aggregation and r["concept"] != "All"]
+        by_layer: dict[int, list] = {}
+        for r in rows:
+            by_layer.setdefault(int(r["layer"]), []).append(r)
+        tables.append(by_layer)
+    lines = [header, "|---" * (1 + len(csv_files)) + "|"]
+    for layer in sorted(tables[0]):
+        cells = []
+        for by_layer in tables:
+            rs = by_layer[layer]
+            m = lambda k: statistics.mean(float(r[k]) for r in rs)  # noqa: E731
+            pos = sum(float(r["margin"]) > 0 for r in rs)
+            cells.append(f"{m('matching'):+.2f} / {m('mismatching'):+.2f} / {m('noise'):+.2f}, **{m('margin'):+.2f}** "
+                         f"({pos}/{len(rs)}, p = {p_at_least(pos, len(rs), 0.5):.2g})")
+        lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variant", choices=list(VARIANTS), default="linear")
@@ -130,7 +160,12 @@ def main(argv=None) -> int:
     p.add_argument("--summarise", action="store_true", help="print the table of finished runs and exit")
     p.add_argument("--calibration", type=Path, nargs="+", default=None, metavar="JSON",
                    help="print one table over these calibration.json files of one model and exit")
+    p.add_argument("--align", type=Path, nargs="+", default=None, metavar="CSV",
+                   help="print the per-layer table of these `layerdream align` alignment.csv files and exit")
     args = p.parse_args(argv)
+    if args.align:
+        print(align_table(args.align))
+        return 0
     if args.calibration:
         print(calibration_table(args.calibration))
         return 0
