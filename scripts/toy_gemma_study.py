@@ -129,7 +129,7 @@ def align_table(csv_files: list[Path], aggregation: str = "mean") -> str:
 
     from layerdream.toyworld.calibrate import p_at_least
 
-    header = "| layer | " + " | ".join(f"{Path(f).parent.name}: matching / mismatching / noise, margin (concepts > 0)"
+    header = "| layer | " + " | ".join(f"{Path(f).parent.name.removesuffix('_align')}: matching / mismatching / noise, margin (concepts > 0)"
                                       for f in csv_files) + " |"
     tables = []
     for f in csv_files:
