@@ -93,7 +93,11 @@ def calibration_table(files: list[Path]) -> str:
     from layerdream.toyworld import world
     from layerdream.toyworld.calibrate import p_at_least, wilson
 
-    records = [r for f in files for r in json.loads(Path(f).read_text())["records"]]
+    unique = {}  # a resumed run into a new folder repeats the cells it reused: count each image once
+    for f in files:
+        for r in json.loads(Path(f).read_text())["records"]:
+            unique[(r["layer"], r["seed"], r["label"])] = r
+    records = list(unique.values())
     controls = [r for r in records if r["kind"] == "random"]
     base = {c: sum(r["judged"][world.concept_category(c)] == c for r in controls) / len(controls) for c in world.CONCEPTS}
     cats = list(world.CATEGORIES)
