@@ -101,7 +101,10 @@ def calibration_table(files: list[Path]) -> str:
     controls = [r for r in records if r["kind"] == "random"]
     base = {c: sum(r["judged"][world.concept_category(c)] == c for r in controls) / len(controls) for c in world.CONCEPTS}
     cats = list(world.CATEGORIES)
-    lines = [f"{len(controls)} random-direction controls pooled over layers for the judge's base rate.", "",
+    chance = " / ".join(f"{1 / len(v):.2f}" for v in world.CATEGORIES.values())
+    lines = [f"{len(controls)} random-direction controls pooled over layers for the judge's base rate; chance "
+             f"{chance}. 'random directions': the controls' hit rate on their nominal labels (a few per layer, so "
+             "only the first categories get labels).", "",
              "| layer | images per concept | " + " | ".join(cats) + " | mean | random directions (mean) | "
              "concepts above the pooled base rate (sign test) |", "|---" * (len(cats) + 5) + "|"]
     for layer in sorted({r["layer"] for r in records}):
