@@ -96,7 +96,10 @@ def draw(grid: dict, concepts: list[str], path: Path) -> Path:
                 ax.set_title(f"{model}\nlayer {layer}", fontsize=7)
             if j == 0:
                 ax.set_ylabel(concept, fontsize=9)
-    fig.suptitle("layerdream demo: images optimised toward each concept's layer-l vector (cosine in corner)", fontsize=9)
+    title = "layerdream demo: images optimised toward each concept's layer-l vector (cosine in corner)"
+    if len(columns) < 7:  # a narrow grid: two lines, or the title is cut at both edges
+        title = title.replace(": ", ":\n", 1)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     import io
 
