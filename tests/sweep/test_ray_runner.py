@@ -288,8 +288,9 @@ def test_ctrl_c_on_the_driver_stops_the_workers_and_keeps_finished_results(ray_a
                                                                          concepts_file):
     run = tmp_path / "run"
     db = run / "sweep.sqlite"
+    # 30 steps: with 2 steps an idle machine finished all 84 images (1.4 s) before the driver handled the signal
     cmd = [sys.executable, "-m", "layerdream.cli", "sweep", "--model", str(tiny_folder), "--concepts", str(concepts_file),
-           "--layer", "1,2,3", "--seed", "0,1", "--steps", "2", "--batch", "2", "--device", "cpu", "--dtype", "float32",
+           "--layer", "1,2,3", "--seed", "0,1", "--steps", "30", "--batch", "2", "--device", "cpu", "--dtype", "float32",
            "--out", str(run), "--quiet", "--ray", ray_address, "--workers", "2"]
     kept, rc, err = _signal_when(cmd, db, 4, signal.SIGINT)
     assert rc == 130, err[-2000:]
