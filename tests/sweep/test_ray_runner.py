@@ -224,7 +224,10 @@ def test_bad_worker_shapes_are_one_line_errors(ray_address, tmp_path, concepts_f
 
 def _signal_when(cmd: list[str], db: Path, at_least: int, sig: int, timeout: float = 240) -> tuple[int, int, str]:
     """Run ``cmd``, send ``sig`` once RUN holds ``at_least`` rows; (rows then, return code, stderr)."""
-    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a shell's background job inherits SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # give the child the default disposition, as a terminal's foreground process has
+    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + timeout
     try:
         while result_rows(db) < at_least:
