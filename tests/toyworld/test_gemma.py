@@ -9,6 +9,7 @@ import os
 
 import pytest
 import torch
+from interrupt import interrupt_at_step
 
 import layerdream as ld
 from layerdream.errors import UserError
@@ -108,15 +109,7 @@ def test_interrupted_training_resumes_bit_identically(tmp_path, monkeypatch):
               progress=lambda s: None, checkpoint_every=2)
     straight, _, _ = gemma_train.run_recipe(recipe, **kw)
     ckpt = tmp_path / "partial.pt"
-    real_step, calls = vision.optimiser_step, []
-
-    def interrupting_step(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        real_step(*a, **k)
-
-    monkeypatch.setattr(vision, "optimiser_step", interrupting_step)
+    real_step = interrupt_at_step(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         gemma_train.run_recipe(recipe, checkpoint=ckpt, **kw)
     monkeypatch.setattr(vision, "optimiser_step", real_step)

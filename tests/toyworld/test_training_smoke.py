@@ -1,5 +1,6 @@
 """A few training steps of every kind run on a very small toy VLM (full training does not run in CI)."""
 import torch
+from interrupt import interrupt_at_step
 
 from layerdream.models.tiny import build_tiny_gemma3
 from layerdream.toyworld import lm, probe, vision, world
@@ -44,15 +45,7 @@ def test_interrupted_tower_training_resumes_bit_identically(tmp_path, monkeypatc
 
     model, _, _ = _small()
     ckpt = tmp_path / "vision.partial.pt"
-    real_step, calls = vision.optimiser_step, []
-
-    def interrupting_step(*a, **k):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        real_step(*a, **k)
-
-    monkeypatch.setattr(vision, "optimiser_step", interrupting_step)
+    real_step = interrupt_at_step(monkeypatch, 3)
     try:
         vision.train_tower(model.model.vision_tower, checkpoint=ckpt, checkpoint_every=2, **kw)
     except KeyboardInterrupt:
