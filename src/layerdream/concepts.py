@@ -38,7 +38,7 @@ def baseline_words(vlm: VLM, baseline: Baseline = None) -> list[str]:
         return paper_baseline_words()
     if isinstance(baseline, (str, os.PathLike)):
         try:
-            words = [w.strip() for w in Path(baseline).read_text().splitlines() if w.strip()]
+            words = [w.strip() for w in Path(baseline).read_text(encoding="utf-8-sig").splitlines() if w.strip()]
         except OSError as err:
             raise UserError(f"cannot read baseline word file {str(baseline)!r} ({err.strerror}); pass a text file with one word per line") from None
     else:

@@ -66,3 +66,12 @@ def test_bad_files_are_one_line_user_errors(tmp_path, content, suffix, fragment)
 def test_missing_file():
     with pytest.raises(UserError, match="no such file"):
         load_concept_set("/nonexistent/concepts.yaml")
+
+
+@pytest.mark.parametrize("suffix,text", [(".csv", "concept,category\nx,A\ny,B\n"), (".yaml", "categories:\n  A: [x]\n  B: [y]\n")])
+def test_a_byte_order_mark_is_not_part_of_the_file(tmp_path, suffix, text):
+    """Excel's "CSV UTF-8" starts with a BOM; the header 'concept' must still be found (issue 19 item 14)."""
+    path = tmp_path / f"c{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    cs = load_concept_set(str(path))
+    assert [(c.name, c.category) for c in cs.concepts] == [("x", "A"), ("y", "B")]

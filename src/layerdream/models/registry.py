@@ -162,7 +162,7 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
         where = "local folder" if local else "hub id"
         raise UserError(
             f"cannot load model {model!r} ({where}): {str(err).splitlines()[0][:200]}; hub ids need network "
-            "access, otherwise pass a local checkpoint folder or a toy model ({', '.join(ALL_TOY_MODELS)})"
+            f"access, otherwise pass a local checkpoint folder or a toy model ({', '.join(ALL_TOY_MODELS)})"
         ) from None
     finally:
         hf_logging.set_verbosity(verbosity)

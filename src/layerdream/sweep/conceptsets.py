@@ -81,7 +81,7 @@ def load_concept_set(spec: str) -> ConceptSet:
         raise UserError(f"--concepts {spec!r}: no such file; give a .yaml/.csv file, 'paper' or 'toy'")
     suffix = path.suffix.lower()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of the header
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"--concepts {spec!r}: cannot read it ({err})") from None
     if suffix in (".yaml", ".yml"):
