@@ -1,6 +1,7 @@
 """Step 1 of the method: concept vectors.
 
-v̂_ℓ(c) = normalise( a_ℓ(c) − μ_ℓ ), where a_ℓ(w) is the layer-ℓ residual averaged over the tokens
+v̂_ℓ(c) = normalise( a_ℓ(c) − μ_ℓ ), where a_ℓ(w) is the layer-ℓ residual (the output of decoder block ℓ,
+read like the image tokens: before the final norm at the last layer, see ``models/vlm.py``) averaged over the tokens
 that cover the characters of ``w`` (template tokens excluded), and μ_ℓ is the mean of a_ℓ over a list of
 unrelated baseline words: the paper's 100 words (Appendix C) by default, or the list a model folder
 ships in ``baseline_words.txt`` (the toy models do: the paper's words are not in their vocabulary).

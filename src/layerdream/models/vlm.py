@@ -1,9 +1,15 @@
 """The VLM handle: a frozen model, its processor, its family adapter, and the residual at layer ℓ.
 
-Layer ℓ is HF ``hidden_states[ℓ]``: the output of decoder block ℓ (``layers[ℓ-1]``), which is
-TransformerLens' ``blocks.{ℓ-1}.hook_resid_post``. We read it with a forward hook and stop the forward
-right there (no later blocks, no final norm, no logits): the objective only needs layer ℓ, and at
-layer 1 of a 34-layer model the rest of the language model is pure waste.
+Layer ℓ is the output of decoder block ℓ (``layers[ℓ-1]``), which is TransformerLens'
+``blocks.{ℓ-1}.hook_resid_post`` and HF's ``hidden_states[ℓ]`` for ℓ < N. We read it with a forward
+hook and stop the forward right there (no later blocks, no final norm, no logits): the objective only
+needs layer ℓ, and at layer 1 of a 34-layer model the rest of the language model is pure waste.
+
+At the last layer ℓ = N this is still the last block's output, *before* the final norm. HF's last
+entry ``hidden_states[N]`` is recorded after the norm (``norm(layer N)``), so a tool that reads
+``hidden_states[N]`` reads something else there. Concept vectors (``concepts.word_states``) and image
+tokens (:meth:`VLM.image_tokens`) both go through :meth:`VLM.residuals`, so the two sides are read at
+the same place at every ℓ, N included (tests/models/test_last_layer.py).
 """
 from __future__ import annotations
 
@@ -67,7 +73,7 @@ class VLM:
         if not isinstance(layer, int) or not 1 <= layer <= self.num_layers:
             raise UserError(
                 f"layer {layer} is out of range for {self.name}: choose 1..{self.num_layers} "
-                f"(layer l is hidden_states[l], the output of decoder block l)"
+                f"(layer l is the output of decoder block l: hidden_states[l] below the last layer, before the final norm at it)"
             )
         return layer
 
