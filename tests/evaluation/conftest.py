@@ -47,6 +47,7 @@ class FakeServer:
         self.requests: list[dict] = []
         self.auth: list[str] = []
         self.fail_first = 0  # the first N requests get 429 (then normal behaviour)
+        self.flaky = 0  # every flaky-th request gets a bad 200: truncated JSON, empty content, or a cut-off grader reply
         self.down: str | None = None  # "500": every request gets HTTP 500; "html": 200 with an HTML page
         self.sleep = sleep
         self.lock = threading.Lock()
@@ -95,6 +96,12 @@ class FakeServer:
             n = len(self.requests)
         if n <= self.fail_first:
             return self._send(h, 429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0"})
+        if self.flaky and n % self.flaky == 0:
+            bad = (n // self.flaky) % 3
+            if bad == 0:
+                return self._send(h, 200, self._completion("Dogs.")[:37])  # the body cut off mid-JSON
+            grader = isinstance(body["messages"][0]["content"], str)
+            return self._send(h, 200, self._completion("Thinking it over. Resu" if grader and bad == 2 else ""))
         if self.down == "500":
             return self._send(h, 500, b'{"error": {"message": "internal error"}}')
         if self.down == "html":

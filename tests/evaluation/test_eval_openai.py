@@ -68,9 +68,10 @@ def test_failures_are_recorded_not_raised_and_key_never_written(server, images, 
     for key, kind in [("job-blue", "server"), ("job-white", "timeout"), ("job-gray", "rate_limit")]:
         assert all(v.score is None and v.error.startswith(kind) for v in by[key]), by[key]
         assert all(v.retries == 1 and "after 1 retries" in v.error for v in by[key])
-    assert all(v.score is None and v.error.startswith("malformed") for v in by["job-black"])
+    assert all(v.score is None and v.error.startswith("malformed") and "after 1 retries" in v.error for v in by["job-black"])
     assert all(v.score is None and v.error.startswith("empty") and "finish_reason=length" in v.error for v in by["job-yellow"])
-    assert judge.retry_count == 2 * 3  # blue, white, gray: one retry each, two queries each
+    assert all(v.retries == 0 for v in by["job-yellow"])  # finish_reason=length: the same request would fail again
+    assert judge.retry_count == 2 * 4  # blue, white, gray, black (malformed 200): one retry each, two queries each
     assert "***" in by["job-blue"][0].error  # the echoed Authorization header was redacted
     out = tmp_path / "verdicts.json"
     out.write_text(json.dumps([v.to_dict() for v in verdicts]))
@@ -79,6 +80,19 @@ def test_failures_are_recorded_not_raised_and_key_never_written(server, images, 
         assert SECRET.encode() not in blob
     for extra in tmp_path.glob("cache.sqlite*"):
         assert SECRET.encode() not in extra.read_bytes()
+
+
+def test_malformed_and_empty_200s_are_retried_for_judge_and_grader(server, images):
+    """Behind a proxy that spoils one reply in five, every query still ends with a verdict (issue 19 item 13)."""
+    server.flaky = 3  # requests 3, 6, 9, ...: truncated JSON, an empty answer, a grader reply cut before "Result: d"
+    judge = _judge(server, concurrency=1, max_retries=2, grader_model="fake-grader")
+    verdicts = evaluate(judge, [_item(images, "red"), _item(images, "green")], n_queries=3, progress=False)
+    assert [v.error for v in verdicts if v.error] == []
+    assert {v.key: {v.score} for v in verdicts} == {"job-red": {1}, "job-green": {0}}
+    graded = [r for r in server.requests if isinstance(r["messages"][0]["content"], str)]
+    bad = len(server.requests) // 3
+    assert bad >= 4 and judge.retry_count + judge.grader.retry_count == bad  # each bad reply retried once, counted
+    assert sum(v.retries for v in verdicts) >= 1 and len(graded) > 4  # the grader was asked again too
 
 
 def test_429_then_success_counts_retries(server, images):

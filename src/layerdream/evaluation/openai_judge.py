@@ -41,6 +41,11 @@ def parse_result(text: str | None) -> int | None:
     return int(found[-1]) if found else None
 
 
+def _needs_result(text: str) -> str | None:
+    """``accept`` for the grader's replies: a rubric reply must end in "Result: 0/1"."""
+    return None if parse_result(text) is not None else f"no 'Result: 0/1' in the grader's reply {text[:80]!r}"
+
+
 class OpenAIJudge(Judge):
     """Asks a chat-completions VLM the recognition question; answers are graded by ``grader``."""
 
@@ -91,15 +96,19 @@ class LLMGrader(Grader):
         return f"LLMGrader({self.id!r})"
 
     def grade(self, tasks: Sequence[tuple[str, str, str]], progress: bool = False) -> list[Grade]:
+        """One Grade per (request, response, concept). A reply without a final "Result: d" (truncated,
+        or the grader wandered off) is asked again like a malformed reply, within the retry budget."""
         messages = [[{"role": "user", "content": rubric_prompt(req, resp, concept)}] for req, resp, concept in tasks]
         out = []
-        for res in self.client.complete(messages, progress):
-            if res.error is not None and res.kind != "empty":
+        for res in self.client.complete(messages, progress, accept=_needs_result):
+            score = parse_result(res.text) if res.text else None
+            if score is not None:
+                out.append(Grade(score, None, res.text, res.retries))
+            elif res.text is not None and res.kind in ("malformed", "empty", "length"):
+                out.append(Grade(None, f"grader: no 'Result: 0/1' in reply {str(res.text)[:80]!r}"
+                                       + (f" (after {res.retries} retries)" if res.retries else ""), res.text, res.retries))
+            else:
                 out.append(Grade(None, f"grader {res.error}", res.text, res.retries))
-                continue
-            score = parse_result(res.text)
-            error = None if score is not None else f"grader: no 'Result: 0/1' in reply {str(res.text or '')[:80]!r}"
-            out.append(Grade(score, error, res.text, res.retries))
         return out
 
     @property
