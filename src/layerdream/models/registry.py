@@ -9,6 +9,7 @@ import torch
 from ..errors import UserError
 from ..toyworld import CHECKPOINTS, GEMMA_TOY_MODELS, TOY_MODELS
 from .adapter import FamilyAdapter, TextOnlyAdapter
+from .catalog import CATALOG, REFUSED, unsupported_message
 from .vlm import VLM
 
 # config.model_type -> "module:Class" under layerdream.models, imported only when that family loads
@@ -28,12 +29,8 @@ ADAPTERS: dict[str, str] = {
     "gemma4": "gemma4:Gemma4Adapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
-# Families that are not adapter-based: the method (image tokens in the residual stream) does not apply.
-NOT_ADAPTER_BASED = {
-    "mllama": "Llama 3.2 Vision reads images through cross-attention layers, so images never enter the "
-              "residual stream and there are no image tokens at layer l to align",
-    "gemma3n": "Gemma 3n keeps four parallel residual streams (AltUp), so 'the layer-l residual' is ambiguous",
-}
+# Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
+NOT_ADAPTER_BASED = {t: e.note for t, e in CATALOG.items() if e.status == REFUSED}
 TOY_ROOT = CHECKPOINTS
 # GEMMA_TOY_MODELS: toy VLMs on the real Gemma 3 270M; their folder ships the tower and projector, the LM
 # comes from the realmodel extra at load time (layerdream.toyworld.gemma)
@@ -93,11 +90,8 @@ def adapter_for(model_type: str) -> type:
         return getattr(importlib.import_module(f"{__package__}.{module}"), name)
     if model_type in TEXT_ONLY:
         return TextOnlyAdapter
-    if model_type in NOT_ADAPTER_BASED:
-        raise UserError(f"{model_type!r} is not an adapter-based VLM: {NOT_ADAPTER_BASED[model_type]}; layerdream's method does not apply")
-    supported = ", ".join(sorted(ADAPTERS))
-    raise UserError(f"model type {model_type!r} is not supported yet; supported families: {supported} "
-                    "(adding one is a small adapter file: docs/adding-a-model.md)")
+    # refused (the reason), applicable but not written yet, or unknown to this release (what to read)
+    raise UserError(unsupported_message(model_type, sorted(ADAPTERS)))
 
 
 def pick_device(device: str | None) -> torch.device:

@@ -1,0 +1,403 @@
+"""Every image-text model type of transformers, classified: supported, refused (why), or not yet.
+
+Pure data (no torch, no transformers at import), read from each type's modeling file in transformers
+5.24 (``MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES``). The method applies wherever image features
+reach the decoder's residual stream as token embeddings that are differentiable in the pixels (a
+vision encoder + projector, a linear patch embedding, learned queries scattered at image-token
+positions). It does not where images enter only through cross-attention, only as discrete VQ token
+ids (no gradient reaches the pixels), or where the model is an encoder-decoder whose image tokens sit
+in a bidirectional encoder that the text decoder reads by cross-attention (no decoder-only residual
+stream for "layer l" to name).
+
+* ``supported``: an adapter is registered (``registry.ADAPTERS``) and the family battery passes on a
+  tiny checkpoint of the real class (tests/models/families/).
+* ``not_yet``: the method applies; no adapter written yet. The note says what the adapter must handle.
+* ``refused``: the method does not apply; the note is the one-line reason users get.
+* A type of the installed transformers that is not here is *unclassified* (a newer release):
+  :func:`status_of` says which modeling file to read and points at docs/adding-a-model.md.
+
+``registry.py`` (the load-time errors), ``layerdream families`` / ``ld.families()`` and the README
+table (``scripts/families_table.py``) all read this one table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SUPPORTED, REFUSED, NOT_YET, UNCLASSIFIED = "supported", "refused", "not yet supported", "unclassified"
+#: the transformers release this table was read from
+CLASSIFIED_AGAINST = "5.24.0"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ``config.model_type``: its status, the class it loads as, and a one-line note."""
+
+    model_type: str
+    status: str
+    cls: str
+    family: str
+    note: str
+    examples: tuple[str, ...] = ()
+    #: image tokens at layerdream's fixed geometry on the released checkpoints (supported types)
+    image_tokens: str = ""
+    doc: str = ""
+
+
+def _s(t, cls, family, tokens, note, examples=(), doc=""):
+    return Entry(t, SUPPORTED, cls, family, note, tuple(examples), tokens, doc)
+
+
+def _r(t, cls, family, note, examples=()):
+    return Entry(t, REFUSED, cls, family, note, tuple(examples))
+
+
+def _n(t, cls, family, note, examples=()):
+    return Entry(t, NOT_YET, cls, family, note, tuple(examples))
+
+
+_ADAPTER = "adapter-based"
+_ENTRIES = [
+    # ---------------------------------------------------------------- supported (registry.ADAPTERS)
+    _s("gemma3", "Gemma3ForConditionalGeneration", "Gemma 3", "256 (896 px, 16x16)",
+       "the paper's model; token_type_ids for the bidirectional image block; text-only Gemma 3 serves concept vectors",
+       ["google/gemma-3-4b-it", "google/gemma-3-12b-it", "google/gemma-3-27b-it"]),
+    _s("internvl", "InternVLForConditionalGeneration", "InternVL 3 / 3.5", "256 (one 448-px tile, 16x16)",
+       "the paper's second model; dynamic tiling fixed to one tile", ["OpenGVLab/InternVL3-1B-hf", "OpenGVLab/InternVL3_5-8B-HF"],
+       "docs/families/internvl.md"),
+    _s("qwen2_5_vl", "Qwen2_5_VLForConditionalGeneration", "Qwen2.5-VL", "256 (448 px, 16x16)",
+       "native resolution fixed; 3-D M-RoPE positions passed explicitly (rope_deltas never read)",
+       ["Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct"], "docs/families/qwen2_5_vl.md"),
+    _s("qwen3_vl", "Qwen3VLForConditionalGeneration", "Qwen3-VL", "256 (512 px, 16x16)",
+       "layer l read after DeepStack's injection (layers 1-3), recorded in each result",
+       ["Qwen/Qwen3-VL-2B-Instruct", "Qwen/Qwen3-VL-8B-Instruct"], "docs/families/qwen3_vl.md"),
+    _s("qwen3_vl_moe", "Qwen3VLMoeForConditionalGeneration", "Qwen3-VL MoE", "256 (512 px, 16x16)",
+       "as Qwen3-VL; MoE text model", ["Qwen/Qwen3-VL-30B-A3B-Instruct"], "docs/families/qwen3_vl.md"),
+    _s("llava", "LlavaForConditionalGeneration", "LLaVA-1.5", "576 (336 px, 24x24)",
+       "CLIP layer -2, CLS dropped", ["llava-hf/llava-1.5-7b-hf", "llava-hf/llava-1.5-13b-hf"], "docs/families/llava.md"),
+    _s("llava_next", "LlavaNextForConditionalGeneration", "LLaVA-NeXT", "576 base + 24x25 anyres (grid 24x25)",
+       "anyres fixed to one 336-px square; newline column", ["llava-hf/llava-v1.6-mistral-7b-hf"],
+       "docs/families/llava_next.md"),
+    _s("llava_onevision", "LlavaOnevisionForConditionalGeneration", "LLaVA-OneVision", "729 base + 27x28 (grid 27x28)",
+       "one-tile anyres", ["llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava-hf/llava-onevision-qwen2-7b-ov-hf"],
+       "docs/families/llava_next.md"),
+    _s("paligemma", "PaliGemmaForConditionalGeneration", "PaliGemma 1 / 2", "256 / 1024 / 4096 (224 / 448 / 896 px)",
+       "raw prompts; image tokens first; prefix-LM mask", ["google/paligemma2-3b-pt-224", "google/paligemma2-10b-mix-448"],
+       "docs/families/paligemma.md"),
+    _s("idefics3", "Idefics3ForConditionalGeneration", "Idefics3", "169 (one 364-px tile, 13x13)",
+       "no tile splitting; an exactly gray image is lifted off zero", ["HuggingFaceM4/Idefics3-8B-Llama3"],
+       "docs/families/idefics3.md"),
+    _s("smolvlm", "SmolVLMForConditionalGeneration", "SmolVLM / SmolVLM2", "64 or 81 (one tile)",
+       "as Idefics3; needs layerdream[smolvlm]", ["HuggingFaceTB/SmolVLM2-2.2B-Instruct", "HuggingFaceTB/SmolVLM-Instruct"],
+       "docs/families/idefics3.md"),
+    _s("gemma4", "Gemma4ForConditionalGeneration", "Gemma 4", "256 (768 px, 16x16)",
+       "variable resolution fixed from the checkpoint's token budget", ["google/gemma-4-E2B-it", "google/gemma-4-E4B-it"],
+       "docs/families/gemma4.md"),
+    # ---------------------------------------------------------------- refused: the method does not apply
+    _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
+       "reads images through cross-attention layers, so images never enter the residual stream and there are no "
+       "image tokens at layer l to align", ["meta-llama/Llama-3.2-11B-Vision-Instruct"]),
+    _r("gemma3n", "Gemma3nForConditionalGeneration", "Gemma 3n",
+       "keeps four parallel residual streams (AltUp), so 'the layer-l residual' is ambiguous", ["google/gemma-3n-E4B-it"]),
+    _r("idefics", "IdeficsForVisionText2Text", "IDEFICS (v1)",
+       "Flamingo-style: images enter only through gated cross-attention blocks (perceiver latents as keys/values), "
+       "never as tokens of the residual stream", ["HuggingFaceM4/idefics-9b"]),
+    _r("blip", "BlipForConditionalGeneration", "BLIP",
+       "the text decoder reads the ViT features only through cross-attention; no image tokens in its stream",
+       ["Salesforce/blip-image-captioning-base"]),
+    _r("evolla", "EvollaForProteinText2Text", "Evolla",
+       "a protein-text model: protein features enter through cross-attention layers; no images at all",
+       ["westlake/Evolla-10B-hf"]),
+    _r("chameleon", "ChameleonForConditionalGeneration", "Chameleon",
+       "images enter as discrete VQ-VAE token ids (argmin over a codebook): no gradient reaches the pixels",
+       ["facebook/chameleon-7b"]),
+    _r("emu3", "Emu3ForConditionalGeneration", "Emu3",
+       "images enter as discrete VQ-VAE token ids: no gradient reaches the pixels", ["BAAI/Emu3-Chat-hf"]),
+    _r("apertus1p5", "Apertus1p5ForConditionalGeneration", "Apertus 1.5",
+       "images enter as discrete token ids from a VQGAN vision tokenizer (get_image_tokens): no gradient reaches the pixels"),
+    _r("florence2", "Florence2ForConditionalGeneration", "Florence-2",
+       "encoder-decoder (BART): image tokens sit in the bidirectional encoder, the text decoder reads them only by "
+       "cross-attention; no decoder-only stream for layer l", ["florence-community/Florence-2-large"]),
+    _r("t5gemma2", "T5Gemma2ForConditionalGeneration", "T5Gemma 2",
+       "encoder-decoder: image tokens sit in the bidirectional encoder, the decoder reads them by cross-attention; "
+       "no decoder-only stream for layer l", ["google/t5gemma-2-270m-270m"]),
+    _r("pix2struct", "Pix2StructForConditionalGeneration", "Pix2Struct",
+       "encoder-decoder (T5-style): the image lives in the encoder, the text decoder cross-attends to it",
+       ["google/pix2struct-base"]),
+    _r("udop", "UdopForConditionalGeneration", "UDOP",
+       "encoder-decoder (T5): image patches are fused in the encoder, the text decoder cross-attends to it",
+       ["microsoft/udop-large"]),
+    _r("vision-encoder-decoder", "VisionEncoderDecoderModel", "Vision encoder-decoder (TrOCR, Donut, ...)",
+       "a vision encoder and a text decoder joined by cross-attention; images never enter the decoder's stream",
+       ["microsoft/trocr-base-handwritten"]),
+    _r("pp_formulanet", "PPFormulaNetForConditionalGeneration", "PP-FormulaNet",
+       "the text decoder reads the vision features through cross-attention (encoder_hidden_states); no image tokens"),
+    _r("mistral4", "Mistral4ForCausalLM", "Mistral 4 (text)",
+       "the class listed is a text-only causal LM (no vision tower in its config or modeling file in transformers 5.24)"),
+    # ---------------------------------------------------------------- not yet: the method applies, no adapter yet
+    _n("qwen2_vl", "Qwen2VLForConditionalGeneration", "Qwen2-VL",
+       f"{_ADAPTER}: as Qwen2.5-VL (native resolution, 3-D M-RoPE) with a full-attention ViT",
+       ["Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2-VL-7B-Instruct"]),
+    _n("shieldgemma2", "Gemma3ForConditionalGeneration", "ShieldGemma 2",
+       f"{_ADAPTER}: a Gemma 3 4B safety classifier under its own config type", ["google/shieldgemma-2-4b-it"]),
+    _n("mistral3", "Mistral3ForConditionalGeneration", "Mistral 3 / Pixtral",
+       f"{_ADAPTER}: Pixtral ViT + patch merger; [IMG_BREAK] after each row of tokens; processor needs torchvision",
+       ["mistralai/Mistral-Small-3.1-24B-Instruct-2503"]),
+    _n("llama4", "Llama4ForConditionalGeneration", "Llama 4",
+       f"{_ADAPTER}: ViT + pixel-shuffle MLP; MoE text model; tiles + global image; processor needs torchvision",
+       ["meta-llama/Llama-4-Scout-17B-16E-Instruct"]),
+    _n("aya_vision", "AyaVisionForConditionalGeneration", "Aya Vision",
+       f"{_ADAPTER}: SigLIP + pixel shuffle x2 (169 per 364-px tile); tiling to fix", ["CohereForAI/aya-vision-8b"]),
+    _n("vipllava", "VipLlavaForConditionalGeneration", "VipLLaVA",
+       f"{_ADAPTER}: LLaVA with features concatenated from several CLIP layers", ["llava-hf/vip-llava-7b-hf"]),
+    _n("llava_next_video", "LlavaNextVideoForConditionalGeneration", "LLaVA-NeXT-Video",
+       f"{_ADAPTER}: LLaVA-NeXT anyres on single images; processor carries a video processor",
+       ["llava-hf/LLaVA-NeXT-Video-7B-hf"]),
+    _n("video_llava", "VideoLlavaForConditionalGeneration", "Video-LLaVA",
+       f"{_ADAPTER}: LanguageBind image tower + MLP on single images", ["LanguageBind/Video-LLaVA-7B-hf"]),
+    _n("idefics2", "Idefics2ForConditionalGeneration", "Idefics2",
+       f"{_ADAPTER}: SigLIP + perceiver resampler (64 learned queries: no spatial grid, needs a stated prior rule)",
+       ["HuggingFaceM4/idefics2-8b"]),
+    _n("glm4v", "Glm4vForConditionalGeneration", "GLM-4.1V", f"{_ADAPTER}: native-resolution ViT + merger; 3-D positions",
+       ["zai-org/GLM-4.1V-9B-Thinking"]),
+    _n("glm4v_moe", "Glm4vMoeForConditionalGeneration", "GLM-4.5V", f"{_ADAPTER}: as GLM-4.1V with a MoE text model",
+       ["zai-org/GLM-4.5V"]),
+    _n("glm46v", "Glm46VForConditionalGeneration", "GLM-4.6V", f"{_ADAPTER}: GLM-4.xV vision path; 3-D positions",
+       ["zai-org/GLM-4.6V"]),
+    _n("glmga", "Glm46VForConditionalGeneration", "GLM-GA (GLM-4.6V class)",
+       f"{_ADAPTER}: loads as Glm46VForConditionalGeneration (no modeling file of its own)"),
+    _n("glm5_next", "Glm5NextForConditionalGeneration", "GLM-5 Next", f"{_ADAPTER}: ViT + merger; MoE text model"),
+    _n("glm_ocr", "GlmOcrForConditionalGeneration", "GLM-OCR", f"{_ADAPTER}: GLM-4.xV-style ViT + merger"),
+    _n("lfm2_vl", "Lfm2VlForConditionalGeneration", "LFM2-VL",
+       f"{_ADAPTER}: SigLIP2 NaFlex + pixel unshuffle MLP; hybrid conv/attention LM; processor needs torchvision",
+       ["LiquidAI/LFM2-VL-450M", "LiquidAI/LFM2-VL-1.6B"]),
+    _n("lfm3_vl", "Lfm3VlForConditionalGeneration", "LFM3-VL", f"{_ADAPTER}: own ViT with short convolutions + projector",
+       ["LiquidAI/LFM3-VL-2B"]),
+    _n("perception_lm", "PerceptionLMForConditionalGeneration", "PerceptionLM",
+       f"{_ADAPTER}: Perception Encoder (timm) + 2x2 pooling MLP; processor needs torchvision",
+       ["facebook/Perception-LM-1B"]),
+    _n("molmo2", "Molmo2ForConditionalGeneration", "Molmo2",
+       f"{_ADAPTER}: attention pooling over ViT layers with pooling-index tensors; processor needs torchvision",
+       ["allenai/Molmo2-8B"]),
+    _n("janus", "JanusForConditionalGeneration", "Janus / Janus-Pro",
+       f"{_ADAPTER} on the understanding path (SigLIP + aligner MLP); the VQ path is for image generation only",
+       ["deepseek-community/Janus-Pro-1B", "deepseek-community/Janus-Pro-7B"]),
+    _n("blip-2", "Blip2ForConditionalGeneration", "BLIP-2",
+       f"{_ADAPTER}: 32 Q-Former query outputs as image tokens (no spatial grid: needs a stated prior rule); "
+       "decoder-only OPT checkpoints only (Flan-T5 ones are encoder-decoder)", ["Salesforce/blip2-opt-2.7b"]),
+    _n("instructblip", "InstructBlipForConditionalGeneration", "InstructBLIP",
+       f"{_ADAPTER}: Q-Former queries conditioned on the instruction text (the prompt changes the image tokens); "
+       "Vicuna checkpoints only", ["Salesforce/instructblip-vicuna-7b"]),
+    _n("instructblipvideo", "InstructBlipVideoForConditionalGeneration", "InstructBLIP-Video",
+       f"{_ADAPTER}: as InstructBLIP, per frame", ["Salesforce/instructblip-vicuna-7b"]),
+    _n("fuyu", "FuyuForCausalLM", "Fuyu",
+       f"{_ADAPTER}: a linear patch embedding (no vision encoder); row-newline tokens; its non-torchvision processor is "
+       "broken in 5.24 (numpy transpose on a torch tensor)", ["adept/fuyu-8b"]),
+    _n("cohere2_vision", "Cohere2VisionForConditionalGeneration", "Command A Vision",
+       f"{_ADAPTER}: SigLIP2 + pixel-shuffle projector; tiling; processor needs torchvision",
+       ["CohereLabs/command-a-vision-07-2025"]),
+    _n("ovis2", "Ovis2ForConditionalGeneration", "Ovis2",
+       f"{_ADAPTER}: visual tokens index an embedding table through a hard softmax (gradients only via its straight-through estimator); tiling",
+       ["thisisiron/Ovis2-2B-hf"]),
+    _n("deepseek_vl", "DeepseekVLForConditionalGeneration", "DeepSeek-VL", f"{_ADAPTER}: SigLIP + aligner MLP",
+       ["deepseek-community/deepseek-vl-1.3b-chat"]),
+    _n("deepseek_vl_hybrid", "DeepseekVLHybridForConditionalGeneration", "DeepSeek-VL (hybrid)",
+       f"{_ADAPTER}: SigLIP low-res + SAM high-res features fused by the aligner", ["deepseek-community/deepseek-vl-7b-chat"]),
+    _n("fast_vlm", "FastVlmForConditionalGeneration", "FastVLM",
+       f"{_ADAPTER}: FastViTHD (timm) + MLP; needs timm and torchvision", ["KamilaMila/FastVLM-0.5B"]),
+    _n("aria", "AriaForConditionalGeneration", "Aria",
+       f"{_ADAPTER}: learned queries cross-attend to the ViT features in the projector (no spatial grid); MoE text model",
+       ["Rhymes-AI/Aria"]),
+    _n("got_ocr2", "GotOcr2ForConditionalGeneration", "GOT-OCR 2.0", f"{_ADAPTER}: SAM ViT + neck + projector",
+       ["stepfun-ai/GOT-OCR-2.0-hf"]),
+    _n("pp_chart2table", "GotOcr2ForConditionalGeneration", "PP-Chart2Table", f"{_ADAPTER}: loads as GOT-OCR 2.0"),
+    _n("kosmos-2", "Kosmos2ForConditionalGeneration", "Kosmos-2",
+       f"{_ADAPTER} (image_embeds_position_mask): 64 latent queries over CLIP features (no spatial grid)",
+       ["microsoft/kosmos-2-patch14-224"]),
+    _n("kosmos-2.5", "Kosmos2_5ForConditionalGeneration", "Kosmos-2.5",
+       f"{_ADAPTER} (image_embeds_position_mask): Pix2Struct-style encoder + latent queries", ["microsoft/kosmos-2.5"]),
+    _n("git", "GitForCausalLM", "GIT",
+       "one BERT-style stack over [image tokens, text] with a bidirectional image prefix and causal text: image tokens "
+       "are in the residual stream, but there is no chat template and the layout is its own", ["microsoft/git-base"]),
+    _n("qwen2_5_omni_thinker", "Qwen2_5OmniThinkerForConditionalGeneration", "Qwen2.5-Omni (thinker)",
+       f"{_ADAPTER}: Qwen2.5-VL vision path inside an audio-visual thinker; 3-D positions", ["Qwen/Qwen2.5-Omni-7B"]),
+    _n("qwen3_omni_moe_thinker", "Qwen3OmniMoeThinkerForConditionalGeneration", "Qwen3-Omni (thinker)",
+       f"{_ADAPTER}: Qwen3-VL-style vision path with DeepStack; MoE", ["Qwen/Qwen3-Omni-30B-A3B-Instruct"]),
+    _n("qwen3_5", "Qwen3_5ForConditionalGeneration", "Qwen3.5", f"{_ADAPTER}: native-resolution ViT + merger; 3-D positions"),
+    _n("qwen3_5_moe", "Qwen3_5MoeForConditionalGeneration", "Qwen3.5 MoE", f"{_ADAPTER}: as Qwen3.5 with a MoE text model",
+       ["Qwen/Qwen3.5-35B-A3B-Instruct"]),
+    _n("qwen4_exp", "Qwen4ExpForConditionalGeneration", "Qwen4 (experimental)", f"{_ADAPTER}: ViT + merger; MoE text model"),
+    _n("cosmos3_edge", "Cosmos3EdgeForConditionalGeneration", "Cosmos 3 Edge", f"{_ADAPTER}: ViT + patch merger"),
+    _n("cosmos3_omni", "Cosmos3OmniForConditionalGeneration", "Cosmos 3 Omni",
+       f"{_ADAPTER}: Qwen3-VL-style vision path with DeepStack injection"),
+    _n("cohere_compass", "CohereCompassForConditionalGeneration", "Cohere Compass",
+       f"{_ADAPTER}: ViT + patch merger with DeepStack injection into early decoder layers"),
+    _n("granite4_vision", "Granite4VisionForConditionalGeneration", "Granite 4 Vision",
+       f"{_ADAPTER}: windowed Q-Former downsampler, image newlines, DeepStack injection at chosen LLM layers"),
+    _n("granite_docling", "GraniteDoclingForConditionalGeneration", "Granite-Docling",
+       f"{_ADAPTER}: SigLIP2 + pixel-shuffle connector with DeepStack injection"),
+    _n("deepseek_ocr2", "DeepseekOcr2ForConditionalGeneration", "DeepSeek-OCR 2", f"{_ADAPTER}: SAM + ViT encoder; MoE text model"),
+    _n("unlimited_ocr", "UnlimitedOcrForConditionalGeneration", "Unlimited-OCR",
+       f"{_ADAPTER}: SAM + ViT encoder, image newline tokens; MoE text model", ["baidu/Unlimited-OCR"]),
+    _n("dots3_note", "Dots3NoteForConditionalGeneration", "dots3.note", f"{_ADAPTER}: MoE ViT + merger; audio tower; MoE LM"),
+    _n("ernie4_5_vl_moe", "Ernie4_5_VLMoeForConditionalGeneration", "ERNIE 4.5-VL",
+       f"{_ADAPTER}: ViT + variable-resolution resampler; modality-routed MoE text model"),
+    _n("exaone4_5", "Exaone4_5_ForConditionalGeneration", "EXAONE 4.5", f"{_ADAPTER}: ViT + patch merger",
+       ["LGAI-EXAONE/EXAONE-4.5-33B"]),
+    _n("gemma4_unified", "Gemma4UnifiedForConditionalGeneration", "Gemma 4 Unified",
+       f"{_ADAPTER}: encoder-free: raw merged pixel patches projected into the LM space (a linear patch embedding)"),
+    _n("diffusion_gemma", "DiffusionGemmaForBlockDiffusion", "DiffusionGemma",
+       "image tokens sit in the auto-regressive encoder (a Gemma 4 stack), which hands only its KV cache to a block-"
+       "diffusion decoder: layer l would be the encoder's stream; needs its own forward path"),
+    _n("hunyuan_vl", "HunYuanVLForConditionalGeneration", "HunYuan-VL", f"{_ADAPTER}: ViT + patch merger with newline tokens"),
+    _n("hy_v4_vl", "HYV4VLForConditionalGeneration", "HY-V4-VL", f"{_ADAPTER}: ViT + patch merger with newline tokens; MoE"),
+    _n("hyperclovax_vision_v2", "HyperCLOVAXVisionV2ForConditionalGeneration", "HyperCLOVA X SEED Vision",
+       f"{_ADAPTER}: vision tower + projector built by AutoModel", ["naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"]),
+    _n("inkling2", "Inkling2ForConditionalGeneration", "Inkling 2", f"{_ADAPTER}: ViT + merger; MoE with sliding/full layers"),
+    _n("inkling2_loop", "Inkling2LoopForConditionalGeneration", "Inkling 2 Loop",
+       f"{_ADAPTER}, but a block of decoder layers runs several passes: 'layer l' needs a rule over the unrolled passes"),
+    _n("inkling_mm_model", "InklingForConditionalGeneration", "Inkling", f"{_ADAPTER}: ViT + audio tower; MoE text model"),
+    _n("kimi_k25", "Kimi_K25ForConditionalGeneration", "Kimi K2.5", f"{_ADAPTER}: native-resolution ViT + projector; MoE"),
+    _n("lighton_ocr", "LightOnOcrForConditionalGeneration", "LightOnOCR", f"{_ADAPTER}: Pixtral-style ViT + patch merger"),
+    _n("minicpm_ocr", "MiniCPMOcrForConditionalGeneration", "MiniCPM-OCR", f"{_ADAPTER}: SigLIP + windowed merger (resampler)"),
+    _n("minicpmv4_6", "MiniCPMV4_6ForConditionalGeneration", "MiniCPM-V 4.6", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
+    _n("minicpmv4_7", "MiniCPMV4_7ForConditionalGeneration", "MiniCPM-V 4.7", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
+    _n("minimax_m3_vl", "MiniMaxM3SparseForConditionalGeneration", "MiniMax-M3-VL", f"{_ADAPTER}: ViT + projector; sparse MoE"),
+    _n("mistral_large4", "MistralLarge4ForConditionalGeneration", "Mistral Large 4",
+       f"{_ADAPTER}: Pixtral-style ViT + patch merger; MoE text model"),
+    _n("muse_glimmer", "MuseGlimmerForConditionalGeneration", "Muse Glimmer", f"{_ADAPTER}: ViT + vision adapter"),
+    _n("muse_spark", "MuseSparkForConditionalGeneration", "Muse Spark", f"{_ADAPTER}: ViT + vision adapter; audio; MoE"),
+    _n("nemotron_h_omni", "NemotronH_Omni_Reasoning_V3", "Nemotron-H Omni",
+       f"{_ADAPTER}: hybrid Mamba-attention text model (one residual stream); audio and video towers"),
+    _n("paddleocr_vl", "PaddleOCRVLForConditionalGeneration", "PaddleOCR-VL", f"{_ADAPTER}: NaViT-style encoder + projector",
+       ["PaddlePaddle/PaddleOCR-VL"]),
+    _n("qianfan_ocr", "QianfanOCRForConditionalGeneration", "Qianfan-OCR", f"{_ADAPTER}: ViT + projector", ["baidu/Qianfan-OCR"]),
+    _n("step3p7", "Step3p7ForConditionalGeneration", "Step 3.7", f"{_ADAPTER}: ViT + projector; MoE text model"),
+    _n("video_llama_3", "VideoLlama3ForConditionalGeneration", "VideoLLaMA 3", f"{_ADAPTER}: SigLIP NaViT + projector on images"),
+    _n("pi0", "PI0ForConditionalGeneration", "pi0 (robot policy)",
+       "a PaliGemma prefix (images scattered at image tokens) read by an action expert: layer l would be the PaliGemma "
+       "stream; a robot policy, not a chat VLM"),
+]
+
+CATALOG: dict[str, Entry] = {entry.model_type: entry for entry in _ENTRIES}
+assert len(CATALOG) == len(_ENTRIES), "a model type is listed twice"
+
+
+def installed_mapping() -> dict[str, str]:
+    """``model_type -> class name`` of the installed transformers' image-text-to-text mapping."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    return dict(MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
+
+
+def modeling_file(model_type: str) -> str:
+    """Where transformers keeps a type's modeling code (what to read to classify it)."""
+    module = model_type.replace("-", "_")
+    try:
+        from transformers.models.auto.configuration_auto import model_type_to_module_name
+
+        module = model_type_to_module_name(model_type)
+    except ImportError:  # pragma: no cover - transformers without the helper
+        pass
+    return f"transformers/models/{module}/modeling_{module}.py"
+
+
+def unclassified(mapping: dict[str, str] | None = None) -> list[str]:
+    """Types of the installed transformers' mapping that this table does not classify."""
+    mapping = installed_mapping() if mapping is None else mapping
+    return sorted(t for t in mapping if t not in CATALOG)
+
+
+def refusal(model_type: str) -> str | None:
+    entry = CATALOG.get(model_type)
+    return entry.note if entry and entry.status == REFUSED else None
+
+
+def unsupported_message(model_type: str, supported: list[str] | tuple[str, ...] = ()) -> str:
+    """The one-line error for a type without an adapter: refused (why), not yet (what it needs), or
+    unknown (which modeling file to read, the supported types, and the guide)."""
+    entry = CATALOG.get(model_type)
+    if entry and entry.status == REFUSED:
+        return (f"{model_type!r} ({entry.family}) is not an adapter-based VLM: {entry.note}; "
+                "layerdream's method does not apply")
+    if entry and entry.status == NOT_YET:
+        return (f"model type {model_type!r} ({entry.family}) is not supported yet: the method applies ({entry.note}), "
+                "but its adapter is not written; adding it is one small file: docs/adding-a-model.md "
+                "(`layerdream families` lists every type)")
+    listed = f"supported families: {', '.join(supported)}; " if supported else ""
+    return (f"model type {model_type!r} is not supported yet and not classified; {listed}to add it, read "
+            f"{modeling_file(model_type)} to see how images reach the decoder, then docs/adding-a-model.md "
+            "(`layerdream families` lists every type)")
+
+
+def rows(mapping: dict[str, str] | None = None) -> list[dict]:
+    """One row per type of the installed mapping (plus classified types it lacks), for ``families``."""
+    mapping = installed_mapping() if mapping is None else mapping
+    out = []
+    for model_type in sorted(set(mapping) | {t for t, e in CATALOG.items() if e.status == SUPPORTED}):
+        entry = CATALOG.get(model_type)
+        out.append({
+            "model_type": model_type,
+            "status": entry.status if entry else UNCLASSIFIED,
+            "family": entry.family if entry else "",
+            "class": mapping.get(model_type, entry.cls if entry else ""),
+            "image_tokens": entry.image_tokens if entry else "",
+            "examples": ", ".join(entry.examples) if entry else "",
+            "note": entry.note if entry else f"read {modeling_file(model_type)}; docs/adding-a-model.md",
+            "in_transformers": model_type in mapping,
+        })
+    return out
+
+
+def counts(mapping: dict[str, str] | None = None) -> dict[str, int]:
+    tally = {SUPPORTED: 0, REFUSED: 0, NOT_YET: 0, UNCLASSIFIED: 0}
+    for row in rows(mapping):
+        if row["in_transformers"]:
+            tally[row["status"]] += 1
+    return tally
+
+
+__all__ = ["CATALOG", "Entry", "SUPPORTED", "REFUSED", "NOT_YET", "UNCLASSIFIED", "rows", "counts", "unclassified",
+           "unsupported_message", "refusal", "modeling_file", "installed_mapping"]
+
+
+# -- presentation (the CLI table and README's generated section read the same rows) -------------------
+README_BEGIN = "<!-- families table: generated by scripts/families_table.py from src/layerdream/models/catalog.py -->"
+README_END = "<!-- end of families table -->"
+
+
+def _ids(entry: Entry) -> str:
+    return ", ".join(f"`{x}`" for x in entry.examples) or "—"
+
+
+def markdown() -> str:
+    """README's families section: supported types, then not-yet ones, then refusals (from the table only,
+    so it does not change with the transformers that happens to be installed)."""
+    by = lambda status: sorted((e for e in CATALOG.values() if e.status == status), key=lambda e: e.model_type)  # noqa: E731
+    supported, not_yet, refused = by(SUPPORTED), by(NOT_YET), by(REFUSED)
+    lines = [README_BEGIN, "",
+             f"Classified against transformers {CLASSIFIED_AGAINST}: {len(supported)} model types supported, "
+             f"{len(not_yet)} not yet supported (the method applies; adapter not written), {len(refused)} refused "
+             "(the method does not apply). `layerdream families` lists them for the installed transformers.", "",
+             "| family | `model_type` | class | checkpoint ids | image tokens | notes |", "|---|---|---|---|---|---|"]
+    for e in supported:
+        doc = f"; [docs]({e.doc})" if e.doc else ""
+        lines.append(f"| {e.family} | `{e.model_type}` | `{e.cls}` | {_ids(e)} | {e.image_tokens} | {e.note}{doc} |")
+    lines += ["", "<details><summary>Not yet supported (the method applies; each needs its adapter)</summary>", "",
+              "| family | `model_type` | class | what the adapter must handle |", "|---|---|---|---|"]
+    lines += [f"| {e.family} | `{e.model_type}` | `{e.cls}` | {e.note} |" for e in not_yet]
+    lines += ["", "</details>", "", "Refused, with the reason users get:", "", "| family | `model_type` | why the method does not apply |",
+              "|---|---|---|"]
+    lines += [f"| {e.family} | `{e.model_type}` | {e.note} |" for e in refused]
+    lines += ["", README_END]
+    return "\n".join(lines)
+
+
+def render_text(table: list[dict]) -> str:
+    """Plain-text table for ``layerdream families`` (type, status, class, tokens, examples)."""
+    header = ("model_type", "status", "class", "image_tokens", "examples")
+    cells = [header] + [tuple(str(row[k]) for k in header) for row in table]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
+    out = []
+    for c in cells:
+        out.append("  ".join(v.ljust(w) for v, w in zip(c[:-1], widths)) + "  " + c[-1])
+    return "\n".join(line.rstrip() for line in out)
