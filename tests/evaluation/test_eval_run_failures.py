@@ -86,11 +86,11 @@ def test_a_few_failures_are_counted_but_do_not_fail_the_run(server, red_run, cap
     real = chat.ChatClient._one
     calls = {"n": 0}
 
-    async def flaky(self, client, sem, messages, retry_connection):
+    async def flaky(self, client, sem, messages, retry_connection, *rest):
         calls["n"] += 1
         if calls["n"] % 5 == 0 and isinstance(messages[0]["content"], list):
             return chat.ChatResult(None, "server: HTTP 500 (after 0 retries)", 0, "server")
-        return await real(self, client, sem, messages, retry_connection)
+        return await real(self, client, sem, messages, retry_connection, *rest)
 
     monkeypatch.setattr(chat.ChatClient, "_one", flaky)
     assert _judge(server, red_run) == 0
