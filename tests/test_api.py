@@ -110,7 +110,7 @@ def test_sweep_resumes_refuses_other_settings_and_the_cli_resumes_it(tmp_path, m
 
     (tmp_path / "inline.yaml").write_text("categories:\n  colour: [red, blue]\n  shape: [circle, square]\n")
     real = sweeper.run_sweep
-    monkeypatch.setattr("layerdream.sweep.cli.run_sweep", lambda *a, **k: real(*a, **{**k, "execute": FakeExecute()}))
+    monkeypatch.setattr("layerdream.cli.sweep.run_sweep", lambda *a, **k: real(*a, **{**k, "execute": FakeExecute()}))
     assert main(["sweep", "--model", "fake", "--concepts", str(tmp_path / "inline.yaml"), "--layer", "1,2", "--steps", "2",
                  "--out", str(out), "--quiet"]) == 0
     assert "0 images made" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from layerdream.annotate.cli import is_loopback, link
+from layerdream.annotate.server import is_loopback, link
 from layerdream.cli import main
 
 

@@ -130,7 +130,7 @@ def test_evaluate_validates_arguments(images):
 def test_cli_flags_and_judge_image(images, capsys):
     import json
 
-    from layerdream.evaluation.cli import add_judge_flags, judge_from_args, protocols_from_args
+    from layerdream.cli.flags import add_judge_flags, judge_from_args, protocols_from_args
     from layerdream.cli import main
 
     parser = argparse.ArgumentParser()

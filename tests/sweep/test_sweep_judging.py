@@ -127,7 +127,7 @@ def test_judge_cli_counts_failures_and_exits_2_when_most_failed(run, capsys, mon
     from layerdream.cli import main
 
     judges = iter([ScriptedJudge(failing=True), ScriptedJudge()])
-    monkeypatch.setattr("layerdream.evaluation.cli.judge_from_args", lambda args: next(judges))
+    monkeypatch.setattr("layerdream.cli.flags.judge_from_args", lambda args: next(judges))
     n = len(run.results())
     assert main(["judge", str(run.run_dir), "--n-queries", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

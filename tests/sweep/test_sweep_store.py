@@ -196,7 +196,7 @@ def test_cli_resume_with_the_presets_values_typed_out(tmp_path, small_set_file, 
     from layerdream.sweep import sweeper
 
     real = sweeper.run_sweep
-    monkeypatch.setattr("layerdream.sweep.cli.run_sweep", lambda *a, **k: real(*a, **{**k, "execute": fake_execute_factory()}))
+    monkeypatch.setattr("layerdream.cli.sweep.run_sweep", lambda *a, **k: real(*a, **{**k, "execute": fake_execute_factory()}))
     base = ["sweep", "--concepts", str(small_set_file), "--out", str(tmp_path / "run"), "--no-progress"]
     assert main(base) == 0
     assert main([*base, "--steps", "80"]) == 0
@@ -206,7 +206,7 @@ def test_cli_resume_with_the_presets_values_typed_out(tmp_path, small_set_file, 
 
 
 def test_the_help_example_for_a_paper_run_uses_the_paper_preset():
-    from layerdream.sweep.cli import SWEEP_EPILOG
+    from layerdream.cli.sweep import SWEEP_EPILOG
 
     paper_lines = [l for l in SWEEP_EPILOG.splitlines() if "--concepts paper" in l]
     assert paper_lines and all("--preset paper" in l for l in paper_lines)

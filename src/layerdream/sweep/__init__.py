@@ -2,7 +2,7 @@
 
 Modules: ``conceptsets`` (paper/toy/YAML/CSV), ``plan`` (jobs and controls), ``store`` (SQLite),
 ``runner`` (the Runner seam, LocalRunner), ``execute`` (engine glue and persistence), ``sweeper``
-(``run_sweep``), ``judging`` (``judge_run``), ``cli``. See docs/sweeps.md.
+(``run_sweep``), ``judging`` (``judge_run``); the commands are in ``layerdream.cli``. See docs/sweeps.md.
 """
 from .._lazy import lazy
 

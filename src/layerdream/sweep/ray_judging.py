@@ -10,7 +10,6 @@ RUN (one writer). Images travel as bytes, so workers on other nodes need no shar
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import tempfile
 from dataclasses import replace
@@ -116,14 +115,4 @@ class RayJudge(Judge):
         self.local.close()
 
 
-def ray_judge_from_args(local: Judge, args: Any, make: Callable[[Any], Judge]) -> Judge:
-    """``local`` itself without ``--ray``; with it, a :class:`RayJudge` whose workers build ``make(args)``."""
-    from .ray_runner import runner_from_args
-
-    runner = runner_from_args(args)
-    if runner is None:
-        return local
-    return RayJudge(local, functools.partial(make, args), runner)
-
-
-__all__ = ["RayJudge", "ray_judge_from_args"]
+__all__ = ["RayJudge"]

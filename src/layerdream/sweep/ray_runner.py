@@ -22,7 +22,6 @@ and a slow worker never holds work that a fast one could take. Ray is an optiona
 """
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import time
@@ -532,39 +531,6 @@ class _parked:
             self.model.to(self.device)
 
 
-# -- CLI -------------------------------------------------------------------------------------------------
-
-def add_ray_flags(parser: argparse.ArgumentParser) -> None:
-    """``--ray [ADDRESS]`` and the worker shape; kept here so the sweep CLI needs two lines for Ray."""
-    g = parser.add_argument_group("Ray (run the sweep on many GPUs or nodes; pip install 'layerdream[ray]')")
-    g.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help="run on Ray: no ADDRESS starts a local Ray instance (all local GPUs, else CPU workers); "
-                        "'auto' or ray://HOST:PORT joins a running cluster (default: not on Ray)")
-    g.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="Ray workers, each loads the model once (default: as many as the cluster's GPUs, or CPUs, hold)")
-    g.add_argument("--gpus-per-worker", type=float, default=None, metavar="G",
-                   help="GPUs per Ray worker, fractional allowed: 0.5 puts 2 workers on a card (default: 1 when the "
-                        "cluster has GPUs)")
-    g.add_argument("--cpus-per-worker", type=float, default=None, metavar="C",
-                   help="CPUs per Ray worker; on CPU-only clusters this sets how many workers fit (default: 1)")
-
-
-def runner_from_args(args: argparse.Namespace) -> RayRunner | None:
-    """A :class:`RayRunner` for ``--ray``, None without it; Ray flags without ``--ray`` are one line."""
-    if args.ray is None:
-        given = [flag for flag, value in (("--workers", args.workers), ("--gpus-per-worker", args.gpus_per_worker),
-                                          ("--cpus-per-worker", args.cpus_per_worker)) if value is not None]
-        if given:
-            raise UserError(f"{given[0]} only applies to Ray sweeps; add --ray (or --ray ADDRESS)")
-        return None
-    import_ray()
-    address = None if args.ray == "local" else args.ray
-    return RayRunner(address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                     cpus_per_worker=args.cpus_per_worker, device=getattr(args, "device", None),
-                     dtype=getattr(args, "dtype", None), batch=getattr(args, "batch", None),
-                     progress=not getattr(args, "quiet", False))
-
-
 # -- helpers ---------------------------------------------------------------------------------------------
 
 def _get(ray, refs: list) -> list:
@@ -589,4 +555,4 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-__all__ = ["RayRunner", "EngineRecipe", "Worker", "add_ray_flags", "runner_from_args", "import_ray", "RAY_MISSING"]
+__all__ = ["RayRunner", "EngineRecipe", "Worker", "import_ray", "RAY_MISSING"]

@@ -99,3 +99,19 @@ class SynthesisResult:
             atomic_save_png(out_dir / f"{self.stem()}_step{step}.png", to_pil(image))
         js = atomic_write_json(out_dir / f"{self.stem()}.json", self.metadata())
         return png, js
+
+
+def done_in(out: Path):
+    """``skip()`` for :func:`~layerdream.synthesis.loop.synthesize` resuming into the folder ``out``
+    (``layerdream synthesize`` without ``--overwrite``): a result counts as done when its JSON (written
+    last) has the same fingerprint and its PNG exists."""
+    import json
+
+    def skip(label: str, layer: int, seed: int, fingerprint: str) -> bool:
+        path = out / f"{stem(label, layer, seed)}.json"
+        try:
+            return json.loads(path.read_text())["config"].get("fingerprint") == fingerprint and path.with_suffix(".png").exists()
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    return skip

@@ -248,3 +248,26 @@ def pool_batch(p: tuple[torch.Tensor, list[dict]], batch: int, g: torch.Generato
     """A random batch (float images in [0, 1], factor dicts) from a pool."""
     idx = torch.randint(len(p[1]), (batch,), generator=g)
     return p[0][idx].float() / 255, [p[1][int(i)] for i in idx]
+
+
+def grid_with_captions(images, captions, cols: int = 4, scale: int = 3):
+    """A PIL grid: each image enlarged ``scale`` times with its caption wrapped underneath."""
+    import textwrap
+
+    from PIL import Image, ImageDraw
+
+    n = images.shape[0]
+    cols = min(cols, n)
+    rows = (n + cols - 1) // cols
+    side = images.shape[-1] * scale
+    cap_h = 40
+    canvas = Image.new("RGB", (cols * (side + 8) + 8, rows * (side + cap_h + 8) + 8), "white")
+    draw = ImageDraw.Draw(canvas)
+    arr = (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    for i in range(n):
+        r, c = divmod(i, cols)
+        x, y = 8 + c * (side + 8), 8 + r * (side + cap_h + 8)
+        canvas.paste(Image.fromarray(arr[i]).resize((side, side), Image.NEAREST), (x, y))
+        text = "\n".join(textwrap.wrap(captions[i], width=side // 6)[:3])
+        draw.text((x, y + side + 2), text, fill="black")
+    return canvas

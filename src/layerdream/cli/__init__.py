@@ -1,8 +1,10 @@
 """The `layerdream` command line: thin by design.
 
-Each subsystem registers its own subcommand (``register(subparsers)`` in its ``cli`` module) and
-does the work through the Python API. This file only parses, dispatches, and turns a
-:class:`~layerdream.errors.UserError` into one line on stderr and exit code 2.
+The outermost layer of the package (docs/architecture.md): one module per command in this package
+(``register(subparsers)`` adds the command, its function calls the Python API), the flags several
+commands share in ``flags.py``. This file only parses, dispatches, and turns a
+:class:`~layerdream.errors.UserError` into one line on stderr and exit code 2. Nothing below the CLI
+imports it.
 """
 from __future__ import annotations
 
@@ -11,49 +13,21 @@ import importlib
 import sys
 from typing import Sequence
 
-from .errors import UserError
+from ..errors import UserError
+from .flags import add_model_flags, add_quiet_flag, int_list  # noqa: F401  (the shared flags, as before)
 
-# One line per subsystem; the order is the order of `layerdream --help`.
+# One line per command module; the order is the order of `layerdream --help`.
 COMMAND_MODULES = [
-    "layerdream.synthesis.cli",
-    "layerdream.demo",
-    "layerdream.evaluation.cli",
-    "layerdream.sweep.cli",
-    "layerdream.report.cli",
-    "layerdream.annotate.cli",
-    "layerdream.diagnostics.cli",
-    "layerdream.toyworld.cli",
+    "layerdream.cli.synthesize",
+    "layerdream.cli.demo",
+    "layerdream.cli.judge_image",
+    "layerdream.cli.sweep",
+    "layerdream.cli.judge",
+    "layerdream.cli.report",
+    "layerdream.cli.annotate",
+    "layerdream.cli.align",
+    "layerdream.cli.toyworld",
 ]
-
-
-def int_list(text: str) -> list[int]:
-    """Parse "1,5,10" (the same comma-list syntax for --layer and --seed in every command)."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip() != ""]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,5,10, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
-
-
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    """--model/--device/--dtype mean the same thing in every command."""
-    parser.add_argument(
-        "--model",
-        default="toy-aligned",
-        help="hub id, local folder, or a shipped toy model (toy-aligned, toy-plain, toy-shuffled; toy-gemma, "
-             "toy-gemma-aligned with the realmodel extra); default: toy-aligned",
-    )
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
-                        help="model dtype (default: bfloat16 on a GPU, float32 on CPU)")
-
-
-def add_quiet_flag(parser: argparse.ArgumentParser) -> None:
-    """The one progress flag of every command that shows progress (``--no-progress`` still works)."""
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
-    parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -93,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as err:
             if err.name != name:  # a missing dependency inside the module is a real error
                 raise
-            continue  # a subsystem that is not part of this installation
+            continue  # a command that is not part of this installation
         module.register(sub)
     return parser
 
@@ -131,7 +105,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("layerdream: interrupted; finished results are kept, re-run the same command to resume", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

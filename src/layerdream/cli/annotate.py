@@ -6,17 +6,12 @@ extra, ``layerdream[annotate]``, imported when the command runs, with one line i
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import secrets
-import socket
 import sys
 from typing import Any
 
+from ..annotate.server import DEFAULT_HOST, DEFAULT_PORT, bind, check_extra, is_loopback, link
 from ..errors import UserError
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
-EXTRA_MODULES = ("starlette", "uvicorn", "jinja2", "multipart")
 
 EPILOG = """examples:
   layerdream annotate runs/toy                          # http://127.0.0.1:8765/ on this machine
@@ -62,25 +57,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_annotate)
 
 
-def check_extra() -> None:
-    """One line naming the extra when the web framework is not installed."""
-    import importlib.util
-
-    missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
-    if missing:
-        raise UserError(f"layerdream annotate needs the web extra: pip install 'layerdream[annotate]' "
-                        f"(missing: {', '.join(missing)})")
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def make_grader_from_args(args: argparse.Namespace, synonyms: dict[str, list[str]]) -> Any:
     """The matcher (default) or the rubric grader, built by the evaluation package as for model judges."""
     from ..evaluation.evaluate import make_grader
@@ -96,45 +72,14 @@ def make_grader_from_args(args: argparse.Namespace, synonyms: dict[str, list[str
                        grader_api_key_env=args.grader_api_key_env)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before the server starts: a busy port or a bad address is one line."""
-    try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
-    except socket.gaierror as err:
-        raise UserError(f"--host {host!r} is not an address of this machine ({err.strerror}); "
-                        f"use {DEFAULT_HOST} or this machine's address on the network") from None
-    family, _, _, _, address = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as err:
-        sock.close()
-        raise UserError(f"cannot listen on {host}:{port} ({err.strerror or err}); pick another --port, "
-                        f"or a --host this machine has") from None
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
-def link(host: str, port: int, token: str | None) -> str:
-    """The address to send to annotators (with the token when it needs one)."""
-    shown = host
-    if host in ("0.0.0.0", "::", "[::]"):
-        shown = socket.getfqdn() or socket.gethostname()
-    elif ":" in host and not host.startswith("["):
-        shown = f"[{host}]"
-    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-
-
 def cmd_annotate(args: argparse.Namespace) -> int:
     check_extra()
     import uvicorn
 
+    from ..annotate.app import create_app
+    from ..annotate.session import Annotation, Progress
     from ..sweep.judging import run_concepts
     from ..sweep.store import Store
-    from .app import create_app
-    from .session import Annotation, Progress
 
     store = Store.open_existing(args.run)
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_model_flags, int_list
 from ..errors import UserError
+from .flags import add_model_flags, int_list
 
 EPILOG = """examples:
   layerdream align --model toy-aligned          # toy concepts and images, every layer, -> out/align/
@@ -17,7 +17,7 @@ attention weighting) are reported unless --aggregation picks one."""
 
 
 def _aggregations(text: str) -> list[str]:
-    from .align import AGGREGATIONS
+    from ..diagnostics.align import AGGREGATIONS
 
     values = [v.strip() for v in text.split(",") if v.strip()]
     bad = [v for v in values if v not in AGGREGATIONS]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import int_list
+from .flags import int_list
 
 
 def register(sub) -> None:
@@ -46,7 +46,7 @@ def register(sub) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..io import ensure_writable_dir
-    from .train import train_all
+    from ..toyworld.train import train_all
 
     out = ensure_writable_dir(args.out)
     metrics = train_all(out, quick=args.quick, progress=lambda msg: print(msg, flush=True), stages=args.stage,
@@ -63,7 +63,7 @@ def run_samples(args: argparse.Namespace) -> int:
 
     from ..errors import UserError
     from ..io import atomic_save_png
-    from . import world
+    from ..toyworld import world
 
     if not 1 <= args.n <= 256:
         raise UserError(f"-n must be between 1 and 256, got {args.n}")
@@ -75,38 +75,15 @@ def run_samples(args: argparse.Namespace) -> int:
     for seed in args.seed:  # one grid per seed: out.png for one seed, out_s<seed>.png for several
         path = out if len(args.seed) == 1 else out.with_name(f"{out.stem}_s{seed}{out.suffix}")
         images, _, captions = world.sample(args.n, seed)
-        atomic_save_png(path, grid_with_captions(images, captions))
+        atomic_save_png(path, world.grid_with_captions(images, captions))
         print(f"wrote {path} ({args.n} samples, seed {seed})")
     return 0
-
-
-def grid_with_captions(images, captions, cols: int = 4, scale: int = 3):
-    """A PIL grid: each image enlarged ``scale`` times with its caption wrapped underneath."""
-    import textwrap
-
-    from PIL import Image, ImageDraw
-
-    n = images.shape[0]
-    cols = min(cols, n)
-    rows = (n + cols - 1) // cols
-    side = images.shape[-1] * scale
-    cap_h = 40
-    canvas = Image.new("RGB", (cols * (side + 8) + 8, rows * (side + cap_h + 8) + 8), "white")
-    draw = ImageDraw.Draw(canvas)
-    arr = (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-    for i in range(n):
-        r, c = divmod(i, cols)
-        x, y = 8 + c * (side + 8), 8 + r * (side + cap_h + 8)
-        canvas.paste(Image.fromarray(arr[i]).resize((side, side), Image.NEAREST), (x, y))
-        text = "\n".join(textwrap.wrap(captions[i], width=side // 6)[:3])
-        draw.text((x, y + side + 2), text, fill="black")
-    return canvas
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..io import atomic_write_bytes, atomic_write_json, ensure_writable_dir, versions
-    from . import calibrate
+    from ..toyworld import calibrate
 
     if args.seeds < 1 or args.random < 0:
         raise UserError("--seeds must be >= 1 and --random >= 0")

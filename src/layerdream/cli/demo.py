@@ -14,7 +14,7 @@ DEMO_CONCEPTS = ["red", "blue", "yellow", "triangle", "square", "grass", "night"
 
 
 def register(sub) -> None:
-    from .cli import add_quiet_flag, int_list
+    from .flags import add_quiet_flag, int_list
 
     p = sub.add_parser("demo", help="synthesise a few concepts on the three toy models and draw one comparison grid",
                        description=__doc__)
@@ -31,8 +31,8 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import layerdream as ld
-    from .io import ensure_writable_dir
-    from .models.registry import TOY_ROOT
+    from ..io import ensure_writable_dir
+    from ..models.registry import TOY_ROOT
 
     out = ensure_writable_dir(args.out)
     concepts = [c.strip() for c in args.concepts.split(",") if c.strip()]
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fallback_model(out: Path, missing: list[str]) -> str:
-    from .models.tiny import build_tiny_gemma3, save_tiny_gemma3
+    from ..models.tiny import build_tiny_gemma3, save_tiny_gemma3
 
     print(f"toy model(s) {', '.join(missing)} are not installed: building a tiny RANDOM Gemma 3 instead "
           "(pictures will mean nothing; train the toy world with `layerdream toyworld train`)")
@@ -78,7 +78,7 @@ def draw(grid: dict, concepts: list[str], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import atomic_write_bytes
+    from ..io import atomic_write_bytes
 
     columns = [(m, l) for m, layers in grid.items() for l in sorted(layers)]
     fig, axes = plt.subplots(len(concepts), len(columns), figsize=(1.25 * len(columns) + 0.8, 1.3 * len(concepts) + 0.6),

@@ -1,19 +1,19 @@
-"""``layerdream sweep`` (concepts x layers x seeds into a resumable RUN) and ``layerdream judge RUN``.
+"""``layerdream sweep`` (concepts x layers x seeds into a resumable RUN).
 
-Thin: parse, then the Python API (``layerdream.api``: ``prepare_sweep`` + ``run_sweep``, ``judge_run_with``)
-does the checks and the work, so ``ld.sweep``/``ld.judge`` in a notebook behave exactly alike. Re-running
-the same ``sweep`` command resumes; ``judge`` can run while a sweep is still filling the RUN.
+Thin: parse, then the Python API (``layerdream.api``: ``prepare_sweep`` + ``run_sweep``) does the checks
+and the work, so ``ld.sweep`` in a notebook behaves exactly alike. Re-running the same ``sweep`` command
+resumes; ``layerdream judge`` (judge.py) can run while a sweep is still filling the RUN.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..cli import add_model_flags, add_quiet_flag
-from ..synthesis.cli import add_resource_flags, add_synthesis_flags, resource_options, synthesis_options
-from .ray_runner import add_ray_flags, runner_from_args
-from .sweeper import run_sweep
+from ..sweep.sweeper import run_sweep
+from .flags import (add_model_flags, add_quiet_flag, add_ray_flags, add_resource_flags, add_synthesis_flags,
+                    resource_options, runner_from_args, synthesis_options)
 
+DESCRIPTION = "``layerdream sweep`` (concepts x layers x seeds into a resumable RUN) and ``layerdream judge RUN``."
 SWEEP_EPILOG = """examples:
   layerdream sweep --model toy-aligned --concepts toy --layer 1,2 --seed 0,1 --out runs/toy
   layerdream sweep --model google/gemma-3-4b-it --concepts paper --preset paper --layer 1,5,10,15,20,25,30 --out runs/paper
@@ -24,7 +24,7 @@ with other settings is refused (a flag equal to the preset's own value is no oth
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="synthesise concepts x layers x seeds (+ controls) into a resumable RUN folder",
-                       description=__doc__.splitlines()[0], epilog=SWEEP_EPILOG,
+                       description=DESCRIPTION, epilog=SWEEP_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_flags(p)
     p.add_argument("--concepts", required=True, help="'paper' (105 concepts), 'toy' (toy world), or a .yaml/.csv file")
@@ -39,7 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--extend", action="store_true", help="allow adding layers/seeds to an existing RUN")
     add_quiet_flag(p)
     p.set_defaults(func=cmd_sweep)
-    register_judge(sub)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -61,45 +60,4 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     toy = spec.concepts.name == "toy"
     print(f"next: layerdream judge {args.out} --judge {'toy' if toy else 'openai --judge-model gpt-5'}"
           f" && layerdream report {args.out}", file=sys.stderr)
-    return 0
-
-
-def register_judge(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("judge", help="judge (or re-judge) the images of a sweep RUN; verdicts go into the RUN",
-                       description="Judge a sweep RUN (finished or in progress); re-running judges only new images.")
-    add_run_judge_arguments(p)
-    add_ray_flags(p)  # judging as a Ray stage: each worker holds its own judge (docs/distributed.md)
-    p.set_defaults(func=cmd_judge)
-
-
-def add_run_judge_arguments(p: argparse.ArgumentParser) -> None:
-    from ..evaluation.cli import add_judge_flags
-
-    p.add_argument("run", metavar="RUN", help="a folder made by `layerdream sweep`")
-    add_judge_flags(p)
-    p.add_argument("--rejudge", action="store_true",
-                   help="judge every image again; each verdict is replaced only when its successor is stored, and "
-                        "never by a failed query (answers come from RUN/judge_cache.sqlite where cached; delete that "
-                        "file to ask afresh)")
-    add_quiet_flag(p)
-
-
-def cmd_judge(args: argparse.Namespace) -> int:
-    from ..api import judge_run_with
-    from ..evaluation.cli import judge_from_args, protocols_from_args  # looked up now: tests replace judge_from_args
-    from .ray_judging import ray_judge_from_args
-    from .store import Store
-
-    Store.open_existing(args.run).close()  # refuse a bad (or read-only) RUN before building a judge
-    protocols = protocols_from_args(args)
-    judge = ray_judge_from_args(judge_from_args(args), args, judge_from_args)  # --ray: answers on Ray workers
-    try:
-        result = judge_run_with(args.run, judge, protocols=protocols, n_queries=args.n_queries, rejudge=args.rejudge,
-                                progress=not args.quiet)
-    finally:
-        judge.close()
-    print(result.summary(), file=sys.stderr)
-    if result.outcome.stored and not args.quiet:
-        print(result.rates(), file=sys.stderr)
-    result.check()  # more than half the queries failed: exit 2 (the good verdicts are stored)
     return 0
