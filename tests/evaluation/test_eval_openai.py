@@ -175,3 +175,23 @@ def test_judge_image_cli_end_to_end(server, images, tmp_path, capsys):
     lines = [json.loads(line) for line in out.out.splitlines()]
     assert [(d["protocol"], d["query_index"], d["score"]) for d in lines] == [("lenient", 0, 1), ("lenient", 1, 1)]
     assert SECRET not in out.out + out.err and SECRET.encode() not in cache.read_bytes()
+
+
+@pytest.mark.parametrize("judge_url,grader_url,expected", [
+    (None, None, "gpt-5-mini"),  # OpenAI's own endpoint: the paper's grader
+    ("https://api.openai.com/v1/", None, "gpt-5-mini"),
+    ("http://127.0.0.1:8000/v1", None, "judge-model"),  # a local server: gpt-5-mini is most likely not there
+    ("http://127.0.0.1:8000/v1", "https://api.openai.com/v1", "gpt-5-mini"),  # grader sent to OpenAI
+])
+def test_default_rubric_grader_is_gpt5_mini_on_openais_endpoint(judge_url, grader_url, expected):
+    """Issue 19 item 6: the paper graded with GPT-5-mini; the summary says which rule chose the grader."""
+    opts = {"base_url": judge_url} if judge_url else {}
+    if grader_url:
+        opts["grader_base_url"] = grader_url
+    judge = make_judge("openai", model="judge-model", api_key_env="LD_TEST_KEY", **opts)
+    assert judge.grader.client.model == expected
+    assert judge.grader_id.startswith(f"llm:{expected}@")
+    assert ("OpenAI's endpoint" in judge.grader_description) and expected in judge.grader_description
+    named = make_judge("openai", model="judge-model", api_key_env="LD_TEST_KEY", grader_model="my-grader", **opts)
+    assert named.grader.client.model == "my-grader" and named.grader_description == "the paper's rubric, graded by " \
+        + named.grader_id[4:]

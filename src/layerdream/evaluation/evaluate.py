@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import UserError
 from .cache import VerdictCache
+from .grading import default_grader_model
 from .prompts import PROTOCOLS
 from .types import Answer, Grade, Grader, Judge, JudgeItem, Query, Verdict
 
@@ -51,8 +52,9 @@ def make_judge(name: str, **options: Any) -> Judge:
     """Build a judge by name: "openai" | "hf" | "clip" | "toy" (see docs/evaluation.md for options).
 
     Grading follows the paper unless told otherwise: an ``openai`` judge's answers are graded with the
-    paper's rubric by an LLM, ``grader_model`` if given, else the judge's own model on the judge's own
-    server. ``grader="matcher"`` picks the offline string matcher instead; it is also the default of
+    paper's rubric by an LLM: ``grader_model`` if given, else GPT-5-mini (the paper's grader) when the
+    grader's endpoint is OpenAI's own, else the judge's own model on the judge's own server
+    (``grading.default_grader_model``; the rule that chose it is ``grader.chosen_by``). ``grader="matcher"`` picks the offline string matcher instead; it is also the default of
     the offline ``hf`` judge (``grader="rubric"`` with a ``grader_model`` to use the rubric there).
     Options that do not apply to the chosen judge raise TypeError, so a typo is not silently ignored.
     """
@@ -70,9 +72,13 @@ def make_judge(name: str, **options: Any) -> Judge:
         client_opts = {k: options[k] for k in _CLIENT_KEYS if k in options}
         if kind == "matcher":
             grader = make_grader(synonyms=grading.get("synonyms"))
-        else:  # the paper's rubric; the judge's model grades unless another is named
-            grading["grader_model"] = grading.get("grader_model") or options["model"]
+        else:  # the paper's rubric: gpt-5-mini on OpenAI's endpoint, else the judge's model, unless one is named
+            chosen_by = None
+            if not grading.get("grader_model"):
+                endpoint = grading.get("grader_base_url") or client_opts.get("base_url")
+                grading["grader_model"], chosen_by = default_grader_model(options["model"], endpoint)
             grader = make_grader(**grading, **client_opts)
+            grader.chosen_by = chosen_by
         return OpenAIJudge(grader=grader, **options)
     if name == "hf":
         from .hf_judge import HFJudge

@@ -9,6 +9,27 @@ from __future__ import annotations
 
 MATCHER_ID = "matcher"
 SELF_ID = "self"
+PAPER_GRADER_MODEL = "gpt-5-mini"  # the paper's rubric grader (method.md c.3)
+
+
+def default_grader_model(judge_model: str, endpoint: str | None) -> tuple[str, str]:
+    """(model, why) of the rubric grader when the user names none.
+
+    On OpenAI's own endpoint the paper's grader, GPT-5-mini, exists and is what the paper used, so
+    that is the default there. Any other endpoint (vLLM, Ollama, a proxy) serves its own models and
+    most likely not one called ``gpt-5-mini``; there the judge's own model grades, as before.
+    """
+    from .chat import DEFAULT_BASE_URL, public_url
+
+    if public_url(endpoint or DEFAULT_BASE_URL) == DEFAULT_BASE_URL:
+        return PAPER_GRADER_MODEL, f"default on OpenAI's endpoint: {PAPER_GRADER_MODEL}, the paper's grader"
+    return judge_model, "default off OpenAI's endpoint: the judge's own model (--grader-model gpt-5-mini for the paper's)"
+
+
+def describe_grader(grader_id: str | None, chosen_by: str | None = None) -> str:
+    """``grader_label`` plus, when a default rule picked the grader, which rule."""
+    label = grader_label(grader_id)
+    return f"{label} ({chosen_by})" if chosen_by else label
 
 
 def grader_label(grader_id: str | None) -> str:

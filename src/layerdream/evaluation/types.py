@@ -111,6 +111,7 @@ class Grader:
 
     id: str = "grader"
     version: str = ""
+    chosen_by: str | None = None  # why this grader (a default rule), for summaries; None: the user named it
 
     def grade(self, tasks: Sequence[tuple[str, str, str]], progress: bool = False) -> list[Grade]:
         """``tasks``: (request, response, concept) triples; one Grade per task, in order."""
@@ -146,3 +147,10 @@ class Judge:
     @property
     def grader_id(self) -> str:
         return self.grader.id if self.grader is not None else "self"
+
+    @property
+    def grader_description(self) -> str:
+        """The grader in words, with the default rule that chose it (``grading.describe_grader``)."""
+        from .grading import describe_grader
+
+        return describe_grader(self.grader_id, getattr(self.grader, "chosen_by", None))
