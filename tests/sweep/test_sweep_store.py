@@ -210,3 +210,27 @@ def test_the_help_example_for_a_paper_run_uses_the_paper_preset():
 
     paper_lines = [l for l in SWEEP_EPILOG.splitlines() if "--concepts paper" in l]
     assert paper_lines and all("--preset paper" in l for l in paper_lines)
+
+
+def test_settings_probes_print_no_paper_preset_note():
+    """The model-independence probes (a 4-layer toy among them) are bookkeeping: their "paper preset at
+    layer 1 of 4 ... interpolated" note was printed on every `sweep --preset paper` (issue 24 item 20)."""
+    import logging
+
+    from layerdream.synthesis import presets
+    from layerdream.sweep import settings
+
+    seen: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("layerdream")
+    logger.addHandler(handler)  # not caplog: the CLI may have set propagate=False on this logger
+    try:
+        settings._preset_constants.cache_clear()
+        presets._told.clear()
+        settings.canonical_settings({"preset": "paper", "steps": None, "options": {}})
+        assert not any("interpolated" in m for m in seen), seen
+        presets.make_config("paper", image_size=64, grid=(4, 4), layer=1, num_layers=4)  # the user's model: told
+        assert any("paper preset at layer 1 of 4" in m for m in seen), seen
+    finally:
+        logger.removeHandler(handler)

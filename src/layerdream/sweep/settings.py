@@ -25,7 +25,8 @@ _PROBES = ((64, (4, 4), 1, 4), (896, (16, 16), 1, 34), (896, (16, 16), 10, 34), 
 def _preset_constants(preset: str) -> tuple[tuple[str, Any], ...]:
     from ..synthesis.presets import make_config
 
-    configs = [make_config(preset, image_size=s, grid=g, layer=l, num_layers=n).to_dict() for s, g, l, n in _PROBES]
+    configs = [make_config(preset, image_size=s, grid=g, layer=l, num_layers=n, announce=False).to_dict()
+               for s, g, l, n in _PROBES]
     first = configs[0]
     return tuple((k, v) for k, v in first.items() if all(c.get(k) == v for c in configs[1:]))
 

@@ -92,15 +92,19 @@ def paper_schedule(layer: int, num_layers: int) -> tuple[float, float, bool]:
 
 
 def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: int, num_layers: int,
-                **overrides) -> SynthesisConfig:
-    """The preset's config for this model and layer, with user overrides (None means "keep")."""
+                announce: bool = True, **overrides) -> SynthesisConfig:
+    """The preset's config for this model and layer, with user overrides (None means "keep").
+
+    ``announce=False`` for configs built for bookkeeping, not for the user's model (sweep/settings.py
+    probes a 4-layer toy geometry): their interpolation note would be about a model nobody runs.
+    """
     grid_side = max(grid)
     if preset == "paper":
         canvas = max(8, round(image_size * 448 / 896))
         scale = canvas / 448
         resolutions = sorted({max(1, round(r * scale)) for r in range(8, 449, 20)})
         lr, tau, exact = paper_schedule(layer, num_layers)
-        if not exact and overrides.get("lr") is None and overrides.get("tau") is None:
+        if announce and not exact and overrides.get("lr") is None and overrides.get("tau") is None:
             _note_once(f"paper preset at layer {layer} of {num_layers}: lr {lr:.3g} and tau {tau:.3g} are interpolated by "
                        f"relative depth (Gemma 3 4B layer {layer / num_layers * PAPER_DEPTH:.1f}), not the paper's values")
         cfg = SynthesisConfig(
