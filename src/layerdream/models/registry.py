@@ -20,6 +20,7 @@ ADAPTERS: dict[str, str] = {
     "llava": "llava:LlavaAdapter",
     "llava_next": "llava_next:LlavaNextAdapter",
     "llava_onevision": "llava_onevision:LlavaOnevisionAdapter",
+    "qwen2_vl": "qwen2_vl:Qwen2VLAdapter",
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
     "qwen3_vl": "qwen3_vl:Qwen3VLAdapter",
     "qwen3_vl_moe": "qwen3_vl:Qwen3VLAdapter",
