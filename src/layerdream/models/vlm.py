@@ -172,6 +172,19 @@ class VLM:
             hidden = self._residual_capturing_masks(layer, (prompt_format, n), inputs)
         return hidden[:, positions].float()
 
+    def image_tokens_at(self, images: torch.Tensor, layers: list[int], prompt_format: str = "chat") -> dict[int, torch.Tensor]:
+        """{ℓ: (N, P, d) fp32} image-token states at several layers from ONE forward (early exit at the
+        deepest): what a lens needs, where :meth:`image_tokens` would run the model once per layer.
+        Not differentiable by intent (readouts only)."""
+        prompt_format = self.resolve_prompt_format(prompt_format)
+        prompt, positions = self.image_prompt(prompt_format), self.image_positions(prompt_format)
+        pixels = self.adapter.preprocess(images.to(self.device, torch.float32))
+        pixels = {k: v.to(self.dtype) if v.is_floating_point() else v for k, v in pixels.items()}
+        inputs = self.adapter.forward_inputs(prompt, pixels, images.shape[0])
+        with torch.no_grad():
+            hidden = self.residuals(sorted(set(layers)), **inputs)
+        return {layer: hidden[layer][:, positions].float() for layer in layers}
+
     def _residual_capturing_masks(self, layer: int, key: tuple, inputs: dict) -> torch.Tensor:
         """Run once normally and keep the per-layer-type mask dict the model built for this prompt.
 

@@ -1,0 +1,77 @@
+"""The lens figures: interpretable rate by layer per lens (with the mismatched-label null), and the
+visual-layer x text-layer heatmap of where contextual neighbours come from. Agg backend, PNG."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+COLOURS = {"contextual": "tab:purple", "embedding": "tab:green", "logit": "tab:orange"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def rates(table: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """One panel per group: rate (pass@k) vs layer for each lens, Wilson 95 % band, null dashed."""
+    plt = _pyplot()
+    rows = [r for r in table if r["category"] == "All" and r["rate"] is not None]
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5.0 * max(1, len(groups)), 3.6), squeeze=False, sharey=True)
+    for ax, group in zip(axes[0], groups):
+        for lens in dict.fromkeys(r["lens"] for r in rows):
+            sel = sorted((r for r in rows if r["group"] == group and r["lens"] == lens), key=lambda r: r["layer"])
+            xs = [r["layer"] for r in sel]
+            colour = COLOURS.get(lens, "k")
+            ax.fill_between(xs, [r["ci_lo"] for r in sel], [r["ci_hi"] for r in sel], color=colour, alpha=0.18, linewidth=0)
+            ax.plot(xs, [r["rate"] for r in sel], "-o", color=colour, markersize=4, label=f"{lens} lens")
+            ax.plot(xs, [r["null_rate"] for r in sel], "--", color=colour, linewidth=1, alpha=0.8, label=f"{lens}: null")
+        n = max((r["n_tokens"] for r in rows if r["group"] == group), default=0)
+        ax.set_title(f"{group} (n={n} tokens per point)", fontsize=9)
+        ax.set_xlabel("layer")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.set_xticks(sorted({r["layer"] for r in rows if r["group"] == group}))
+    axes[0][0].set_ylabel("interpretable tokens (pass@k)")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle(title or "Lens readouts: share of image tokens whose top-k names the image's content "
+                 "(95% Wilson band; dashed: mismatched labels)", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def sources(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Heatmap: rows = visual (image-token) layer, columns = text layer of the contextual neighbour."""
+    import numpy as np
+
+    plt = _pyplot()
+    vis = sorted({r["layer"] for r in rows})
+    txt = sorted({r["text_layer"] for r in rows})
+    grid = np.zeros((len(vis), len(txt)))
+    for r in rows:
+        grid[vis.index(r["layer"]), txt.index(r["text_layer"])] = r["share"]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(txt), 1.0 + 0.4 * len(vis)))
+    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto", origin="lower")
+    for i in range(len(vis)):
+        for j in range(len(txt)):
+            ax.text(j, i, f"{100 * grid[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if grid[i, j] < 0.6 else "black")
+    ax.set_xticks(range(len(txt)), [str(t) for t in txt])
+    ax.set_yticks(range(len(vis)), [str(v) for v in vis])
+    ax.set_xlabel("text layer of the neighbour")
+    ax.set_ylabel("visual layer")
+    fig.colorbar(im, ax=ax, fraction=0.05, label="share of top-k neighbours")
+    ax.set_title(title or "Where contextual neighbours come from (%)", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
