@@ -17,4 +17,4 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
 fi
 "$VENV/bin/python" -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}" 2>&1 | grep -v "^WARNING: Location" || true
-"$VENV/bin/python" -c "import layerdream, torch, transformers; print('layerdream', layerdream.__name__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
+"$VENV/bin/python" -c "import importlib.metadata as m, layerdream, torch, transformers; print('layerdream', m.version('layerdream'), 'from', layerdream.__path__[0], '| torch', torch.__version__, '| transformers', transformers.__version__)"
