@@ -84,6 +84,9 @@ ROWS = [
     (["report", "{run}", "--verdicts", "openai"], "has no verdicts from judge 'openai'", {}),
     (["sweep", "--concepts", "{tmp}/c.yaml", "--seed", "99999999999999999999", "--out", "{tmp}/new"],
      "--seed 99999999999999999999 is out of range", {"setup": _concepts_file}),
+    # issue 24: silent wrong results, refusals, ... (before: the behaviour on the right)
+    (["demo", "--models", "toy-nope", "--concepts", "red", "--layer", "1", "--steps", "1", "--out", "{tmp}/demo"],
+     "unknown toy model 'toy-nope'", {}),  # drew a random model's grid, exit 0
 ]
 
 

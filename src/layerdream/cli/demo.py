@@ -32,12 +32,18 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import layerdream as ld
     from ..io import ensure_writable_dir
-    from ..models.registry import TOY_ROOT
+    from ..models.registry import TOY_ROOT, resolve
+    from ..toyworld import TOY_MODELS
 
-    out = ensure_writable_dir(args.out)
     concepts = [c.strip() for c in args.concepts.split(",") if c.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    missing = [m for m in models if m.startswith("toy-") and not (TOY_ROOT / m / "config.json").exists()]
+    # only the three shipped toy models may be stood in for (an install without checkpoints); any other
+    # name is refused now, as `synthesize --model` refuses it, never replaced by a random model
+    missing = [m for m in models if m in TOY_MODELS and not (TOY_ROOT / m / "config.json").exists()]
+    for name in models:
+        if name not in missing:
+            resolve(name)  # an unknown toy name, a missing folder: one line, before anything is written
+    out = ensure_writable_dir(args.out)
     if missing:
         models = [_fallback_model(out, missing)] + [m for m in models if m not in missing]
     started = time.perf_counter()
