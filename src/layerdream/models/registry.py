@@ -8,6 +8,7 @@ import torch
 
 from ..errors import UserError
 from ..toyworld import CHECKPOINTS, GEMMA_TOY_MODELS, TOY_MODELS
+from . import hub
 from .adapter import FamilyAdapter, TextOnlyAdapter
 from .catalog import CATALOG, REFUSED, unsupported_message
 from .vlm import VLM
@@ -110,17 +111,20 @@ def pick_device(device: str | None) -> torch.device:
 def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | torch.dtype | None = None,
          gguf_file: str | None = None) -> VLM:
     """Load a VLM by hub id, local folder or toy name: frozen, eval mode, ready for the engine."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from .processors import load_processor  # AutoProcessor, minus the torchvision-only video slot
-
     if model.endswith(".gguf") and os.path.isfile(model):  # --model path/to/file.gguf
         gguf_file = os.path.basename(model)
         model_dir = os.path.dirname(os.path.abspath(model))
     else:
         model_dir = model
     location, local = resolve(model_dir, gguf_file)
+    # a hub id without a network: one line in about a second (or the cached copy), not ~30 s of retries
+    from_cache = not local and hub.cache_only(location, gguf_file)
+
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from .processors import load_processor  # AutoProcessor, minus the torchvision-only video slot
+
     dev = pick_device(device)
     torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if torch_dtype is None:
@@ -135,6 +139,7 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
     hub_logger = logging.getLogger("huggingface_hub")
     hub_level = hub_logger.level
     hub_logger.setLevel(logging.ERROR)  # one line for an unreachable hub, not a screen of retries
+    hub_state = hub.go_offline(from_cache)
     try:
         config = AutoConfig.from_pretrained(location, **kwargs)
         adapter_cls = adapter_for(config.model_type)
@@ -164,6 +169,7 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
         if bars:
             hf_logging.enable_progress_bar()
         hub_logger.setLevel(hub_level)
+        hub.restore(hub_state)
     net.requires_grad_(False).eval().to(dev)
     return VLM(net, processor, adapter_cls(net, processor), name=model, path=location if local else None)
 
