@@ -7,13 +7,15 @@ import torch
 
 
 def assert_processor_pixels_and_gradients(vlm, processor, size: int, layer: int) -> None:
-    """Our differentiable preprocessing equals the HF processor's (patches and grid), and gradients reach
-    the pixels through the early-exit forward at ``layer``."""
+    """Our differentiable preprocessing equals the HF processor's (patches and grid), the whole processor
+    called through its chat template at its defaults, as a user calls it; gradients reach the pixels
+    through the early-exit forward at ``layer``."""
     from PIL import Image
 
     array = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
-    theirs = processor.image_processor(images=Image.fromarray(array), return_tensors="pt")
+    theirs = processor.apply_chat_template([{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
+                                           add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
     ours = vlm.adapter.preprocess(x)
     assert torch.equal(ours["image_grid_thw"], theirs["image_grid_thw"])
     torch.testing.assert_close(ours["pixel_values"], theirs["pixel_values"], rtol=0, atol=1e-5)

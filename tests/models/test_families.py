@@ -1,6 +1,7 @@
 """The same battery for every supported VLM family (one tiny checkpoint each, tests/models/families/).
 
-For each family: preprocessing equals the HF processor where no resize is needed; the image prompt is
+For each family: preprocessing equals the HF processor called at its defaults (tests/models/families: only
+the options the adapter fixes); the image prompt is
 the family's own chat template with exactly one BOS; early exit equals ``hidden_states[l]`` at the
 image positions and later blocks never run; gradients reach the pixels; the cosine rises under the
 ``fast`` preset; the token grid matches the image tokens; the ``paper`` preset adapts to the family's
@@ -36,7 +37,23 @@ def _gray_pil(vlm, value=(90, 160, 30)):
     return Image.new("RGB", (vlm.image_size, vlm.image_size), value)
 
 
+def processor_encoding(module, vlm, pil) -> dict:
+    """What the HF processor gives the model for ``pil``, called as a user calls it, at its defaults:
+    the whole processor (not only its image processor, whose defaults can differ), through the chat
+    template where there is one, with only the options the adapter itself fixes (the family module's
+    ``PROCESSOR_KWARGS``: one tile for Idefics3/SmolVLM; written down in docs/families/)."""
+    kwargs = dict(getattr(module, "PROCESSOR_KWARGS", {}))
+    if vlm.adapter.has_chat_template():
+        return vlm.processor.apply_chat_template([{"role": "user", "content": [{"type": "image", "image": pil}]}],
+                                                 add_generation_prompt=True, tokenize=True, return_dict=True,
+                                                 return_tensors="pt", processor_kwargs=kwargs)
+    return vlm.processor(text=vlm.adapter.image_placeholder(), images=pil, return_tensors="pt", **kwargs)
+
+
 def test_preprocessing_equals_the_processor(family):
+    """Our differentiable pixels against the processor's at its defaults, on a random picture at the
+    input size: exactly (1e-5) where the processor does not resample such a picture, to about one uint8
+    step where it does (``PIXEL_ATOL``: Idefics3/SmolVLM's LANCZOS round trip, rounded by PIL after each pass)."""
     module, _, vlm = family
     import numpy as np
 
@@ -46,16 +63,20 @@ def test_preprocessing_equals_the_processor(family):
     pil = Image.fromarray(rng.integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8))
     x = torch.from_numpy(np.array(pil)).permute(2, 0, 1)[None].float() / 255
     ours = vlm.adapter.preprocess(x)
-    reference = getattr(module, "reference_pixels", None)
-    theirs = reference(vlm.processor, pil) if reference else vlm.processor.image_processor(images=pil, return_tensors="pt")
+    theirs = processor_encoding(module, vlm, pil)
+    atol = getattr(module, "PIXEL_ATOL", 1e-5)
     checked = 0
     for key, value in ours.items():
         if key in theirs and torch.is_tensor(theirs[key]):
             expected = theirs[key].to(value.dtype)
             assert value.shape == expected.shape, key
-            assert torch.allclose(value, expected, atol=1e-5), (key, (value - expected).abs().max())
+            if value.is_floating_point():
+                assert (value - expected).abs().max() <= atol, (key, (value - expected).abs().max())
+                assert (value - expected).abs().mean() <= atol / 5, (key, (value - expected).abs().mean())
+            else:
+                assert torch.equal(value, expected), key
             checked += 1
-    assert checked >= 1
+    assert "pixel_values" in ours and checked >= 1
 
 
 def test_image_prompt_is_the_family_template_with_one_bos(family):

@@ -8,6 +8,7 @@ import torch
 
 import layerdream as ld
 from families import idefics3 as family
+from layerdream.models.idefics3 import GRAY_LIFT
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +41,12 @@ def test_lift_leaves_other_images_and_gradients_alone(vlm):
     x[1] = 0.5
     x.requires_grad_(True)
     pixels = vlm.adapter.preprocess(x)["pixel_values"]
-    assert torch.equal(pixels[0, 0], ((x[0] - 0.5) / 0.5).detach())
-    pixels[:, 0, 0, 0, 0].sum().backward()
-    assert x.grad[0, 0, 0, 0] == 2.0 and x.grad[1, 0, 0, 0] == 2.0  # d/dx (x - 0.5) / 0.5, gray included
+    unlifted = (vlm.adapter.resized(x) - 0.5) / 0.5  # the processor's resize, normalised, without the lift
+    assert torch.equal(pixels[0, 0], unlifted[0]) and torch.equal(pixels[1, 0], unlifted[1] + GRAY_LIFT)
+    grad, = torch.autograd.grad(pixels[:, 0, :, 4, 4].sum(), x, retain_graph=True)
+    expected, = torch.autograd.grad(unlifted[:, :, 4, 4].sum(), x)
+    torch.testing.assert_close(grad, expected, rtol=0, atol=0)  # gray included: the lift is a constant
+    assert grad[1].abs().sum() > 0
 
 
 def test_one_tile_although_the_processor_splits(vlm):
@@ -116,3 +120,52 @@ def test_concept_prompt_uses_the_processors_template(tmp_path):
     from layerdream.concepts import render
 
     assert render(vlm, "red")[0] == "<|begin_of_text|>User: red<end_of_utterance>\nAssistant:"
+
+
+def _layer1(vlm, pixel_values):
+    prompt, at = vlm.image_prompt(), vlm.image_positions()
+    with torch.no_grad():
+        return vlm.residual(1, **vlm.adapter.forward_inputs(prompt, {"pixel_values": pixel_values}, len(pixel_values)))[:, at]
+
+
+@pytest.mark.parametrize("side", [32, 16, 20])  # the tile; the paper preset's canvas (half the tile); another size
+def test_pixels_and_states_are_the_processors_at_its_defaults(vlm, side):
+    """The processor at its defaults (do_resize=True: up to longest_edge = 4 x the tile and back, LANCZOS)
+    low-passes even a tile-sized picture; without that path layer-1 states differed by 29 % (issue 19.2)."""
+    import numpy as np
+    from PIL import Image
+
+    array = np.random.default_rng(side).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    theirs = vlm.processor.image_processor(images=Image.fromarray(array), do_image_splitting=False,
+                                           return_tensors="pt")["pixel_values"]
+    x = (torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255).requires_grad_(True)
+    ours = vlm.adapter.preprocess(x)["pixel_values"]
+    assert ours.shape == theirs.shape == (1, 1, 3, vlm.image_size, vlm.image_size)
+    assert (ours - theirs).abs().max() <= 1.5 * 2 / 255  # one uint8 step: PIL rounds after each pass
+    reference = _layer1(vlm, theirs)
+    assert (_layer1(vlm, ours.detach()) - reference).norm() / reference.norm() < 0.02  # measured 0.6 %
+    ours.sum().backward()  # through the checkpointed round trip
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_longest_edge_arithmetic_is_the_processors():
+    from transformers.models.idefics3.image_processing_pil_idefics3 import _resize_output_size_rescale_to_max_len, \
+        _resize_output_size_scale_below_upper_bound
+
+    from layerdream.models.idefics3 import MAX_IMAGE_SIZE, longest_edge_size
+
+    for h, w, longest in [(32, 32, 128), (480, 640, 1456), (641, 333, 2048), (100, 3000, 5000), (7, 5, 1537)]:
+        expected = _resize_output_size_scale_below_upper_bound(*_resize_output_size_rescale_to_max_len(h, w, max_len=longest),
+                                                                max_len=MAX_IMAGE_SIZE)
+        assert longest_edge_size(h, w, longest) == expected, (h, w, longest)
+
+
+def test_without_do_resize_the_tile_passes_unchanged(tmp_path):
+    """A checkpoint saved with do_resize=False: no round trip, the tile's pixels exactly."""
+    model, processor = family.build_model_and_processor()
+    processor.image_processor.do_resize = False
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    vlm = ld.load(str(tmp_path), device="cpu")
+    x = torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(vlm.adapter.preprocess(x)["pixel_values"][0, 0], (x[0] - 0.5) / 0.5, rtol=0, atol=0)

@@ -26,8 +26,20 @@
 * **One template on both sides.** Repos that keep the processor's template in the legacy
   ``chat_template.json`` leave the tokenizer (concept prompts) with none or its base model's own;
   the tokenizer gets the processor's (``processors.share_chat_template``).
-* **Resampling.** Our differentiable resize is bilinear with antialias, the processor's LANCZOS:
-  equality holds where no resize is needed (an image at the tile size).
+* **The processor's resize, reproduced.** At its defaults (``do_resize=True``) the processor resizes
+  every picture, a tile-sized one included, so that its longest edge is ``size["longest_edge"]``
+  (4 x the tile in the released configs: 364 -> 1456, 512 -> 2048), then (one tile) to the tile, both
+  with LANCZOS: a low-pass even for a picture that already has the tile size (without it, layer-1
+  states differ from the processor's by 23 % on a random picture, tests/models/test_idefics3.py).
+  :meth:`preprocess` does the same two resizes as PIL's LANCZOS matrices (``models/resample.py``),
+  from whatever size the picture has (the synthesis canvas goes up to ``longest_edge`` directly, as
+  the saved PNG would): the processor's ``pixel_values`` to about one uint8 step (PIL rounds to 8 bits
+  after each pass). The round trip is checkpointed (recomputed in the backward) in chunks of a few
+  pictures, so it keeps no ``longest_edge``-sized activations (2 x 50 MB per picture at 2048 px);
+  one chunk's, at most ~256 MB, exist at a time. Its matrices are banded and applied by bands: a
+  512 -> 2048 -> 512 round trip is 2.8 GFLOP per picture forward (32 dense).
+  The torchvision backend of the processor falls back to BICUBIC where its LANCZOS is unavailable
+  (CUDA, torchvision < 0.27); layerdream reproduces the PIL backend's LANCZOS.
 """
 from __future__ import annotations
 
@@ -36,9 +48,37 @@ import torch
 from ..errors import UserError
 from .adapter import FamilyAdapter
 from .processors import share_chat_template
+from .resample import filter_name, pil_resize
 
 #: added to an image that normalises to exact zeros, so that the model does not drop it as padding
 GRAY_LIFT = 2.0**-12
+#: the processor's cap on the resized picture (``MAX_IMAGE_SIZE`` in transformers' Idefics3/SmolVLM processors)
+MAX_IMAGE_SIZE = 4096
+#: at most this many values in the enlarged pictures resized at once (and recomputed at once in the backward)
+CHUNK_VALUES = 64 * 2**20
+
+
+def _get(size, key: str):
+    return size.get(key) if hasattr(size, "get") else getattr(size, key, None)
+
+
+def longest_edge_size(height: int, width: int, longest: int) -> tuple[int, int]:
+    """(height, width) the processor resizes an H x W picture to for ``size={"longest_edge": longest}``:
+    the longest edge to ``longest``, the other by the aspect ratio (truncated, then made even), both
+    capped at ``MAX_IMAGE_SIZE`` (same arithmetic as the processor's, tested against it)."""
+    aspect = width / height
+    if width >= height:
+        width, height = longest, int(longest / aspect)
+        height += height % 2
+    else:
+        height, width = longest, int(longest * aspect)
+        width += width % 2
+    aspect = width / height
+    if width >= height and width > MAX_IMAGE_SIZE:
+        width, height = MAX_IMAGE_SIZE, int(MAX_IMAGE_SIZE / aspect)
+    elif height > width and height > MAX_IMAGE_SIZE:
+        height, width = MAX_IMAGE_SIZE, int(MAX_IMAGE_SIZE * aspect)
+    return max(height, 1), max(width, 1)
 
 
 class Idefics3Adapter(FamilyAdapter):
@@ -68,8 +108,33 @@ class Idefics3Adapter(FamilyAdapter):
     def grid(self) -> tuple[int, int]:
         return self._side, self._side
 
+    def resized(self, images: torch.Tensor) -> torch.Tensor:
+        """(N,3,H,W) in [0,1] -> (N,3,tile,tile) as the processor resizes them with one tile: to the
+        ``longest_edge`` geometry (when ``do_resize``), then to the tile, with its own filter."""
+        ip = self.processor.image_processor
+        name = filter_name(getattr(ip, "resample", None))
+        tile = self.image_size
+        longest = _get(ip.size, "longest_edge") if getattr(ip, "do_resize", False) else None
+
+        if images.shape[-2:] == (tile, tile) and not longest:
+            return images
+        big = longest_edge_size(images.shape[-2], images.shape[-1], int(longest)) if longest else (tile, tile)
+
+        def chunk(x: torch.Tensor) -> torch.Tensor:
+            return pil_resize(pil_resize(x, *big, name), tile, tile, name) if longest else pil_resize(x, tile, tile, name)
+
+        # pictures per chunk: the enlarged intermediates of a chunk stay under ~64 M values (256 MB fp32)
+        per_chunk = max(1, CHUNK_VALUES // (images.shape[1] * big[0] * big[1]))
+        if not (torch.is_grad_enabled() and images.requires_grad):
+            return torch.cat([chunk(x) for x in images.split(per_chunk)])
+        from torch.utils.checkpoint import checkpoint  # keep no enlarged activations for the backward
+
+        return torch.cat([checkpoint(chunk, x, use_reentrant=False) for x in images.split(per_chunk)])
+
     def preprocess(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        pixels = super().preprocess(images)["pixel_values"]
+        images = self.resized(images)
+        mean, std = self.mean.to(images.device), self.std.to(images.device)
+        pixels = (images - mean) / std
         exact_zero = (pixels == 0).flatten(1).all(dim=1).view(-1, 1, 1, 1)
         pixels = pixels + exact_zero.to(pixels.dtype) * GRAY_LIFT
         return {"pixel_values": pixels.unsqueeze(1)}  # (N, 1 image, 3, H, W)

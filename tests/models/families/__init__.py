@@ -3,8 +3,10 @@ processor and the family's own chat template, into a folder (``build(folder)``).
 
 ``tests/models/test_families.py`` runs the same battery on every module found here, so supporting a
 family in the tests is one file: ``FAMILY`` (a name), ``build(folder)``, and optionally
-``reference_pixels(processor, pil_image) -> dict`` (what the HF processor gives for the image, where
-the default, ``processor.image_processor(images=..., return_tensors="pt")``, does not fit).
+``PROCESSOR_KWARGS`` (the options the adapter fixes when it calls the processor, e.g. one tile; every
+other processor setting stays at its default, so the pixel test compares against what a user's call
+gives), ``PIXEL_ATOL`` (where the processor resamples even a picture at the input size) and
+``reference_prompt(processor, pil_image)``.
 """
 from __future__ import annotations
 

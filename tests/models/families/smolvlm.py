@@ -9,6 +9,8 @@ that ``apply_chat_template`` reads even for images. The slot holds layerdream's 
 """
 from __future__ import annotations
 
+from families.idefics3 import PIXEL_ATOL, PROCESSOR_KWARGS  # noqa: F401 (the same processor path as Idefics3)
+
 FAMILY = "smolvlm"
 CLASS = "SmolVLMForConditionalGeneration"
 
@@ -57,12 +59,6 @@ def build(folder) -> None:
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     (folder / "baseline_words.txt").write_text("\n".join(idefics3.BASELINE) + "\n")
-
-
-def reference_pixels(processor, pil) -> dict:
-    from . import idefics3
-
-    return idefics3.reference_pixels(processor, pil)
 
 
 def reference_prompt(processor, pil) -> list[int]:
