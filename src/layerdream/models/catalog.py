@@ -61,6 +61,9 @@ _ENTRIES = [
     _s("gemma3", "Gemma3ForConditionalGeneration", "Gemma 3", "256 (896 px, 16x16)",
        "the paper's model; token_type_ids for the bidirectional image block; text-only Gemma 3 serves concept vectors",
        ["google/gemma-3-4b-it", "google/gemma-3-12b-it", "google/gemma-3-27b-it"]),
+    _s("shieldgemma2", "Gemma3ForConditionalGeneration", "ShieldGemma 2", "256 (896 px, 16x16)",
+       "Gemma 3 4B under its own config type (loads as Gemma3ForConditionalGeneration); the Gemma 3 adapter",
+       ["google/shieldgemma-2-4b-it"]),
     _s("internvl", "InternVLForConditionalGeneration", "InternVL 3 / 3.5", "256 (one 448-px tile, 16x16)",
        "the paper's second model; dynamic tiling fixed to one tile", ["OpenGVLab/InternVL3-1B-hf", "OpenGVLab/InternVL3_5-8B-HF"],
        "docs/families/internvl.md"),
@@ -138,8 +141,6 @@ _ENTRIES = [
     _r("mistral4", "Mistral4ForCausalLM", "Mistral 4 (text)",
        "the class listed is a text-only causal LM (no vision tower in its config or modeling file in transformers 5.24)"),
     # ---------------------------------------------------------------- not yet: the method applies, no adapter yet
-    _n("shieldgemma2", "Gemma3ForConditionalGeneration", "ShieldGemma 2",
-       f"{_ADAPTER}: a Gemma 3 4B safety classifier under its own config type", ["google/shieldgemma-2-4b-it"]),
     _n("mistral3", "Mistral3ForConditionalGeneration", "Mistral 3 / Pixtral",
        f"{_ADAPTER}: Pixtral ViT + patch merger; [IMG_BREAK] after each row of tokens; processor needs torchvision",
        ["mistralai/Mistral-Small-3.1-24B-Instruct-2503"]),

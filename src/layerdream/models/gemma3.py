@@ -5,6 +5,8 @@
 * The projector average-pools the SigLIP patch grid to ``mm_tokens_per_image`` tokens: a square
   grid (16x16 for the 4B model), row-major.
 * Pan-and-scan stays off: a square synthetic image never triggers it anyway.
+* ShieldGemma 2 (``shieldgemma2``) is Gemma 3 4B under its own config type, which transformers loads
+  as ``Gemma3ForConditionalGeneration``: the same adapter serves it.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from .adapter import FamilyAdapter
 
 
 class Gemma3Adapter(FamilyAdapter):
-    model_types = ("gemma3",)
+    model_types = ("gemma3", "shieldgemma2")
     extra_input_names = ("token_type_ids",)
 
     def image_placeholder(self) -> str:

@@ -17,6 +17,7 @@ from .vlm import VLM
 # (so a new family is one file plus one line here, and `layerdream --help` imports none of them).
 ADAPTERS: dict[str, str] = {
     "gemma3": "gemma3:Gemma3Adapter",
+    "shieldgemma2": "gemma3:Gemma3Adapter",
     "internvl": "internvl:InternVLAdapter",
     "llava": "llava:LlavaAdapter",
     "llava_next": "llava_next:LlavaNextAdapter",
