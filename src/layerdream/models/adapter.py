@@ -68,6 +68,11 @@ class FamilyAdapter:
     min_init_noise: ClassVar[float] = 0.0
     #: attention masks that the model builds from the prompt can be captured once and reused
     reusable_masks: ClassVar[bool] = True
+    #: image tokens sit at places in the image (a patch grid). Families whose image tokens are learned
+    #: queries (a perceiver resampler, a Q-Former) have no such layout: the spatial prior is then flat
+    #: (every token weighs alike; sigma = inf), ``grid`` is only the tokens' count as rows x cols, and
+    #: each result records the rule (``result_notes``)
+    spatial_layout: ClassVar[bool] = True
 
     def __init__(self, model, processor):
         self.model = model

@@ -27,6 +27,7 @@ ADAPTERS: dict[str, str] = {
     "qwen3_vl": "qwen3_vl:Qwen3VLAdapter",
     "qwen3_vl_moe": "qwen3_vl:Qwen3VLAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
+    "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
     "smolvlm": "idefics3:Idefics3Adapter",
     "gemma4": "gemma4:Gemma4Adapter",

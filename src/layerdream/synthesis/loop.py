@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from typing import Callable, Mapping, Sequence
@@ -248,7 +249,8 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
 
     def represent(pixels: torch.Tensor, tgt: torch.Tensor, sigma: float) -> torch.Tensor:
         z = centre(vlm.image_tokens(pixels, layer, cfg.prompt_format), gray, cfg.per_position_centring)
-        return aggregate(z, tgt, vlm.grid, sigma=sigma, tau=cfg.tau, weighting=cfg.weighting)
+        flat = not getattr(vlm.adapter, "spatial_layout", True)  # learned queries: no place in the image
+        return aggregate(z, tgt, vlm.grid, sigma=math.inf if flat else sigma, tau=cfg.tau, weighting=cfg.weighting)
 
     with torch.no_grad():
         cos_initial = cosine_objective(represent(image(), target, cfg.sigma(0)), target)[1]
