@@ -119,10 +119,13 @@ def read_images(vlm: Any, data: LensImages, layers: Sequence[int], lenses: Seque
         from ..concepts import concept_vectors
         from ..diagnostics.measures import judge_free
 
-        known = [c for c in names if any(c in lab for lab in data.labels)]
+        # a RUN's control images (random directions, shuffled concepts) show no concept: not in the measures
+        keep = [i for i, g in enumerate(data.groups) if not g.startswith(("random", "shuffled")) and data.labels[i]]
+        labels = [data.labels[i] for i in keep]
+        known = [c for c in names if any(c in lab for lab in labels)]
         for layer in layers:
             v = concept_vectors(vlm, names, layer, prompt_format=prompt_format)
-            measure_rows += judge_free(torch.cat(reps[layer]), data.labels, v, names, layer, n_perm=n_perm, seed=seed)
+            measure_rows += judge_free(torch.cat(reps[layer])[keep], labels, v, names, layer, n_perm=n_perm, seed=seed)
         for r in measure_rows:
             r["concepts_with_images"] = len(known)
     config = {"images": data.source, "n_images": len(data.ids), "layers": layers, "lenses": list(lenses), "k": k,

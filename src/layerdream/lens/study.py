@@ -1,0 +1,112 @@
+"""One lens study end to end, as ``layerdream lens`` and ``ld.lens`` run it: check every input before
+the model loads, load it, build (or reuse) the contextual index, read the images, write the files.
+
+Order matters for the user: an empty corpus, a folder without images, a RUN that is no RUN, an
+unwritable ``--out`` are refused in one line before a minute of model loading; a layer beyond the
+model right after loading, before the index is built.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import UserError
+from .run import LensOutcome, parse_lenses
+
+RUN_DB = "sweep.sqlite"
+
+
+def is_run(path: str | os.PathLike[str]) -> bool:
+    return (Path(path) / RUN_DB).is_file()
+
+
+def _concepts(spec: Any) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    from ..sweep.conceptsets import load_concept_set
+
+    cs = load_concept_set(spec) if isinstance(spec, str) else spec
+    return {c.name: c.category for c in cs.concepts}, {c.name: tuple(c.synonyms) for c in cs.concepts}
+
+
+def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None, concepts: Any = "toy",
+             layers: Sequence[int] | None = None, lenses: str | Sequence[str] = ("embedding", "logit", "contextual"),
+             k: int = 5, tokens: int | str | None = None, n_images: int = 64, seed: int = 0,
+             corpus: str | os.PathLike[str] = "concepts", corpus_limit: int | None = None,
+             text_layers: Sequence[int] | None = None, max_contexts: int = 50,
+             index_dir: str | os.PathLike[str] | None = None, rebuild_index: bool = False,
+             out: str | os.PathLike[str] | None = None, device: str | None = None, dtype: str | None = None,
+             prompt_format: str = "chat", measures: bool = True, n_perm: int = 1000, batch: int = 16,
+             progress: bool = True) -> LensOutcome:
+    """See :func:`layerdream.api.lens`; returns the outcome with ``files`` set when ``out`` is given
+    (a RUN's default ``out`` is ``RUN/lens``)."""
+    from ..io import ensure_writable_dir
+    from . import images as IM
+    from .corpus import load_corpus
+    from .index import build_index, default_text_layers
+    from .run import read_images, save
+
+    lenses = parse_lenses(lenses)
+    if k < 1:
+        raise UserError(f"--top-k must be at least 1, got {k}")
+    if batch < 1:
+        raise UserError(f"--batch must be at least 1, got {batch}")
+    if tokens not in (None, "all") and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1):
+        raise UserError(f"--tokens must be 'all' or a positive number of image tokens per image, got {tokens!r}")
+    run_dir = Path(images) if images is not None and is_run(images) else None
+    # every input is read and checked here, before the model loads
+    if run_dir is not None:
+        data = IM.from_run(run_dir)
+        if out is None:
+            out = run_dir / "lens"
+        if model is None:
+            from ..sweep.store import Store
+
+            model = Store.peek_settings(run_dir)["model"]
+    elif images is not None:
+        cats, syn = _concepts(concepts)
+        found = IM.scan_folder(images, cats)
+        data = None
+    else:
+        data = IM.from_toyworld(n_images, seed)
+    corpus_obj = load_corpus(corpus, corpus_limit, seed) if "contextual" in lenses else None
+    if out is not None:
+        ensure_writable_dir(out)
+    vlm = _load(model or "toy-aligned", device, dtype)
+    vlm.require_vision()
+    if data is None:
+        del found
+        data = IM.from_folder(images, cats, syn)
+    layer_list = list(range(1, vlm.num_layers + 1)) if layers is None else _ints(layers, "--layer")
+    for layer in layer_list:
+        vlm.check_layer(layer)
+    index, index_info = None, {}
+    if corpus_obj is not None:
+        t0 = time.perf_counter()
+        text = default_text_layers(vlm.num_layers) if text_layers is None else _ints(text_layers, "--text-layer")
+        index = build_index(vlm, corpus_obj, text, prompt_format=prompt_format, cap=max_contexts, cache_dir=index_dir,
+                            rebuild=rebuild_index, progress=progress)
+        index_info = {"index": str(index.folder), "fingerprint": index.manifest["fingerprint"], "corpus": corpus_obj.name,
+                      "corpus_sentences": len(corpus_obj), "entries": len(index), "text_layers": index.layers,
+                      "max_contexts_per_token": max_contexts, "index_seconds": time.perf_counter() - t0}
+    outcome = read_images(vlm, data, layer_list, lenses, k=k, tokens=tokens, seed=seed, index=index, batch=batch,
+                          prompt_format=prompt_format, progress=progress, measures=measures, n_perm=n_perm)
+    outcome.config = {"model": vlm.name, **outcome.config, **index_info}
+    if out is not None:
+        save(outcome, out, title="")
+    return outcome
+
+
+def _ints(values: Any, what: str) -> list[int]:
+    values = [values] if isinstance(values, int) else list(values)
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise UserError(f"{what} must be one or more integers, got {values!r}")
+    return values
+
+
+def _load(model: Any, device: str | None, dtype: str | None) -> Any:
+    if not isinstance(model, (str, os.PathLike)):
+        return model
+    from ..models.registry import load
+
+    return load(os.fspath(model), device=device, dtype=dtype)
