@@ -18,16 +18,16 @@ __getattr__, __dir__ = lazy(__name__, {
     "synthesize": ".synthesis.loop", "SynthesisResult": ".synthesis.result", "SynthesisConfig": ".synthesis.presets",
     "image_representation": ".representation", "UserError": ".errors",
     "sweep": ".api", "judge": ".api", "report": ".api", "align": ".api", "open_run": ".api", "show": ".api",
-    "judge_image": ".api", "Run": ".api",
+    "judge_image": ".api", "Run": ".api", "LensResult": ".api", "lens": ".api",
 })
 
 __all__ = ["load", "VLM", "concept_vector", "concept_vectors", "synthesize", "SynthesisResult",
            "SynthesisConfig", "image_representation", "UserError",
-           "sweep", "judge", "report", "align", "open_run", "show", "judge_image", "Run"]
+           "sweep", "judge", "report", "align", "lens", "LensResult", "open_run", "show", "judge_image", "Run"]
 
 
 class _CallablePackage(types.ModuleType):
-    """``ld.sweep`` and ``ld.report`` are both functions of the API and subpackages (``layerdream.sweep``).
+    """``ld.sweep``, ``ld.report`` and ``ld.lens`` are both functions of the API and subpackages (``layerdream.sweep``).
 
     Python binds a subpackage to its parent's attribute on first import, so a plain function of that
     name would be replaced by the module as soon as anything imported ``layerdream.sweep``. Instead the
@@ -50,6 +50,6 @@ class _CallablePackage(types.ModuleType):
         return inspect.signature(self._function)
 
 
-for _name in ("sweep", "report"):  # both packages are light (lazy maps): no torch here
+for _name in ("sweep", "report", "lens"):  # all three packages are light (lazy maps): no torch here
     importlib.import_module(f".{_name}", __name__).__class__ = _CallablePackage
 del _name

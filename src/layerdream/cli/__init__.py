@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "layerdream.cli.report",
     "layerdream.cli.annotate",
     "layerdream.cli.align",
+    "layerdream.cli.lens",
     "layerdream.cli.toyworld",
 ]
 

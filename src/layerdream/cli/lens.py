@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import UserError
 from .flags import add_model_flags, add_quiet_flag, int_list, positive_int
 
 EPILOG = """examples:
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=positive_int, default=5, help="candidates per token and lens (default 5; graded pass@k)")
     p.add_argument("--tokens", type=_tokens, default="all", help="image tokens per image: all (default) or a seeded sample of N")
     p.add_argument("--n-images", type=positive_int, default=64, help="toy-world images (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the toy-world sample, the token sample, the nulls (default 0)")
+    p.add_argument("--seed", type=int_list, default=[0], help="seed of the toy-world sample, the token sample and the nulls (one; default 0)")
     g = p.add_argument_group("contextual index")
     g.add_argument("--corpus", default="concepts", help="concepts (default: shipped templates over the toy and paper concepts), "
                    "latentlens, or a text file with one sentence per line")
@@ -63,11 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_lens(args: argparse.Namespace) -> int:
     from ..api import lens
 
+    if len(args.seed) != 1:
+        raise UserError(f"lens draws one sample: give one --seed, not {','.join(map(str, args.seed))}")
     out = args.out
     if out is None and not _is_run(args.images):  # a RUN's default is RUN/lens (the API's)
         out = "out/lens"
     result = lens(args.model, images=args.images, concepts=args.concepts, layers=args.layer, lenses=args.lens, k=args.top_k,
-                  tokens=args.tokens, n_images=args.n_images, seed=args.seed, corpus=args.corpus,
+                  tokens=args.tokens, n_images=args.n_images, seed=args.seed[0], corpus=args.corpus,
                   corpus_limit=args.corpus_limit, text_layers=args.text_layer, max_contexts=args.max_contexts,
                   index_dir=args.index_dir, rebuild_index=args.rebuild_index, out=out, device=args.device,
                   dtype=args.dtype, prompt_format=args.prompt_format, measures=args.measures, n_perm=args.n_perm,

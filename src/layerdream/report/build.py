@@ -26,6 +26,7 @@ from ..sweep.judging import run_concepts
 from ..sweep.plan import plan_jobs
 from ..sweep.store import Store
 from . import html
+from .lens import lens_html, load_lens
 from .plots import figure3
 from .tables import (agreement_table, cosine_table, current_verdicts, disagreements, failures, graders,
                      human_judges, identical_protocols, per_image, recognition_table)
@@ -78,7 +79,7 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
             "grader": "; ".join(grader_label(g) for g in grader_ids) or None,
             "failures": failures(verdicts), "one_question": identical_protocols(verdicts),
             "table": recognition_table(results, verdicts, concepts.categories),
-            "cosine": cosine_table(results, concepts.categories), "humans": human}
+            "cosine": cosine_table(results, concepts.categories), "humans": human, "lens": load_lens(run_dir)}
 
 
 def _humans(store: Store, results: list[dict[str, Any]], categories: list[str], humans: list[str],
@@ -100,6 +101,8 @@ def export(data: dict[str, Any], fmt: str) -> bytes:
                 "recognition": data["table"], "cosine": data["cosine"], "config": data["config"]}
         if data.get("humans"):
             blob["humans"] = data["humans"]
+        if data.get("lens"):
+            blob["lens"] = {k: data["lens"][k] for k in ("table", "measures", "config")}
         return (json.dumps(blob, indent=2, default=str) + "\n").encode()
     buf = io.StringIO()
     rows = [{**r, "seed_rates": json.dumps(r["seed_rates"]), "judge": data["judge"], "grader": data["grader"]}
@@ -230,7 +233,7 @@ def _render(data: dict[str, Any], assets: Path, embed: bool) -> str:
         title=f"layerdream report: {run_dir.name}", run_dir=run_dir, summary=summary, figures=figures,
         failures=html.failures_html(data["failures"], data["judge"], str(run_dir)),
         tables={heading: html.recognition_html(data["table"], protocol, data["grader"]) for heading, protocol in sections(data)},
-        cosine=html.cosine_html(data["cosine"]), humans=html.humans_html(data.get("humans"), src),
+        cosine=html.cosine_html(data["cosine"]), humans=html.humans_html(data.get("humans"), src) + lens_html(data.get("lens"), src),
         gallery=html.gallery_html(data["results"], data["concepts"], src, _image_rates(data["verdicts"], merged=one)),
         config=data["config"], generator=GENERATOR)
     return text
