@@ -17,6 +17,9 @@ instead of a pixel shuffle. Only what differs from ``idefics3.py``:
   rule layerdream follows: the spatial prior is **flat** (every image token weighs alike in the
   softmax aggregate; ``spatial_layout = False``), ``grid`` is only the count as rows x cols (8 x 8,
   which sizes the ``paper`` preset's sigma schedule, unused here), and every result records it.
+* **No resize round trip.** Idefics3's processor enlarges to ``longest_edge`` and shrinks back to the
+  tile (reproduced in ``Idefics3Adapter.resized``); Idefics2's leaves the 378-px square alone, so
+  :meth:`resized` only brings our canvas to the fixed size.
 * As Idefics3 (inherited): 5-D ``pixel_values``; an image that normalises to exact zeros (uniform
   0.5 gray under mean = std = 0.5) would be dropped as padding, so it is lifted by ``GRAY_LIFT``;
   the processor's template is given to the tokenizer.
@@ -28,7 +31,7 @@ import math
 import torch
 
 from ..errors import UserError
-from .adapter import FamilyAdapter
+from .adapter import FamilyAdapter, resize_to
 from .idefics3 import Idefics3Adapter
 from .processors import share_chat_template
 
@@ -53,6 +56,11 @@ class Idefics2Adapter(Idefics3Adapter):
     @property
     def grid(self) -> tuple[int, int]:
         return self._rows, self._cols
+
+    def resized(self, images: torch.Tensor) -> torch.Tensor:
+        """The processor leaves a square between its shortest and longest edge as it is (no Idefics3-style
+        round trip through ``longest_edge``): only our canvas is brought to the fixed size."""
+        return resize_to(images, self.image_size)
 
     def image_prompt(self, prompt_format: str = "chat") -> dict[str, torch.Tensor]:
         ip = self.processor.image_processor
