@@ -53,6 +53,13 @@ def test_align_on_the_toy_world(toy_vocab_model, tmp_path, capsys):
     assert Image.open(out / "alignment.png").size[0] > 100
     printed = capsys.readouterr().out
     assert "margin" in printed and "nan" not in printed and "attention" in printed
+    # the judge-free measures from the same forwards, each with N and its permutation null
+    measures = read(out / "measures.csv")
+    assert sorted((m["layer"], m["measure"]) for m in measures) == sorted(
+        (l, m) for l in "12" for m in ("linear_cka", "mutual_knn", "retrieval_top1"))
+    ret = [m for m in measures if m["measure"] == "retrieval_top1"]
+    assert all(m["N"] == "20" and m["n"] == "24" and float(m["chance"]) == 0.2 and 0 < float(m["p"]) <= 1 for m in ret)
+    assert "retrieval_top1 layer   1" in printed
 
 
 def test_align_with_an_image_folder(toy_vocab_model, tmp_path):
@@ -119,13 +126,13 @@ def test_photos_are_resized_once_to_the_models_input_size(toy_vocab_model, tmp_p
     concepts = tmp_path / "c.csv"
     concepts.write_text("concept,category\nred,colour\nblue,colour\n")
     seen = {}
-    real = align.alignment
+    real = align.alignment_with_measures  # what ld.align calls (the cosines and the judge-free measures)
 
     def spy(vlm, concepts, categories, data, *args, **kwargs):
         seen["shape"] = tuple(data.images.shape[-2:])
         return real(vlm, concepts, categories, data, *args, **kwargs)
 
-    monkeypatch.setattr(align, "alignment", spy)
+    monkeypatch.setattr(align, "alignment_with_measures", spy)
     assert main(["align", "--model", str(toy_vocab_model), "--device", "cpu", "--concepts", str(concepts), "--images",
                  str(images), "--layer", "1", "--n-controls", "2", "--out", str(tmp_path / "o")]) == 0
     size = ld.load(str(toy_vocab_model), device="cpu").image_size

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html as _html
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -25,16 +25,28 @@ class Alignment:
     rows: list[dict[str, Any]]
     model: str
     source: str
+    measures: list[dict[str, Any]] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
         """The rows as a DataFrame (matching, mismatching, noise, gray_noise, margin, n_matching, ...)."""
         return _pandas().DataFrame(self.rows)
 
+    def measures_table(self) -> pd.DataFrame:
+        """The judge-free measures per layer (top-1 retrieval, linear CKA, mutual-kNN), each with N and its
+        permutation null (null_mean, null_p95, p)."""
+        return _pandas().DataFrame(self.measures)
+
     def summary(self) -> list[str]:
-        """One line per (aggregation, layer): the ``All`` row, as ``layerdream align`` prints it."""
-        return [f"{r['aggregation']:>9} layer {r['layer']:>3}: matching {r['matching']:+.3f}  mismatching {r['mismatching']:+.3f}  "
-                f"noise {r['noise']:+.3f}  gray+noise {r['gray_noise']:+.3f}  margin {r['margin']:+.3f}"
-                for r in self.rows if r["concept"] == "All"]
+        """One line per (aggregation, layer): the ``All`` row, as ``layerdream align`` prints it; then one
+        per judge-free measure and layer."""
+        lines = [f"{r['aggregation']:>9} layer {r['layer']:>3}: matching {r['matching']:+.3f}  mismatching {r['mismatching']:+.3f}  "
+                 f"noise {r['noise']:+.3f}  gray+noise {r['gray_noise']:+.3f}  margin {r['margin']:+.3f}"
+                 for r in self.rows if r["concept"] == "All"]
+        for m in self.measures:
+            chance = f", chance {m['chance']:.3f}" if "chance" in m else ""
+            lines.append(f"{m['measure']:>14} layer {m['layer']:>3}: {m['value']:.3f} (null {m['null_mean']:.3f}, 95% "
+                         f"{m['null_p95']:.3f}, p={m['p']:.3g}; N={m['N']}{chance})")
+        return lines
 
     def plot(self, path: str | os.PathLike[str] | None = None) -> PNG | Path:
         """Cosine vs layer per aggregation; written to ``path`` if given, else returned as an inline image."""
@@ -50,7 +62,7 @@ class Alignment:
                 return PNG(A.plot(self.rows, Path(tmp) / "alignment.png", title=title).read_bytes())
 
     def save(self, out: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``alignment.csv`` and ``alignment.png`` into the folder ``out`` (atomically)."""
+        """Write ``alignment.csv``, ``measures.csv`` and ``alignment.png`` into the folder ``out`` (atomically)."""
         import csv
 
         from ..io import atomic_write_bytes, ensure_writable_dir
@@ -61,6 +73,12 @@ class Alignment:
         writer.writeheader()
         writer.writerows(self.rows)
         csv_path = atomic_write_bytes(folder / "alignment.csv", buf.getvalue().encode())
+        if self.measures:
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for m in self.measures for k in m)))
+            writer.writeheader()
+            writer.writerows(self.measures)
+            atomic_write_bytes(folder / "measures.csv", buf.getvalue().encode())
         return csv_path, Path(self.plot(folder / "alignment.png"))
 
     def _repr_html_(self) -> str:
@@ -76,18 +94,21 @@ def align(model: str | VLM, concepts: Any = "toy", *, images: str | os.PathLike[
           layers: Sequence[int] | None = None, aggregations: str | Sequence[str] = ("mean", "attention"),
           tau: float | None = None, prompt_format: str = "chat", baseline: Any = None, n_images: int = 64,
           n_controls: int = 16, seed: int = 0, out: str | os.PathLike[str] | None = None,
-          device: str | None = None, dtype: str | None = None) -> Alignment:
+          device: str | None = None, dtype: str | None = None, n_perm: int = 1000) -> Alignment:
     """Cosine between concept vectors and real images' representations, per layer: matching vs mismatching
     images vs content-free controls (noise, gray + noise), with both aggregations unless told.
 
     ``images``: a folder with one subfolder per concept (default for ``concepts="toy"``: the toy world's
     images); checked before the model loads. ``layers``: default every layer. ``out``: also write
-    ``alignment.csv`` and ``alignment.png`` there. Returns an :class:`Alignment`.
+    ``alignment.csv``, ``measures.csv`` and ``alignment.png`` there. ``n_perm``: permutations of each
+    judge-free measure's null (0: no measures). Returns an :class:`Alignment`.
     """
     from ..diagnostics import align as A
 
     if n_images < 1 or n_controls < 1:
         raise UserError("--n-images and --n-controls must be at least 1")
+    if n_perm < 0:
+        raise UserError(f"--n-perm must be 0 (no judge-free measures) or more, got {n_perm}")
     if tau is not None and tau <= 0:
         raise UserError(f"--tau must be positive, got {tau}")
     aggs = [a.strip() for a in aggregations.split(",")] if isinstance(aggregations, str) else list(aggregations)
@@ -114,11 +135,12 @@ def align(model: str | VLM, concepts: Any = "toy", *, images: str | os.PathLike[
     if data is None:
         data = A.images_from_dir(images, names, vlm.image_size)
     layer_list = _int_list(layers, "layers") if layers is not None else list(range(1, vlm.num_layers + 1))
-    rows = A.alignment(vlm, names, {c.name: c.category for c in cs.concepts}, data, layer_list, n_controls, seed,
-                       aggregations=list(dict.fromkeys(aggs)), tau=tau, prompt_format=prompt_format, baseline=baseline)
+    rows, measures = A.alignment_with_measures(
+        vlm, names, {c.name: c.category for c in cs.concepts}, data, layer_list, n_controls, seed,
+        aggregations=list(dict.fromkeys(aggs)), tau=tau, prompt_format=prompt_format, baseline=baseline, n_perm=n_perm)
     if not rows:
         raise UserError("no concept has a matching image; check the subfolder names against the concepts")
-    result = Alignment(rows, vlm.name, data.source)
+    result = Alignment(rows, vlm.name, data.source, measures)
     if out is not None:
         result.save(out)
     return result

@@ -13,7 +13,9 @@ EPILOG = """examples:
   layerdream align --model google/gemma-3-4b-it --concepts my.yaml --images photos/ --layer 1,5,10 --out runs/align
 --images DIR holds one subfolder per concept (named as the concept or its slug), e.g. photos/apple/1.jpg;
 photos are resized once, to the model's own input size. Both aggregations (mean and the paper's
-attention weighting) are reported unless --aggregation picks one."""
+attention weighting) are reported unless --aggregation picks one. From the same forwards, measures.csv:
+top-1 retrieval of the true concept among all N concept vectors, linear CKA and mutual-kNN between image
+and text side, each with N and a permutation null (docs/lens.md)."""
 
 
 def _aggregations(text: str) -> list[str]:
@@ -42,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--baseline", default=None, help="file of baseline words (default: the model's own list, else the paper's 100)")
     p.add_argument("--n-images", type=int, default=64, help="toy world images to sample (default 64)")
     p.add_argument("--n-controls", type=int, default=16, help="noise and gray+noise control images (default 16 each)")
+    p.add_argument("--n-perm", type=int, default=1000,
+                   help="permutations of each judge-free measure's null: top-1 retrieval, linear CKA, mutual-kNN "
+                        "(default 1000; 0 skips the measures)")
     p.add_argument("--seed", type=int_list, default=[0], help="seed for the toy world sample and the controls (one)")
     p.add_argument("--out", default="out/align", help="output folder for alignment.csv and alignment.png (default out/align)")
     p.set_defaults(func=cmd_align)
@@ -54,10 +59,12 @@ def cmd_align(args: argparse.Namespace) -> int:
         raise UserError("--n-images and --n-controls must be at least 1")
     result = align(args.model, args.concepts, images=args.images, layers=args.layer, aggregations=args.aggregation,
                    tau=args.tau, prompt_format=args.prompt_format, baseline=args.baseline, n_images=args.n_images,
-                   n_controls=args.n_controls, seed=_one_seed(args.seed), out=args.out, device=args.device, dtype=args.dtype)
+                   n_controls=args.n_controls, seed=_one_seed(args.seed), out=args.out, device=args.device, dtype=args.dtype,
+                   n_perm=args.n_perm)
     for line in result.summary():
         print(line)
-    print(f"layerdream align: wrote {args.out}/alignment.csv and alignment.png", file=sys.stderr)
+    also = ", measures.csv" if result.measures else ""
+    print(f"layerdream align: wrote {args.out}/alignment.csv{also} and alignment.png", file=sys.stderr)
     return 0
 
 

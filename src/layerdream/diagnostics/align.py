@@ -17,6 +17,10 @@ Real photos are resized once, straight to the model's own input size (an earlier
 px first and then up to 896, which blurred every photo). The margin needs images that do not show the
 concept; a concept without any is refused before the model loads, never reported as NaN.
 
+Beside the cosines, from the same forwards: the judge-free measures of ``measures.py`` (top-1 retrieval
+of the true concept among all N concept vectors, linear CKA and mutual-kNN between the image side and
+the text side, each with N and a permutation null), written to ``measures.csv``.
+
 Pure gray is not a usable control: gray-centring maps it to the zero vector by construction, so
 its cosine is undefined. "gray_noise" (0.5 + N(0, 0.05²)) is the nearest meaningful thing.
 """
@@ -36,6 +40,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 ALL = "All"
 AGGREGATIONS = ("mean", "attention")
 MEASURES = ("matching", "mismatching", "noise", "gray_noise")
+REPS = "_reps"  # _cosines' key for the mean-pooled image representations themselves
 
 
 @dataclass
@@ -121,7 +126,7 @@ def _cosines(vlm: Any, images: torch.Tensor, layer: int, v: torch.Tensor, aggreg
 
     size = vlm.image_size
     gray = vlm.gray_reference(layer, prompt_format)
-    out: dict[str, list[torch.Tensor]] = {a: [] for a in aggregations}
+    out: dict[str, list[torch.Tensor]] = {a: [] for a in (*aggregations, REPS)}
     v = v.float()
     for start in range(0, len(images), chunk):
         x = images[start:start + chunk].float()
@@ -129,8 +134,10 @@ def _cosines(vlm: Any, images: torch.Tensor, layer: int, v: torch.Tensor, aggreg
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
         with torch.no_grad():
             z = centre(vlm.image_tokens(x.to(vlm.device), layer, prompt_format), gray).float().cpu()
+        rep = F.normalize(z.mean(1), dim=-1)
+        out[REPS].append(rep)  # the judge-free measures use the same forwards
         if "mean" in out:
-            out["mean"].append(F.normalize(z.mean(1), dim=-1) @ v.T)
+            out["mean"].append(rep @ v.T)
         if "attention" in out:
             cols = []
             for j in range(v.shape[0]):
@@ -149,9 +156,21 @@ def alignment(vlm: Any, concepts: Sequence[str], categories: dict[str, str], dat
     ``tau``: the attention temperature (default: the paper's τ for the layer, method.md Appendix E);
     ``prompt_format``/``baseline``: as in ``synthesize``, for the concept vectors and the image prompt.
     """
+    return alignment_with_measures(vlm, concepts, categories, data, layers, n_controls, seed, aggregations=aggregations,
+                                   tau=tau, prompt_format=prompt_format, baseline=baseline, n_perm=0)[0]
+
+
+def alignment_with_measures(vlm: Any, concepts: Sequence[str], categories: dict[str, str], data: LabelledImages,
+                            layers: Sequence[int], n_controls: int = 16, seed: int = 0, *,
+                            aggregations: Sequence[str] = ("mean",), tau: float | None = None,
+                            prompt_format: str = "chat", baseline: Any = None,
+                            n_perm: int = 1000) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(:func:`alignment`'s rows, the judge-free measures per layer from the same forwards:
+    ``diagnostics.measures.judge_free``; none when ``n_perm`` is 0)."""
     import layerdream as ld
 
     from ..synthesis.presets import paper_schedule
+    from .measures import judge_free
 
     bad = [a for a in aggregations if a not in AGGREGATIONS]
     if bad or not aggregations:
@@ -160,12 +179,15 @@ def alignment(vlm: Any, concepts: Sequence[str], categories: dict[str, str], dat
     prompt_format = vlm.resolve_prompt_format(prompt_format)
     ctrl = controls(n_controls, vlm.image_size, seed)
     rows: list[dict[str, Any]] = []
+    measure_rows: list[dict[str, Any]] = []
     for layer in layers:
         vlm.check_layer(layer)
         v = ld.concept_vectors(vlm, list(concepts), layer, prompt_format=prompt_format, baseline=baseline).float()
         t = tau if tau is not None else paper_schedule(layer, vlm.num_layers)[1]
         cos = _cosines(vlm, data.images, layer, v, aggregations, t, prompt_format)
         ctrl_cos = {name: _cosines(vlm, imgs, layer, v, aggregations, t, prompt_format) for name, imgs in ctrl.items()}
+        if n_perm > 0:
+            measure_rows += judge_free(cos[REPS], data.labels, v, list(concepts), layer, n_perm=n_perm, seed=seed)
         for agg in aggregations:
             layer_rows = []
             for j, c in enumerate(concepts):
@@ -190,7 +212,7 @@ def alignment(vlm: Any, concepts: Sequence[str], categories: dict[str, str], dat
             rows += layer_rows
     for r in rows:
         r["margin"] = r["matching"] - r["mismatching"]
-    return rows
+    return rows, measure_rows
 
 
 def plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
