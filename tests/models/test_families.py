@@ -126,7 +126,7 @@ def test_gradients_reach_the_pixels_and_the_cosine_rises(family):
     vlm.image_tokens(x, 1).pow(2).mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     words = [w for w in ("red", "dog", "blue", "cat") if w in vlm.tokenizer.get_vocab()] or ["red"]
-    [result] = ld.synthesize(vlm, words[0], steps=30, progress=False, lr=0.3,
+    [result] = ld.synthesize(vlm, words[0], steps=30, preset="fast", progress=False, lr=0.3,
                              baseline=[w for w in ("the", "a", "of", "is", "big", "small") if w in vlm.tokenizer.get_vocab()] or None)
     first = sum(t["cosine"] for t in result.trajectory[:3]) / 3
     last = sum(t["cosine"] for t in result.trajectory[-3:]) / 3
@@ -145,7 +145,7 @@ def test_synthesize_cli(family, tmp_path):
 
     _, folder, vlm = family
     word = next((w for w in ("red", "dog", "blue") if w in vlm.tokenizer.get_vocab()), "red")
-    code = main(["synthesize", word, "--model", str(folder), "--steps", "3", "--quiet", "--out", str(tmp_path)])
+    code = main(["synthesize", word, "--model", str(folder), "--steps", "3", "--preset", "fast", "--quiet", "--out", str(tmp_path)])
     assert code == 0
     meta = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert meta["config"]["dtype"] == "float32" and meta["model"] == str(folder)

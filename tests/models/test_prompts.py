@@ -64,7 +64,7 @@ def test_pretrained_checkpoint_uses_raw_prompts_on_both_sides_and_records_it(pre
     assert image_ids[0] == text_ids[0] == vlm.tokenizer.bos_token_id and boi in image_ids[1:4]
     assert _bos_count(vlm, image_ids) == 1 and _bos_count(vlm, text_ids) == 1
     assert "<start_of_turn>" not in vlm.tokenizer.convert_ids_to_tokens(image_ids + text_ids)
-    [result] = ld.synthesize(vlm, "red", steps=2, progress=False)
+    [result] = ld.synthesize(vlm, "red", steps=2, preset="fast", progress=False)
     assert result.config["prompt_format"] == "raw"  # the format actually used, not the one asked for
 
 

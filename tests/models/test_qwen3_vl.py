@@ -104,7 +104,7 @@ def test_the_models_own_output_is_unchanged_and_text_untouched(vlm, plain):
 
 
 def test_each_result_says_layer_l_was_read_after_deepstack(vlm, tmp_path):
-    [result] = ld.synthesize(vlm, "red", layers=[1], seeds=[0], steps=2, progress=False)
+    [result] = ld.synthesize(vlm, "red", layers=[1], seeds=[0], steps=2, preset="fast", progress=False)
     assert result.config["deepstack"] == {"layer_read": "after_injection", "injected_after_layers": [1, 2]}
     _, json_path = result.save(tmp_path)
     assert '"layer_read": "after_injection"' in json_path.read_text()

@@ -33,7 +33,7 @@ def tiny64(tmp_path_factory):
 
 def test_same_image_at_one_and_two_threads_and_twice_at_two(tiny64):
     def run():
-        return ld.synthesize(tiny64, ["red", "blue"], layers=1, seeds=0, steps=8, progress=False)
+        return ld.synthesize(tiny64, ["red", "blue"], layers=1, seeds=0, steps=8, preset="fast", progress=False)
 
     one, two, again = at_threads(1, run), at_threads(2, run), at_threads(2, run)
     for a, b, c in zip(one, two, again):
@@ -136,9 +136,9 @@ def test_deterministic_keeps_a_chosen_workspace_and_refuses_a_wrong_one(monkeypa
 
 def test_synthesis_runs_under_deterministic_algorithms_and_gives_the_same_image(tiny64, monkeypatch):
     monkeypatch.delenv(determinism.CUBLAS_VARIABLE, raising=False)
-    plain = ld.synthesize(tiny64, "red", layers=2, seeds=3, steps=6, progress=False)[0]
+    plain = ld.synthesize(tiny64, "red", layers=2, seeds=3, steps=6, preset="fast", progress=False)[0]
     with determinism.deterministic():  # strict: an op without a deterministic implementation would raise
-        strict = ld.synthesize(tiny64, "red", layers=2, seeds=3, steps=6, progress=False)[0]
+        strict = ld.synthesize(tiny64, "red", layers=2, seeds=3, steps=6, preset="fast", progress=False)[0]
     assert torch.equal(plain.image, strict.image)
 
 

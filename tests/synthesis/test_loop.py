@@ -5,7 +5,7 @@ import torch
 import layerdream as ld
 from layerdream.errors import UserError
 
-FEW = dict(steps=40, progress=False)
+FEW = dict(steps=40, preset="fast", progress=False)  # the loop's mechanics, not the default preset (test_presets.py)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_vector_targets_and_negatives(tiny_vlm):
 
 
 def test_snapshots_and_save(tiny_vlm, tmp_path):
-    [r] = ld.synthesize(tiny_vlm, "T-rex", layers=2, seeds=3, steps=6, snapshots=[2, 4], progress=False)
+    [r] = ld.synthesize(tiny_vlm, "T-rex", layers=2, seeds=3, steps=6, snapshots=[2, 4], preset="fast", progress=False)
     assert sorted(r.snapshots) == [2, 4]
     png, js = r.save(tmp_path)
     assert png.name == "t_rex_0b6e84c1_L2_s3.png" and js.name == "t_rex_0b6e84c1_L2_s3.json"
@@ -71,7 +71,7 @@ def test_nan_is_caught_with_a_clear_error(tiny_vlm, monkeypatch):
     real = tiny_vlm.image_tokens
     monkeypatch.setattr(tiny_vlm, "image_tokens", lambda x, l, f="chat": real(x, l, f) * float("nan") if x.requires_grad or x.shape[0] > 1 else real(x, l, f))
     with pytest.raises(UserError, match="NaN/inf"):
-        ld.synthesize(tiny_vlm, "red", layers=1, steps=10, copies=2, progress=False)
+        ld.synthesize(tiny_vlm, "red", layers=1, steps=10, copies=2, preset="fast", progress=False)
 
 
 def test_bad_input(tiny_vlm):
@@ -93,8 +93,8 @@ def test_text_only_checkpoint_refuses_synthesis_in_one_line(tiny_vlm, monkeypatc
 
 def test_batching_is_neutral_with_start_noise_too(tiny_vlm):
     """The start noise is one draw per seed shared by the batch: an image never depends on its batch-mates."""
-    together = ld.synthesize(tiny_vlm, ["red", "blue"], steps=4, progress=False, init_noise=0.1)
-    alone = ld.synthesize(tiny_vlm, ["blue"], steps=4, progress=False, init_noise=0.1, batch_size=1)
+    together = ld.synthesize(tiny_vlm, ["red", "blue"], steps=4, preset="fast", progress=False, init_noise=0.1)
+    alone = ld.synthesize(tiny_vlm, ["blue"], steps=4, preset="fast", progress=False, init_noise=0.1, batch_size=1)
     assert torch.allclose(together[1].image, alone[0].image, atol=1e-5)
     assert together[1].config["fingerprint"] == alone[0].config["fingerprint"]
 
@@ -102,10 +102,10 @@ def test_batching_is_neutral_with_start_noise_too(tiny_vlm):
 def test_fingerprint_knows_the_baseline_words_and_the_target_values(tiny_vlm, tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("the\na\nof\n")
-    [first] = ld.synthesize(tiny_vlm, "red", steps=2, progress=False, baseline=words)
+    [first] = ld.synthesize(tiny_vlm, "red", steps=2, preset="fast", progress=False, baseline=words)
     words.write_text("the\na\nof\nis\n")  # same path, other words: another concept vector
-    [second] = ld.synthesize(tiny_vlm, "red", steps=2, progress=False, baseline=words)
+    [second] = ld.synthesize(tiny_vlm, "red", steps=2, preset="fast", progress=False, baseline=words)
     assert first.config["fingerprint"] != second.config["fingerprint"]
-    a = ld.synthesize(tiny_vlm, targets={"dir": torch.ones(tiny_vlm.hidden_size)}, steps=2, progress=False)[0]
-    b = ld.synthesize(tiny_vlm, targets={"dir": -torch.ones(tiny_vlm.hidden_size)}, steps=2, progress=False)[0]
+    a = ld.synthesize(tiny_vlm, targets={"dir": torch.ones(tiny_vlm.hidden_size)}, steps=2, preset="fast", progress=False)[0]
+    b = ld.synthesize(tiny_vlm, targets={"dir": -torch.ones(tiny_vlm.hidden_size)}, steps=2, preset="fast", progress=False)[0]
     assert a.config["fingerprint"] != b.config["fingerprint"]

@@ -54,8 +54,8 @@ def test_planner_fits_concepts_then_micro_batches_copies(tiny_vlm):
 
 
 def test_micro_batched_copies_give_the_same_image_as_one_big_batch(tiny_vlm):
-    whole = ld.synthesize(tiny_vlm, ["red", "blue"], steps=STEPS, progress=False, max_memory=2**40)
-    micro = ld.synthesize(tiny_vlm, ["red", "blue"], steps=STEPS, progress=False,
+    whole = ld.synthesize(tiny_vlm, ["red", "blue"], steps=STEPS, preset="fast", progress=False, max_memory=2**40)
+    micro = ld.synthesize(tiny_vlm, ["red", "blue"], steps=STEPS, preset="fast", progress=False,
                           max_memory=_budget(tiny_vlm, 1, 1.5))
     assert [r.config["plan"]["copies_per_micro_batch"] for r in whole] == [4, 4]
     assert [r.config["plan"]["copies_per_micro_batch"] for r in micro] == [1, 1]
@@ -87,7 +87,7 @@ def test_checkpointed_vision_same_gradients_less_memory(tiny_vlm):
 
 
 def test_out_of_memory_splits_the_batch_and_retries(tiny_vlm, monkeypatch):
-    reference = ld.synthesize(tiny_vlm, ["red", "blue", "green"], steps=STEPS, progress=False)
+    reference = ld.synthesize(tiny_vlm, ["red", "blue", "green"], steps=STEPS, preset="fast", progress=False)
     real = type(tiny_vlm).image_tokens
     seen = []
 
@@ -98,7 +98,7 @@ def test_out_of_memory_splits_the_batch_and_retries(tiny_vlm, monkeypatch):
         return real(self, images, layer, prompt_format)
 
     monkeypatch.setattr(type(tiny_vlm), "image_tokens", limited)
-    retried = ld.synthesize(tiny_vlm, ["red", "blue", "green"], steps=STEPS, progress=False, max_memory=2**40)
+    retried = ld.synthesize(tiny_vlm, ["red", "blue", "green"], steps=STEPS, preset="fast", progress=False, max_memory=2**40)
     assert [r.label for r in retried] == ["red", "blue", "green"]
     assert all(r.config["plan"]["concepts_per_forward"] == 1 for r in retried)
     assert all(r.config["plan"]["copies_per_micro_batch"] == 2 for r in retried)
@@ -116,7 +116,7 @@ def test_out_of_memory_with_one_copy_is_one_clear_line(tiny_vlm, monkeypatch):
     real = type(tiny_vlm).image_tokens
     monkeypatch.setattr(type(tiny_vlm), "image_tokens", always)
     with pytest.raises(UserError, match="out of memory with one copy of one concept at layer 1"):
-        ld.synthesize(tiny_vlm, "red", steps=2, progress=False)
+        ld.synthesize(tiny_vlm, "red", steps=2, preset="fast", progress=False)
 
 
 def test_other_runtime_errors_are_not_swallowed(tiny_vlm, monkeypatch):
@@ -125,7 +125,7 @@ def test_other_runtime_errors_are_not_swallowed(tiny_vlm, monkeypatch):
 
     monkeypatch.setattr(type(tiny_vlm), "image_tokens", broken)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
-        ld.synthesize(tiny_vlm, "red", steps=2, progress=False)
+        ld.synthesize(tiny_vlm, "red", steps=2, preset="fast", progress=False)
 
 
 def test_memory_model_matches_saved_tensors_at_real_widths():

@@ -31,8 +31,8 @@ def test_bf16_and_fp32_give_the_same_cosine(pair):
 
 
 def test_bf16_synthesis_runs_and_records_its_dtype(pair):
-    [r32] = ld.synthesize(pair["float32"], "red", steps=10, progress=False)
-    [r16] = ld.synthesize(pair["bfloat16"], "red", steps=10, progress=False)
+    [r32] = ld.synthesize(pair["float32"], "red", steps=10, preset="fast", progress=False)
+    [r16] = ld.synthesize(pair["bfloat16"], "red", steps=10, preset="fast", progress=False)
     assert r32.config["dtype"] == "float32" and r16.config["dtype"] == "bfloat16"
     assert r32.config["fingerprint"] != r16.config["fingerprint"]  # another dtype is another image
     assert r16.cosine_final > r16.cosine_initial

@@ -25,9 +25,11 @@ def test_synthesize_writes_png_and_json_per_concept_layer_seed(tiny_folder, tmp_
     for key in ("concept", "layer", "seed", "model", "preset", "steps", "cosine_initial", "cosine_final", "seconds",
                 "config", "versions"):
         assert key in meta
-    assert (meta["concept"], meta["layer"], meta["seed"], meta["steps"], meta["preset"]) == ("T-rex", 2, 1, 5, "fast")
-    assert meta["config"]["canvas"] == 32 and "torch" in meta["versions"]
-    assert Image.open(out / "red_L1_s0.png").size == (32, 32)
+    # a real checkpoint (not a toy model): the paper's preset by default, and the rule says so (issue 19 item 1)
+    assert (meta["concept"], meta["layer"], meta["seed"], meta["steps"], meta["preset"]) == ("T-rex", 2, 1, 5, "paper")
+    assert meta["config"]["preset_rule"].startswith("default for a real checkpoint")
+    assert meta["config"]["canvas"] == 16 and meta["config"]["copies"] == 8 and "torch" in meta["versions"]
+    assert Image.open(out / "red_L1_s0.png").size == (16, 16)
     assert "8 image(s)" in proc.stdout
 
 

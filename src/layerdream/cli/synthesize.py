@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     opts = synthesis_options(args) | resource_options(args)
     if opts["steps"] is not None and opts["steps"] <= 0:
         raise UserError(f"--steps must be a positive number of optimisation steps, got {opts['steps']}")
-    if opts["preset"] not in ("paper", "fast"):
+    if opts["preset"] not in ("paper", "fast", None):
         raise UserError(f"unknown preset {opts['preset']!r}; choose paper or fast")
     if any(not c.strip() for c in args.concepts):
         raise UserError("empty concept; give a word or phrase such as 'dog'")

@@ -39,7 +39,7 @@ class EngineExecute:
     targets) because a donor's label equals the name of a concept job in the same batch.
     """
 
-    def __init__(self, vlm: Any, preset: str, steps: int | None, options: dict[str, Any] | None = None,
+    def __init__(self, vlm: Any, preset: str | None, steps: int | None, options: dict[str, Any] | None = None,
                  resources: dict[str, Any] | None = None):
         self.vlm = vlm
         self.preset = preset
@@ -54,11 +54,11 @@ class EngineExecute:
         import dataclasses
 
         from ..synthesis.memory import plan
-        from ..synthesis.presets import SynthesisConfig, make_config
+        from ..synthesis.presets import SynthesisConfig, choose_preset, make_config
 
         layer = max(j.layer for j in jobs)
         fields = {f.name for f in dataclasses.fields(SynthesisConfig)}
-        cfg = make_config(self.preset, image_size=self.vlm.image_size, grid=self.vlm.grid, layer=layer,
+        cfg = make_config(choose_preset(self.preset, self.vlm)[0], announce=False, image_size=self.vlm.image_size, grid=self.vlm.grid, layer=layer,
                           num_layers=self.vlm.num_layers, steps=self.steps,
                           **{k: v for k, v in self.options.items() if k in fields})
         cfg.prompt_format = self.vlm.resolve_prompt_format(cfg.prompt_format)

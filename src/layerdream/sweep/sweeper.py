@@ -34,17 +34,25 @@ class SweepSpec:
     concepts: ConceptSet
     layers: list[int]
     seeds: list[int]
-    preset: str = "fast"
+    preset: str | None = None  # None: paper for a real checkpoint, fast for a toy model (presets.choose_preset)
     steps: int | None = None
     dtype: str | None = None
     controls: bool = True
     controls_per_category: int = 1
     options: dict[str, Any] = field(default_factory=dict)  # method overrides: lr, tau, weighting, baseline...
 
+    @property
+    def resolved_preset(self) -> tuple[str, str]:
+        """(preset, the rule that chose it): the preset as given, else the default for this model."""
+        from ..synthesis.presets import choose_preset
+
+        return choose_preset(self.preset, self.model)
+
     def settings(self) -> dict[str, Any]:
-        """Canonical: values that only repeat the preset's own are dropped (see settings.py)."""
+        """Canonical: values that only repeat the preset's own are dropped (see settings.py). The preset
+        is stored as resolved, so `--preset paper` and no flag on a real checkpoint are the same sweep."""
         return canonical_settings({
-            "model": self.model, "preset": self.preset, "steps": self.steps, "dtype": self.dtype,
+            "model": self.model, "preset": self.resolved_preset[0], "steps": self.steps, "dtype": self.dtype,
             "options": {k: v for k, v in sorted(self.options.items()) if v is not None},
             "concept_set": self.concepts.name, "concepts_fingerprint": self.concepts.fingerprint(),
             "controls": self.controls, "controls_per_category": self.controls_per_category if self.controls else 0,
@@ -95,6 +103,8 @@ def open_run(spec: SweepSpec, out: str | Path, extend: bool = False) -> tuple[St
     store = Store.create_or_open(run_dir, spec.settings(), extend=extend)
     if store.get_meta("concepts") is None:
         store.set_meta("concepts", {"name": spec.concepts.name, "concepts": spec.concepts.to_json()})
+    if store.get_meta("preset_rule") is None:  # which rule chose the preset the RUN's images were made with
+        store.set_meta("preset_rule", spec.resolved_preset[1])
     store.set_meta("versions", versions())
     settings = store.get_meta("settings")
     jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category)

@@ -24,7 +24,7 @@ from . import augment, determinism
 from .objective import aggregate, centre, cosine_objective
 from .memory import Plan, parse_bytes, plan
 from .param import MultiResolutionImage
-from .presets import SynthesisConfig, make_config
+from .presets import SynthesisConfig, choose_preset, make_config
 from .result import SynthesisResult
 
 TargetSpec = Mapping[str, "torch.Tensor | Mapping[int, torch.Tensor]"]
@@ -54,7 +54,7 @@ def _vectors_for_layer(spec: TargetSpec, layer: int, hidden: int) -> list[torch.
 
 
 def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Sequence[int] = 1,
-               seeds: int | Sequence[int] = 0, preset: str = "fast", steps: int | None = None,
+               seeds: int | Sequence[int] = 0, preset: str | None = None, steps: int | None = None,
                targets: TargetSpec | None = None, negatives: Mapping[str, float] | Sequence[str] | None = None,
                baseline=None, batch_size: int | None = None, max_memory: int | str | None = None,
                checkpoint_vision: bool | str = "auto", deterministic: bool = False, progress: bool = True,
@@ -67,6 +67,8 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     shuffled controls), either one (d,) vector or {layer: vector}. ``negatives`` maps concepts to
     push away from to weights (a list means weight 0.3 each, DAS's negative-prompt weight).
     ``overrides`` set any :class:`SynthesisConfig` field (lr, tau, copies, weighting, ...).
+    ``preset`` None picks ``paper`` for a real checkpoint and ``fast`` for a toy model
+    (``presets.choose_preset``); every result records the rule as ``config["preset_rule"]``.
     ``skip(label, layer, seed, fingerprint)`` lets a caller resume: True means "already done".
 
     Memory is planned (``memory.plan``): at most ``batch_size`` targets share a forward, fewer if the
@@ -91,6 +93,7 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     for layer in layers:
         vlm.check_layer(layer)
     check_seeds(seeds)
+    preset, preset_rule = choose_preset(preset, vlm)
     configs = {l: make_config(preset, image_size=vlm.image_size, grid=vlm.grid, layer=l, num_layers=vlm.num_layers,
                               steps=steps, **overrides) for l in layers}
     for cfg in configs.values():  # record the format actually used (raw for checkpoints without a template)
@@ -114,7 +117,8 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
                 if negatives:
                     neg = (concept_vectors(vlm, list(negatives), layer, prompt_format=cfg.prompt_format, baseline=baseline),
                            torch.tensor(list(negatives.values()), dtype=torch.float32))
-                extra = {"negatives": negatives, "baseline": _baseline_id(vlm, baseline) if concepts or negatives else None}
+                extra = {"negatives": negatives, "baseline": _baseline_id(vlm, baseline) if concepts or negatives else None,
+                         "preset_rule": preset_rule}
                 for seed in seeds:
                     todo = list(range(len(labels)))
                     if skip is not None:
@@ -195,7 +199,7 @@ def result_config(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, extra: 
 
 
 # recorded with every result, but they do not change the image: batching and memory plans are neutral
-_NOT_IN_FINGERPRINT = ("batch_size", "snapshots", "plan", "device", "threads", "deterministic")
+_NOT_IN_FINGERPRINT = ("batch_size", "snapshots", "plan", "device", "threads", "deterministic", "preset_rule")
 
 
 def _baseline_id(vlm: VLM, baseline) -> str:

@@ -7,6 +7,11 @@ pixel quantity keeps its ratio to the canvas (a 64-px model gets a 32 canvas, sh
 σ keeps its ratio to the grid; lr and τ follow the table by relative depth ℓ/L mapped to Gemma 3 4B's 34
 layers, interpolated between the paper's layers (τ on a log scale) and announced as not the paper's values.
 
+Which preset runs when none is named (:func:`choose_preset`): ``paper`` for every real checkpoint, so
+``layerdream synthesize dog --model google/gemma-3-4b-it`` runs the paper's method; ``fast`` for the
+shipped toy models and toy-world folders, which were calibrated with it. The rule that chose it is
+recorded with every result (``preset_rule``) and in a sweep RUN.
+
 ``fast`` is for quick looks and for the toy world, where it was tuned (lr 0.3 on the shipped toy models;
 the study's lr 1.0 saturates them into pure-colour blotches, docs/toyworld.md):
 canvas = the native input, 5 scales, K = 4, shifts ±S/16, noise 0.05, 80 steps, lr 0.3, τ 0.1, σ from
@@ -68,6 +73,36 @@ class SynthesisConfig:
         return dataclasses.asdict(self)
 
 
+PRESETS = ("paper", "fast")
+RULE_GIVEN = "given"
+RULE_REAL = "default for a real checkpoint: the paper's method (Appendix E)"
+RULE_TOY = "default for a toy model: fast, the preset the toy world was calibrated with"
+
+
+def is_toy_model(model: object) -> bool:
+    """A shipped toy model (by name) or a toy-world folder (its ``toyworld.json``); a loaded VLM by its
+    name and folder. Everything else is a real checkpoint."""
+    import os
+
+    from ..models.registry import ALL_TOY_MODELS
+
+    name, path = (getattr(model, "name", None), getattr(model, "path", None)) if not isinstance(model, (str, os.PathLike)) \
+        else (os.fspath(model), os.fspath(model))
+    if name in ALL_TOY_MODELS:
+        return True
+    return any(p and os.path.isfile(os.path.join(str(p), "toyworld.json")) for p in (path, name))
+
+
+def choose_preset(preset: str | None, model: object) -> tuple[str, str]:
+    """(preset, rule): ``preset`` itself when given (checked), else ``paper`` for a real checkpoint and
+    ``fast`` for a toy model (:func:`is_toy_model`), with the rule in words for the record."""
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UserError(f"unknown preset {preset!r}; choose paper or fast")
+        return preset, RULE_GIVEN
+    return ("fast", RULE_TOY) if is_toy_model(model) else ("paper", RULE_REAL)
+
+
 def paper_schedule(layer: int, num_layers: int) -> tuple[float, float, bool]:
     """(lr, τ, is_paper_value) of Appendix E at ℓ's relative depth on Gemma 3 4B (ℓ·34/L).
 
@@ -99,14 +134,15 @@ def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: i
     probes a 4-layer toy geometry): their interpolation note would be about a model nobody runs.
     """
     grid_side = max(grid)
+    note = None
     if preset == "paper":
         canvas = max(8, round(image_size * 448 / 896))
         scale = canvas / 448
         resolutions = sorted({max(1, round(r * scale)) for r in range(8, 449, 20)})
         lr, tau, exact = paper_schedule(layer, num_layers)
         if announce and not exact and overrides.get("lr") is None and overrides.get("tau") is None:
-            _note_once(f"paper preset at layer {layer} of {num_layers}: lr {lr:.3g} and tau {tau:.3g} are interpolated by "
-                       f"relative depth (Gemma 3 4B layer {layer / num_layers * PAPER_DEPTH:.1f}), not the paper's values")
+            note = (f"paper preset at layer {layer} of {num_layers}: lr {lr:.3g} and tau {tau:.3g} are interpolated by "
+                    f"relative depth (Gemma 3 4B layer {layer / num_layers * PAPER_DEPTH:.1f}), not the paper's values")
         cfg = SynthesisConfig(
             preset=preset, steps=600, canvas=canvas, resolutions=resolutions, copies=8,
             max_shift=max(1, round(56 * scale)), noise=0.1, lr=lr, tau=tau,
@@ -129,6 +165,8 @@ def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: i
             raise TypeError(f"unknown synthesis option {key!r}")
         setattr(cfg, key, value)
     validate(cfg)
+    if note:  # after validation: a refused option gets its one-line error, not a note before it
+        _note_once(note)
     return cfg
 
 
