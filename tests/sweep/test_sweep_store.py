@@ -48,7 +48,7 @@ def test_interrupted_sweep_resumes_without_duplicates(tmp_path, small_set_file, 
 @pytest.mark.parametrize("change,fragment", [
     ({"model": "other"}, "model="),
     ({"steps": 4}, "steps="),
-    ({"preset": "paper"}, "preset="),
+    ({"preset": "fast"}, "preset="),  # "fake" is a real checkpoint: its default preset is paper
     ({"controls": False}, "controls="),
     ({"layers": [1, 2, 3]}, "--extend"),
     ({"seeds": [0]}, "--extend"),
@@ -161,13 +161,13 @@ def test_a_resumed_sweep_remakes_missing_and_changed_images(tmp_path, small_set_
 ])
 def test_flags_equal_to_the_presets_own_values_are_the_same_sweep(tmp_path, small_set_file, fake_execute, same):
     out = tmp_path / "run"
-    run_sweep(spec(small_set_file, steps=None), out, execute=fake_execute, progress=False)
-    typed = {"steps": None, **same}
+    run_sweep(spec(small_set_file, steps=None, preset="fast"), out, execute=fake_execute, progress=False)
+    typed = {"steps": None, "preset": "fast", **same}
     assert run_sweep(spec(small_set_file, **typed), out, execute=fake_execute, progress=False).ran == 0
     # and the other way round: a RUN made with the value typed out accepts the bare command
     out2 = tmp_path / "run2"
     run_sweep(spec(small_set_file, **typed), out2, execute=fake_execute, progress=False)
-    assert run_sweep(spec(small_set_file, steps=None), out2, execute=fake_execute, progress=False).ran == 0
+    assert run_sweep(spec(small_set_file, steps=None, preset="fast"), out2, execute=fake_execute, progress=False).ran == 0
 
 
 @pytest.mark.parametrize("other,fragment", [
@@ -234,3 +234,19 @@ def test_settings_probes_print_no_paper_preset_note():
         assert any("paper preset at layer 1 of 4" in m for m in seen), seen
     finally:
         logger.removeHandler(handler)
+
+
+def test_the_default_preset_is_resolved_and_recorded(tmp_path, small_set_file, fake_execute):
+    """No preset: paper for a real checkpoint, fast for a toy model; `--preset paper` then resumes the same
+    RUN, and the RUN records which rule chose it (issue 19 item 1)."""
+    from layerdream.synthesis.presets import RULE_REAL, RULE_TOY
+
+    assert spec(small_set_file, model="toy-aligned").settings()["preset"] == "fast"
+    assert spec(small_set_file, model="toy-aligned").resolved_preset == ("fast", RULE_TOY)
+    out = tmp_path / "run"
+    run_sweep(spec(small_set_file), out, execute=fake_execute, progress=False)
+    store = Store.open_existing(out)
+    assert store.get_meta("settings")["preset"] == "paper" and store.get_meta("preset_rule") == RULE_REAL
+    store.close()
+    again = run_sweep(spec(small_set_file, preset="paper"), out, execute=fake_execute, progress=False)
+    assert again.ran == 0 and again.already_done == again.total

@@ -52,8 +52,10 @@ class Run:
 
     @property
     def settings(self) -> dict[str, Any]:
-        """What the RUN was made with (model, preset, steps, concept set, controls, layers, seeds, options)."""
-        return self._store(lambda s: s.get_meta("settings"))
+        """What the RUN was made with (model, preset, steps, concept set, controls, layers, seeds, options),
+        and ``preset_rule``: whether the preset was given or the default for the model (RUNs from before
+        the rule was recorded: None)."""
+        return self._store(lambda s: {**(s.get_meta("settings") or {}), "preset_rule": s.get_meta("preset_rule")})
 
     @property
     def judges(self) -> list[str]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # only for type checkers: importing these costs seconds
 
 
 def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str], layers: Sequence[int] = (1,),
-                  seeds: Sequence[int] = (0,), preset: str = "fast", steps: int | None = None, dtype: str | None = None,
+                  seeds: Sequence[int] = (0,), preset: str | None = None, steps: int | None = None, dtype: str | None = None,
                   device: str | None = None, controls: bool = True, controls_per_category: int = 1, extend: bool = False,
                   batch_size: int | None = None, max_memory: str | int | None = None,
                   checkpoint_vision: str | bool = "auto", deterministic: bool = False, runner: Runner | None = None,
@@ -52,7 +52,8 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
         raise UserError("--controls-per-category must be at least 1 (use --no-controls to skip controls)")
     if any(layer < 0 for layer in layers):
         raise UserError(f"--layer must be non-negative, got {layers}")
-    preset_constants(preset)  # an unknown preset is refused here, before anything is read or loaded
+    if preset is not None:
+        preset_constants(preset)  # an unknown preset is refused here, before anything is read or loaded
     options = _method_options(method)
     if isinstance(options.get("baseline"), (str, os.PathLike)):
         options["baseline"] = baseline_words(options["baseline"])
@@ -70,11 +71,12 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
 
 
 def sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str], layers: Sequence[int] = (1,),
-          seeds: Sequence[int] = (0,), preset: str = "fast", steps: int | None = None, **options: Any) -> Run:
+          seeds: Sequence[int] = (0,), preset: str | None = None, steps: int | None = None, **options: Any) -> Run:
     """Synthesise concepts x layers x seeds (+ random and shuffled controls) into the RUN folder ``out``.
 
     ``model``: a name as for :func:`layerdream.load` (loaded only if something is left to do) or a loaded
-    VLM. ``concepts``: see :func:`concept_set`. Calling it again resumes; a RUN made with other settings is
+    VLM. ``concepts``: see :func:`concept_set`. ``preset`` None: ``paper`` for a real checkpoint, ``fast``
+    for a toy model (the RUN records the rule: ``run.settings``, meta ``preset_rule``). Calling it again resumes; a RUN made with other settings is
     refused (``extend=True`` adds layers or seeds). Other keywords, as the CLI flags: ``dtype``,
     ``device``, ``controls``, ``controls_per_category``, ``extend``, ``batch_size``, ``max_memory``
     (e.g. ``"40GiB"``), ``checkpoint_vision`` (``"auto"``, True, False), ``deterministic`` (GPU: the
@@ -122,7 +124,8 @@ def _engine_for(vlm: VLM, spec: SweepSpec, out: Any, extend: bool, resources: di
         finally:
             store.close()
     pending = [j for j in jobs if j.key not in done]
-    engine = EngineExecute(vlm, spec.preset, spec.steps, spec.options, resources)
+    preset, rule = spec.resolved_preset
+    engine = EngineExecute(vlm, preset, spec.steps, spec.options, resources, preset_rule=rule)
     if pending:
         engine.preflight([c.name for c in spec.concepts.concepts], sorted({j.layer for j in pending}))
     return engine, engine.planned_batch(pending or jobs, batch_size)

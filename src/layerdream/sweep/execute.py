@@ -40,11 +40,13 @@ class EngineExecute:
     """
 
     def __init__(self, vlm: Any, preset: str | None, steps: int | None, options: dict[str, Any] | None = None,
-                 resources: dict[str, Any] | None = None):
+                 resources: dict[str, Any] | None = None, preset_rule: str | None = None):
         self.vlm = vlm
         self.preset = preset
         self.steps = steps
         self.options = dict(options or {})
+        if preset_rule:  # which rule chose the preset: recorded with each image (travels to Ray workers in options)
+            self.options["preset_rule"] = preset_rule
         self.resources = dict(resources or {})  # max_memory, checkpoint_vision: speed only, never the images
 
     def planned_batch(self, jobs: Sequence[Job], cap: int | None = None) -> int:

@@ -180,7 +180,8 @@ def run_sweep(
             import layerdream as ld
 
             vlm = ld.load(spec.model, device=device, dtype=spec.dtype)
-            execute = EngineExecute(vlm, spec.preset, spec.steps, spec.options, resources)
+            preset, rule = spec.resolved_preset
+            execute = EngineExecute(vlm, preset, spec.steps, spec.options, resources, preset_rule=rule)
             execute.preflight([c.name for c in spec.concepts.concepts], sorted({j.layer for j in pending}))
             batch_size = execute.planned_batch(pending, batch_size)
         # Only now, with every concept and layer accepted, is the RUN created or its settings updated.
@@ -189,7 +190,9 @@ def run_sweep(
         store, jobs = open_run(spec, run_dir, extend)
         if lock is None:
             lock = _exclusive(run_dir)
-        log(f"layerdream sweep: {len(pending)} of {len(jobs)} jobs to run ({already} already done) in {run_dir}")
+        preset, rule = spec.resolved_preset
+        log(f"layerdream sweep: {len(pending)} of {len(jobs)} jobs to run ({already} already done) in {run_dir}; "
+            f"preset {preset} ({rule})")
         runner = runner or LocalRunner(progress=progress, total=len(jobs), initial=already)
         if getattr(runner, "total", 0) is None:  # a runner built before the plan (RayRunner): size its bar
             runner.total, runner.initial = len(jobs), already  # type: ignore[attr-defined]

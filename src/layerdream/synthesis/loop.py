@@ -58,7 +58,7 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
                targets: TargetSpec | None = None, negatives: Mapping[str, float] | Sequence[str] | None = None,
                baseline=None, batch_size: int | None = None, max_memory: int | str | None = None,
                checkpoint_vision: bool | str = "auto", deterministic: bool = False, progress: bool = True,
-               check_every: int = 10,
+               check_every: int = 10, preset_rule: str | None = None,
                on_result: Callable[[SynthesisResult], None] | None = None,
                skip: Callable[[str, int, int, str], bool] | None = None, **overrides) -> list[SynthesisResult]:
     """Optimise one image per (target, layer, seed); returns results in (layer, seed, target) order.
@@ -68,7 +68,8 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     push away from to weights (a list means weight 0.3 each, DAS's negative-prompt weight).
     ``overrides`` set any :class:`SynthesisConfig` field (lr, tau, copies, weighting, ...).
     ``preset`` None picks ``paper`` for a real checkpoint and ``fast`` for a toy model
-    (``presets.choose_preset``); every result records the rule as ``config["preset_rule"]``.
+    (``presets.choose_preset``); every result records the rule as ``config["preset_rule"]`` (a caller
+    that resolved the preset itself, a sweep, passes its rule as ``preset_rule``).
     ``skip(label, layer, seed, fingerprint)`` lets a caller resume: True means "already done".
 
     Memory is planned (``memory.plan``): at most ``batch_size`` targets share a forward, fewer if the
@@ -93,7 +94,8 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     for layer in layers:
         vlm.check_layer(layer)
     check_seeds(seeds)
-    preset, preset_rule = choose_preset(preset, vlm)
+    preset, rule = choose_preset(preset, vlm)
+    preset_rule = preset_rule or rule
     configs = {l: make_config(preset, image_size=vlm.image_size, grid=vlm.grid, layer=l, num_layers=vlm.num_layers,
                               steps=steps, **overrides) for l in layers}
     for cfg in configs.values():  # record the format actually used (raw for checkpoints without a template)
