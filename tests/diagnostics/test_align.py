@@ -135,12 +135,16 @@ def test_photos_are_resized_once_to_the_models_input_size(toy_vocab_model, tmp_p
     monkeypatch.setattr(align, "alignment_with_measures", spy)
     assert main(["align", "--model", str(toy_vocab_model), "--device", "cpu", "--concepts", str(concepts), "--images",
                  str(images), "--layer", "1", "--n-controls", "2", "--out", str(tmp_path / "o")]) == 0
-    size = ld.load(str(toy_vocab_model), device="cpu").image_size
+    vlm = ld.load(str(toy_vocab_model), device="cpu")
+    size = vlm.image_size
     assert seen["shape"] == (size, size) and size != 224
-    direct = align.images_from_dir(images, ["red", "blue"], size)
+    direct = align.images_from_dir(images, ["red", "blue"], vlm)
     with Image.open(images / "blue" / "0.png") as im:  # subfolders in sorted order: blue first
-        once = np.asarray(im.convert("RGB").resize((size, size), Image.BICUBIC)).astype("float32") / 255
-    assert np.allclose(direct.images[0].permute(1, 2, 0).numpy(), once)
+        theirs = vlm.processor.image_processor(images=im.convert("RGB"), return_tensors="pt")["pixel_values"]
+    # the model sees exactly what its processor makes of the photo (Gemma 3: BILINEAR, not BICUBIC; issue 19.5;
+    # every family: tests/models/test_families.py::test_photos_are_resized_as_the_processor_resizes_them)
+    ours = vlm.adapter.preprocess(direct.images[:1])["pixel_values"]
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
 
 
 def test_concept_options_as_in_synthesize(toy_vocab_model, tmp_path, capsys):

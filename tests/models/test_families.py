@@ -79,6 +79,33 @@ def test_preprocessing_equals_the_processor(family):
     assert "pixel_values" in ours and checked >= 1
 
 
+def test_photos_are_resized_as_the_processor_resizes_them(family):
+    """A real photo of another size and shape (``align``, ``image_representation``): where the processor
+    makes one input-sized image of it, the model sees exactly the processor's pixels; elsewhere the photo
+    is resized with the processor's own filter (issue 19.5: every photo went through BICUBIC, Gemma 3's
+    processor uses BILINEAR)."""
+    module, _, vlm = family
+    import numpy as np
+    from PIL import Image
+
+    pil = Image.fromarray(np.random.default_rng(1).integers(0, 256, (37, 45, 3), dtype=np.uint8))
+    photo = vlm.adapter.load_photo(pil)
+    size = vlm.image_size
+    assert photo.shape == (3, size, size) and 0 <= photo.min() and photo.max() <= 1
+    theirs = vlm.processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
+    ours = vlm.adapter.preprocess(photo[None])["pixel_values"]
+    one_image = theirs.numel() == 3 * size * size and theirs.shape[-2:] == (size, size)
+    if one_image and vlm.adapter.photo_through_processor:  # the processor makes one input-sized image of it
+        torch.testing.assert_close(ours, theirs.reshape(ours.shape).to(ours.dtype), rtol=0, atol=1e-5)
+    else:  # patches, several views, or a resize inside preprocess (Idefics3): the processor's filter, to S x S
+        resample = getattr(vlm.processor.image_processor, "resample", None)
+        expected = np.asarray(pil.resize((size, size), resample if resample is not None else Image.BILINEAR))
+        assert torch.equal(photo, torch.from_numpy(expected.copy()).permute(2, 0, 1).float() / 255)
+    bicubic = torch.from_numpy(np.asarray(pil.resize((size, size), Image.BICUBIC)).copy()).permute(2, 0, 1).float() / 255
+    if vlm.adapter.photo_resample() != Image.BICUBIC:
+        assert (photo - bicubic).abs().max() > 2 / 255  # what align did before
+
+
 def test_image_prompt_is_the_family_template_with_one_bos(family):
     module, _, vlm = family
     prompt = vlm.image_prompt()["input_ids"][0].tolist()

@@ -133,7 +133,7 @@ def align(model: str | VLM, concepts: Any = "toy", *, images: str | os.PathLike[
         ensure_writable_dir(out)
     vlm = _load(model, device, dtype)
     if data is None:
-        data = A.images_from_dir(images, names, vlm.image_size)
+        data = A.images_from_dir(images, names, vlm)  # resized as the model's processor does
     layer_list = _int_list(layers, "layers") if layers is not None else list(range(1, vlm.num_layers + 1))
     rows, measures = A.alignment_with_measures(
         vlm, names, {c.name: c.category for c in cs.concepts}, data, layer_list, n_controls, seed,

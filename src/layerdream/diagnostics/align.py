@@ -13,9 +13,13 @@ Two aggregations of the gray-centred image tokens, side by side:
   given), the representation the synthesis itself optimises. It looks at the tokens most like the
   concept, so it is higher for every image; only its margin is comparable with the mean's.
 
-Real photos are resized once, straight to the model's own input size (an earlier version went to 224
-px first and then up to 896, which blurred every photo). The margin needs images that do not show the
-concept; a concept without any is refused before the model loads, never reported as NaN.
+Real photos are resized once, straight to the model's own input size, the way the model's own
+processor resizes them (``FamilyAdapter.load_photo``: Gemma 3's processor uses BILINEAR, SigLIP/CLIP/
+Qwen's BICUBIC, LLaVA's crops, Idefics3's LANCZOS; every photo here went through BICUBIC before, and
+through 224 px and back up to 896 before that). Tensors at another size (the toy world, the
+controls) go through the adapter's own differentiable resize, the one synthesis uses. The margin
+needs images that do not show the concept; a concept without any is refused before the model loads,
+never reported as NaN.
 
 Beside the cosines, from the same forwards: the judge-free measures of ``measures.py`` (top-1 retrieval
 of the true concept among all N concept vectors, linear CKA and mutual-kNN between the image side and
@@ -81,18 +85,32 @@ def scan_image_dir(folder: str | Path, concepts: Sequence[str]) -> list[tuple[Pa
     return found
 
 
-def images_from_dir(folder: str | Path, concepts: Sequence[str], size: int) -> LabelledImages:
-    """The images of :func:`scan_image_dir`, each resized once, straight to ``size`` (the model's input)."""
-    import numpy as np
+def images_from_dir(folder: str | Path, concepts: Sequence[str], model: Any) -> LabelledImages:
+    """The images of :func:`scan_image_dir`, each resized once, straight to the model's input, as that
+    model's processor resizes it (``model``: the :class:`~layerdream.models.VLM` the images are for).
+
+    An int instead of a model (the size only) resizes with PIL's BICUBIC, which is not any family's
+    exact preprocessing (kept for callers that have no model at hand).
+    """
     from PIL import Image
 
+    load = getattr(getattr(model, "adapter", None), "load_photo", None)
+    size = int(model.image_size) if load else int(model)
     tensors, labels = [], []
     for f, concept in scan_image_dir(folder, concepts):
         with Image.open(f) as img:
-            img = img.convert("RGB").resize((size, size), Image.BICUBIC)
-        tensors.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255)
+            tensors.append(load(img) if load else _bicubic(img, size))
         labels.append({concept})
-    return LabelledImages(torch.stack(tensors), labels, f"{folder} at {size}px")
+    how = f"resized as {model.name}'s processor resizes" if load else "BICUBIC"
+    return LabelledImages(torch.stack(tensors), labels, f"{folder} at {size}px ({how})")
+
+
+def _bicubic(img, size: int) -> torch.Tensor:
+    import numpy as np
+    from PIL import Image
+
+    img = img.convert("RGB").resize((size, size), Image.BICUBIC)
+    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255
 
 
 def images_from_toyworld(n: int = 64, seed: int = 0) -> LabelledImages:
@@ -124,14 +142,11 @@ def _cosines(vlm: Any, images: torch.Tensor, layer: int, v: torch.Tensor, aggreg
     """aggregation -> (N, B) cos(r(I_n), v̂_b); one forward per image, every concept's attention from it."""
     from ..synthesis.objective import aggregate, centre
 
-    size = vlm.image_size
     gray = vlm.gray_reference(layer, prompt_format)
     out: dict[str, list[torch.Tensor]] = {a: [] for a in (*aggregations, REPS)}
     v = v.float()
     for start in range(0, len(images), chunk):
-        x = images[start:start + chunk].float()
-        if x.shape[-1] != size or x.shape[-2] != size:  # toy-world and control images only; photos come at `size`
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+        x = images[start:start + chunk].float()  # any size: the adapter resizes as it does for synthesis
         with torch.no_grad():
             z = centre(vlm.image_tokens(x.to(vlm.device), layer, prompt_format), gray).float().cpu()
         rep = F.normalize(z.mean(1), dim=-1)

@@ -73,6 +73,8 @@ class FamilyAdapter:
     #: (every token weighs alike; sigma = inf), ``grid`` is only the tokens' count as rows x cols, and
     #: each result records the rule (``result_notes``)
     spatial_layout: ClassVar[bool] = True
+    #: real photos are resized by the image processor itself where it makes one input-sized image (load_photo)
+    photo_through_processor: ClassVar[bool] = True
 
     def __init__(self, model, processor):
         self.model = model
@@ -123,6 +125,38 @@ class FamilyAdapter:
 
     def vision_dims(self) -> VisionDims:
         return vision_dims_from_config(self.model.config.vision_config, self.image_size)
+
+    def photo_resample(self) -> int:
+        """The PIL filter this family's processor resizes pictures with (``resample`` of its image
+        processor: BILINEAR for Gemma 3, BICUBIC for SigLIP/CLIP/Qwen, LANCZOS for Idefics3)."""
+        from PIL import Image
+
+        resample = getattr(self.processor.image_processor, "resample", None)
+        return int(getattr(resample, "value", resample)) if resample is not None else int(Image.Resampling.BILINEAR)
+
+    def load_photo(self, image) -> torch.Tensor:
+        """A real picture (PIL) as (3, S, S) in [0, 1] at the input size, resized as this family's processor
+        resizes it (8-bit, by PIL, as the processor does).
+
+        Where the image processor itself turns a picture into one S x S image (Gemma 3, PaliGemma,
+        LLaVA-1.5's shortest edge + centre crop, InternVL's one tile) it is asked to, without rescaling
+        or normalising: the model then sees exactly the processor's pixels. Where it makes patches or
+        several views (Qwen, Gemma 4, LLaVA-NeXT), or resizes again inside :meth:`preprocess` (Idefics3:
+        ``photo_through_processor = False``), the picture goes straight to S x S with the processor's own
+        filter; what then differs is in docs/families/.
+        """
+        import numpy as np
+
+        image = image.convert("RGB")
+        size = self.image_size
+        if self.photo_through_processor:
+            out = self.processor.image_processor(images=image, do_rescale=False, do_normalize=False,
+                                                 return_tensors="pt")["pixel_values"]
+            if out.numel() == 3 * size * size and out.shape[-2:] == (size, size):
+                return out.reshape(3, size, size).float() / 255
+        if image.size != (size, size):
+            image = image.resize((size, size), self.photo_resample())
+        return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255
 
     def result_notes(self, layer: int) -> dict:
         """Family facts that change what "layer l" means, recorded in each result's config (none by

@@ -83,6 +83,8 @@ def longest_edge_size(height: int, width: int, longest: int) -> tuple[int, int]:
 
 class Idefics3Adapter(FamilyAdapter):
     model_types = ("idefics3", "smolvlm")
+    #: a photo is resized to the tile with LANCZOS, then :meth:`preprocess` does the processor's round trip
+    photo_through_processor = False
     #: processor options that fix one tile (used for every prompt built through the processor)
     one_tile = {"do_image_splitting": False}
 
