@@ -18,12 +18,12 @@ __getattr__, __dir__ = lazy(__name__, {
     "synthesize": ".synthesis.loop", "SynthesisResult": ".synthesis.result", "SynthesisConfig": ".synthesis.presets",
     "image_representation": ".representation", "UserError": ".errors",
     "sweep": ".api", "judge": ".api", "report": ".api", "align": ".api", "open_run": ".api", "show": ".api",
-    "judge_image": ".api", "Run": ".api", "LensResult": ".api", "lens": ".api",
+    "judge_image": ".api", "Run": ".api", "LensResult": ".api", "lens": ".api", "families": ".api",
 })
 
 __all__ = ["load", "VLM", "concept_vector", "concept_vectors", "synthesize", "SynthesisResult",
            "SynthesisConfig", "image_representation", "UserError",
-           "sweep", "judge", "report", "align", "lens", "LensResult", "open_run", "show", "judge_image", "Run"]
+           "sweep", "judge", "report", "align", "lens", "LensResult", "open_run", "show", "judge_image", "Run", "families"]
 
 
 class _CallablePackage(types.ModuleType):

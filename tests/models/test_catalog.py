@@ -72,3 +72,45 @@ def test_text_table_lists_every_row():
     text = catalog.render_text(rows)
     assert len(text.splitlines()) == len(rows) + 1
     assert all(row["model_type"] in text for row in rows)
+
+
+def test_families_command_lists_refusals_with_their_reason(capsys):
+    from layerdream.cli import main
+
+    assert main(["families", "--status", "refused"]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()[1:]
+    assert len(lines) == sum(e.status == catalog.REFUSED for e in catalog.CATALOG.values())
+    assert any(line.startswith("mllama") and "cross-attention" in line for line in lines)
+
+
+def test_families_command_csv_has_every_type(capsys):
+    import csv
+    import io
+
+    from layerdream.cli import main
+
+    assert main(["families", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["model_type"] for r in rows} >= set(catalog.installed_mapping())
+    assert {r["status"] for r in rows} <= {catalog.SUPPORTED, catalog.REFUSED, catalog.NOT_YET, catalog.UNCLASSIFIED}
+
+
+def test_ld_families_is_a_dataframe_of_the_same_rows():
+    import layerdream as ld
+
+    df = ld.families()
+    assert set(df.index) == {r["model_type"] for r in catalog.rows()}
+    assert df.loc["qwen2_vl", "status"] == catalog.SUPPORTED and df.loc["qwen2_vl", "image_tokens"].startswith("256")
+    assert set(ld.families("not-yet")["status"]) == {catalog.NOT_YET}
+    with pytest.raises(UserError, match="unknown status"):
+        ld.families("maybe")
+
+
+def test_help_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom layerdream.cli import main\ntry:\n    main(['families', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported by --help'")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -8,7 +8,7 @@ DataFrames are built in one place. The heavy lifting stays in the subsystems (``
 
 Its parts: ``study.py`` (``sweep``, ``prepare_sweep``, ``report``), ``judging.py`` (``judge``,
 ``judge_image``, ``make_judge``), ``alignment.py`` (``align``), ``run.py`` (``Run``, ``open_run``),
-``lenses.py`` (``lens``, ``LensResult``),
+``lenses.py`` (``lens``, ``LensResult``), ``catalog.py`` (``families``),
 ``display.py`` (``show``, ``PNG``), ``coerce.py`` (argument checks shared by all of them). No module is
 named after a function (``sweep``, ``report``, ...): importing it would replace the function here.
 
@@ -19,6 +19,7 @@ functions that return DataFrames say so in one line when it is missing.
 from __future__ import annotations
 
 from .alignment import Alignment, align
+from .catalog import families
 from .coerce import (INLINE_SET, METHOD_OPTIONS, _checkpoint_vision, _int_list, _load, _method_options, _pandas,
                      baseline_words, check_image_file, concept_set, protocol_list)
 from .display import PNG, _cells, _cos, _data_uri, _reader, keep_matplotlib_backend, show
@@ -28,7 +29,7 @@ from .run import (CONTROL_KINDS, GALLERY_COLS, GALLERY_ROWS, RECOGNITION_BY, Run
                   open_run)
 from .study import _dtype_of, _engine_for, prepare_sweep, report, sweep
 
-__all__ = ["sweep", "prepare_sweep", "report", "judge", "judge_image", "judge_run_with", "make_judge", "JudgeSummary",
+__all__ = ["families", "sweep", "prepare_sweep", "report", "judge", "judge_image", "judge_run_with", "make_judge", "JudgeSummary",
            "judge_summary", "rates_summary", "align", "Alignment", "lens", "LensResult", "Run", "open_run", "grouped_recognition", "show",
            "PNG", "keep_matplotlib_backend", "concept_set", "baseline_words", "protocol_list", "check_image_file",
            "RECOGNITION_BY", "CONTROL_KINDS", "INLINE_SET", "METHOD_OPTIONS", "GALLERY_ROWS", "GALLERY_COLS"]

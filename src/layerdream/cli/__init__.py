@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "layerdream.cli.align",
     "layerdream.cli.lens",
     "layerdream.cli.toyworld",
+    "layerdream.cli.families",
 ]
 
 

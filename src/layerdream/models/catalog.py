@@ -395,11 +395,10 @@ def markdown() -> str:
 
 
 def render_text(table: list[dict]) -> str:
-    """Plain-text table for ``layerdream families`` (type, status, class, tokens, examples)."""
-    header = ("model_type", "status", "class", "image_tokens", "examples")
-    cells = [header] + [tuple(str(row[k]) for k in header) for row in table]
+    """Plain-text table for ``layerdream families``: type, status, class, image tokens, then the checkpoint
+    ids of a supported type or the note of any other (a refusal's reason, what a missing adapter needs)."""
+    header = ("model_type", "status", "class", "image_tokens", "examples / why")
+    cells = [header] + [(row["model_type"], row["status"], row["class"], row["image_tokens"],
+                         row["examples"] if row["status"] == SUPPORTED else row["note"]) for row in table]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
-    out = []
-    for c in cells:
-        out.append("  ".join(v.ljust(w) for v, w in zip(c[:-1], widths)) + "  " + c[-1])
-    return "\n".join(line.rstrip() for line in out)
+    return "\n".join(("  ".join(v.ljust(w) for v, w in zip(c[:-1], widths)) + "  " + c[-1]).rstrip() for c in cells)

@@ -1,0 +1,45 @@
+"""``layerdream families``: every image-text model type of the installed transformers, with its status
+(supported / refused + reason / not yet supported / unclassified), class, image tokens and examples
+(thin: ``layerdream.api.catalog``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+EPILOG = """examples:
+  layerdream families                       # the whole table
+  layerdream families --status supported    # what --model accepts
+  layerdream families --status refused --format csv > refused.csv"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("families", help="every image-text model type of the installed transformers: supported, refused "
+                       "(why) or not yet", description=__doc__.splitlines()[0] + " " + " ".join(__doc__.splitlines()[1:]),
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--status", default=None, choices=["supported", "refused", "not-yet", "unclassified"],
+                   help="only the types of this status (default: all)")
+    p.add_argument("--format", default="text", choices=["text", "csv", "json"], help="text table (default), csv or json")
+    p.set_defaults(func=cmd_families)
+
+
+def cmd_families(args: argparse.Namespace) -> int:
+    from ..api.catalog import family_rows
+    from ..models.catalog import counts, render_text
+
+    rows = family_rows(args.status)
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["model_type"])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print(render_text(rows))
+        tally = ", ".join(f"{n} {status}" for status, n in counts().items())
+        print(f"\n{tally} (of the installed transformers' image-text-to-text types); "
+              "details: `layerdream families --format csv`, README, docs/adding-a-model.md", file=sys.stderr)
+    return 0
