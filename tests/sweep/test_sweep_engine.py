@@ -93,3 +93,33 @@ def test_a_long_concept_makes_a_legal_unique_file_name():
     a = image_relpath(Job("concept", long, "c", 1, 0, long))
     b = image_relpath(Job("concept", long + "x", "c", 1, 0, long + "x"))
     assert a != b and max(len(part) for part in a.split("/")) < 100
+
+
+def test_the_run_keeps_lr_and_tau_per_layer_and_a_resume_that_would_change_them_is_refused(tiny_folder, tmp_path, capsys):
+    """Issue 19 item 3: interpolated lr/tau are provenance; a resume that resolves them otherwise (a
+    layerdream whose interpolation changed) would mix two methods in one RUN, so it is refused."""
+    import json
+
+    from layerdream.cli import main
+    from layerdream.sweep.store import Store
+
+    concepts = tmp_path / "c.csv"
+    concepts.write_text("concept,category\nred,colour\nblue,colour\n")
+    run = tmp_path / "run"
+    argv = ["sweep", "--model", str(tiny_folder), "--device", "cpu", "--steps", "1", "--no-progress", "--no-controls",
+            "--concepts", str(concepts), "--layer", "1", "--out", str(run)]
+    assert main(argv) == 0
+    store = Store.open_existing(run)
+    schedule = store.get_meta("schedule")
+    assert schedule["1"]["lr_source"] == "interpolated" and schedule["1"]["paper_layer"] == 11.333
+    row = store.results()[0]
+    extra = json.loads(row["extra"])
+    assert extra["lr"] == schedule["1"]["lr"] and extra["tau"] == schedule["1"]["tau"]
+    assert json.loads((run / row["image_path"]).with_suffix(".json").read_text())["config"]["tau_source"] == "interpolated"
+    store.set_meta("schedule", {"1": {**schedule["1"], "tau": 0.005}})  # as if an older rule had made them
+    store.close()
+    (run / row["image_path"]).unlink()  # something to do, so the model loads and the schedule is checked
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "tau 0.005" in err and "new --out" in err and err.count("layerdream: error:") == 1

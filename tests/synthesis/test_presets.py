@@ -41,3 +41,35 @@ def test_synthesize_keeps_fast_on_the_shipped_toy_models():
     vlm = ld.load("toy-aligned")
     [r] = ld.synthesize(vlm, "red", steps=1, progress=False)
     assert r.config["preset"] == "fast" and r.config["preset_rule"] == RULE_TOY
+
+
+def test_lr_and_tau_say_where_they_came_from():
+    """Issue 19 item 3: tau 0.079 at layer 8 of 34 is interpolated; the config (and so the fingerprint) says so."""
+    from layerdream.synthesis.presets import make_config
+
+    geo = dict(image_size=896, grid=(16, 16), num_layers=34)
+    at8 = make_config("paper", layer=8, **geo)
+    assert (at8.lr_source, at8.tau_source, at8.paper_layer) == ("interpolated", "interpolated", 8.0)
+    assert at8.tau == pytest.approx(0.0792, abs=1e-4)
+    at10 = make_config("paper", layer=10, **geo)
+    assert (at10.lr, at10.tau, at10.lr_source, at10.tau_source) == (0.15, 0.5, "paper", "paper")
+    pinned = make_config("paper", layer=8, lr=0.04, **geo)
+    assert (pinned.lr, pinned.lr_source, pinned.tau_source) == (0.04, "given", "interpolated")
+    same = make_config("paper", layer=10, lr=0.15, **geo)  # the table's own value typed out: no override
+    assert same.to_dict() == at10.to_dict()
+    fast = make_config("fast", layer=1, **geo)
+    assert (fast.lr_source, fast.tau_source, fast.paper_layer) == ("preset", "preset", None)
+    with pytest.raises(TypeError):
+        make_config("fast", layer=1, lr_source="paper", **geo)
+
+
+def test_results_record_interpolated_lr_tau_and_the_fingerprint_knows(tiny_vlm):
+    """The tiny model has 3 layers: layer 1 maps to Gemma 3 4B layer 11.3, between the paper's 10 and 15."""
+    from layerdream.synthesis.loop import fingerprint
+
+    [r] = ld.synthesize(tiny_vlm, "red", steps=1, preset="paper", progress=False)
+    cfg = r.config
+    assert cfg["lr_source"] == cfg["tau_source"] == "interpolated" and cfg["paper_layer"] == pytest.approx(11.333)
+    assert cfg["lr"] > 0 and cfg["tau"] > 0
+    as_paper = {k: v for k, v in cfg.items() if k != "fingerprint"} | {"lr_source": "paper", "tau_source": "paper"}
+    assert fingerprint(as_paper, "red") != cfg["fingerprint"]

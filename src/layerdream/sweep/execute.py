@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..errors import UserError
 from ..io import atomic_write_bytes, atomic_write_json, slugify
 from .plan import Job, random_direction
 from .store import Store
@@ -28,6 +29,25 @@ def image_relpath(job: Job) -> str:
     elif job.kind == "shuffled":
         name += f"__from_{slugify(job.source)[:40]}"
     return f"images/L{job.layer:02d}/s{job.seed}/{job.kind}/{name}_{short}.png"
+
+
+SCHEDULE_FIELDS = ("lr", "tau", "lr_source", "tau_source", "paper_layer")
+
+
+def check_schedule(stored: dict[str, dict[str, Any]], planned: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, dict[str, Any]]:
+    """``stored`` and ``planned`` per-layer schedules merged; UserError where a layer's lr or tau would change."""
+    import math
+
+    for layer, new in planned.items():
+        old = stored.get(layer)
+        if old is None:
+            continue
+        if any(not math.isclose(float(old[k]), float(new[k]), rel_tol=1e-9) for k in ("lr", "tau")):
+            raise UserError(
+                f"RUN {str(run_dir)!r} made its layer-{layer} images with lr {old['lr']:.4g} and tau {old['tau']:.4g} "
+                f"({old.get('lr_source')}); this sweep would use lr {new['lr']:.4g} and tau {new['tau']:.4g} "
+                f"({new.get('lr_source')}); pass --lr {old['lr']:.6g} --tau {old['tau']:.6g} to continue it, or use a new --out")
+    return {**stored, **planned}
 
 
 class EngineExecute:
@@ -67,6 +87,24 @@ class EngineExecute:
         largest = max(sum(1 for j in jobs if (j.layer, j.seed) == key) for key in {(j.layer, j.seed) for j in jobs})
         return plan(self.vlm, cfg, layer, largest, self.resources.get("max_memory"), cap,
                     self.resources.get("checkpoint_vision", "auto")).concepts_per_forward
+
+    def schedule(self, layers: Sequence[int]) -> dict[str, dict[str, Any]]:
+        """Per layer, the lr and tau this sweep's images are made with and where they came from
+        (paper / interpolated / preset / given): the RUN keeps it, and a resume that would make them
+        otherwise (another layerdream whose interpolation differs) is refused instead of mixed."""
+        import dataclasses
+
+        from ..synthesis.presets import SynthesisConfig, choose_preset, make_config
+
+        fields = {f.name for f in dataclasses.fields(SynthesisConfig)}
+        preset = choose_preset(self.preset, self.vlm)[0]
+        out = {}
+        for layer in sorted(set(layers)):
+            cfg = make_config(preset, image_size=self.vlm.image_size, grid=self.vlm.grid, layer=layer,
+                              num_layers=self.vlm.num_layers, announce=False, steps=self.steps,
+                              **{k: v for k, v in self.options.items() if k in fields})
+            out[str(layer)] = {k: getattr(cfg, k) for k in SCHEDULE_FIELDS}
+        return out
 
     def preflight(self, concepts: Sequence[str], layers: Sequence[int]) -> None:
         """Fail in seconds, not hours in: every layer exists and every concept tokenises (UserError otherwise)."""
@@ -122,6 +160,9 @@ class Persist:
             "image_sha256": hashlib.sha256(data).hexdigest(), "cosine_initial": cos0, "cosine_final": cos1,
             "seconds": _float(getattr(result, "seconds", None)), "finished_at": time.time(),
         }
+        config = getattr(result, "config", None)
+        if isinstance(config, dict):  # what the report shows per image without opening its JSON
+            record["extra"] = {k: config[k] for k in (*SCHEDULE_FIELDS, "effective_tokens") if k in config}
         atomic_write_json(png.with_suffix(".json"), {
             **record, "trajectory": getattr(result, "trajectory", None), "config": getattr(result, "config", None)})
         if not self.config_recorded:

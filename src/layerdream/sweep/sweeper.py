@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 from ..errors import UserError
 from ..io import versions
 from .conceptsets import ConceptSet
-from .execute import EngineExecute, Persist, clean_stale_temp_files
+from .execute import EngineExecute, Persist, check_schedule, clean_stale_temp_files
 from .plan import Job, plan_jobs
 from .runner import LocalRunner, Runner, make_batches
 from .settings import canonical_settings
@@ -184,10 +184,17 @@ def run_sweep(
             execute = EngineExecute(vlm, preset, spec.steps, spec.options, resources, preset_rule=rule)
             execute.preflight([c.name for c in spec.concepts.concepts], sorted({j.layer for j in pending}))
             batch_size = execute.planned_batch(pending, batch_size)
+        schedule = None
+        if callable(getattr(execute, "schedule", None)):  # the real engine: lr/tau per layer, checked on resume
+            schedule = execute.schedule(sorted({j.layer for j in jobs}))
+            if store is not None:
+                schedule = check_schedule(store.get_meta("schedule") or {}, schedule, run_dir)
         # Only now, with every concept and layer accepted, is the RUN created or its settings updated.
         if store is not None:
             store.close()
         store, jobs = open_run(spec, run_dir, extend)
+        if schedule is not None:
+            store.set_meta("schedule", schedule)
         if lock is None:
             lock = _exclusive(run_dir)
         preset, rule = spec.resolved_preset

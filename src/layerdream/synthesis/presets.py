@@ -62,6 +62,12 @@ class SynthesisConfig:
     prompt_format: str = "chat"
     init_noise: float = 0.0
     snapshots: list[int] = field(default_factory=list)
+    # Where lr and tau came from (issue 19 item 3): "paper" (the paper's table, at one of its layers),
+    # "interpolated" (paper preset between/beyond the paper's layers, by relative depth), "preset" (fast's
+    # constant) or "given" (the user's). Part of every result's config and so of its fingerprint.
+    lr_source: str = "preset"
+    tau_source: str = "preset"
+    paper_layer: float | None = None  # paper preset: the Gemma 3 4B layer l·34/L that lr/tau were read at
 
     def sigma(self, step: int) -> float:
         """Linear σ schedule over the run ([R1]); step counts from 0."""
@@ -143,10 +149,12 @@ def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: i
         if announce and not exact and overrides.get("lr") is None and overrides.get("tau") is None:
             note = (f"paper preset at layer {layer} of {num_layers}: lr {lr:.3g} and tau {tau:.3g} are interpolated by "
                     f"relative depth (Gemma 3 4B layer {layer / num_layers * PAPER_DEPTH:.1f}), not the paper's values")
+        source = "paper" if exact else "interpolated"
         cfg = SynthesisConfig(
             preset=preset, steps=600, canvas=canvas, resolutions=resolutions, copies=8,
             max_shift=max(1, round(56 * scale)), noise=0.1, lr=lr, tau=tau,
-            sigma_start=2 / 16 * grid_side, sigma_end=grid_side,
+            sigma_start=2 / 16 * grid_side, sigma_end=grid_side, lr_source=source, tau_source=source,
+            paper_layer=round(layer / num_layers * PAPER_DEPTH, 3),
         )
     elif preset == "fast":
         canvas = image_size if image_size <= 128 else max(8, image_size // 2)
@@ -161,8 +169,10 @@ def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: i
     for key, value in overrides.items():
         if value is None:
             continue
-        if not hasattr(cfg, key):
+        if not hasattr(cfg, key) or key in ("lr_source", "tau_source", "paper_layer"):
             raise TypeError(f"unknown synthesis option {key!r}")
+        if key in ("lr", "tau") and value != getattr(cfg, key):  # the preset's own value typed out is no override
+            setattr(cfg, f"{key}_source", "given")
         setattr(cfg, key, value)
     validate(cfg)
     if note:  # after validation: a refused option gets its one-line error, not a note before it
