@@ -17,4 +17,9 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
 fi
 "$VENV/bin/python" -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}" 2>&1 | grep -v "^WARNING: Location" || true
+# The venv must run THIS checkout: with --system-site-packages an installed layerdream elsewhere (system,
+# user site, PYTHONPATH) could be imported instead of the editable install, and every test would test it.
+"$VENV/bin/python" -c "import layerdream, pathlib, sys; got = pathlib.Path(layerdream.__file__).resolve(); \
+want = pathlib.Path('src/layerdream').resolve(); \
+sys.exit(0 if got.is_relative_to(want) else f'setup-venv: $VENV imports layerdream from {got.parent}, not this checkout ({want}); uninstall that copy (pip uninstall layerdream) or unset PYTHONPATH')"
 "$VENV/bin/python" -c "import importlib.metadata as m, layerdream, torch, transformers; print('layerdream', m.version('layerdream'), 'from', layerdream.__path__[0], '| torch', torch.__version__, '| transformers', transformers.__version__)"

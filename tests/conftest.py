@@ -2,6 +2,16 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
+
+# This checkout's package, in this process and in every subprocess a test starts (`python -m layerdream.cli`,
+# Ray workers, notebooks): another layerdream the interpreter can see (a --system-site-packages venv on a
+# machine that has one installed, a user-site install, a PYTHONPATH) must not be the one under test.
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+if sys.path[:1] != [SRC]:
+    sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join([SRC, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != SRC]])
 
 import pytest
 import torch
@@ -23,3 +33,13 @@ def tiny_vlm(tiny_folder):
     import layerdream as ld
 
     return ld.load(str(tiny_folder), device="cpu")
+
+
+def pytest_configure(config):
+    """Refuse to test another copy of the package (imported before this conftest could put src/ first)."""
+    import layerdream
+
+    where = Path(layerdream.__file__).resolve()
+    if not where.is_relative_to(Path(SRC).resolve()):
+        raise pytest.UsageError(f"tests import layerdream from {where}, not this checkout's {SRC}; "
+                                "remove that installation or run `make test` in a fresh venv")

@@ -20,3 +20,20 @@ def test_disabled_bar_is_silent_but_usable():
     b.update(2)
     b.set_postfix(cos="0.1")
     b.close()
+
+
+def test_a_command_leaves_the_callers_logging_as_it_found_it(tmp_path, caplog, capsys):
+    """`main()` prints library notices as `layerdream: note:` lines only while it runs: afterwards the
+    `layerdream` logger propagates again (a permanent propagate=False hid every later notice from caplog,
+    so test files passed alone and failed after a CLI test) and holds no handler bound to a closed stream."""
+    import logging
+
+    from layerdream.cli import main
+
+    log = logging.getLogger("layerdream")
+    handlers, propagate = list(log.handlers), log.propagate
+    assert main(["report", str(tmp_path / "no-such-run")]) == 2
+    assert log.propagate == propagate and log.handlers == handlers
+    with caplog.at_level(logging.WARNING, logger="layerdream"):
+        logging.getLogger("layerdream.test").warning("a notice after a command")
+    assert "a notice after a command" in caplog.text

@@ -59,3 +59,46 @@ def bar(total: int | None, desc: str, unit: str = "it", enabled: bool = True, in
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.1, file=stream)
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=_Lines(stream), mininterval=LOG_INTERVAL,
                 maxinterval=LOG_INTERVAL * 4, ncols=100, ascii=True, dynamic_ncols=False)
+
+
+class _StderrNow:
+    """Writes to whatever ``sys.stderr`` is *now* (a handler that kept the stream of its first call would
+    write into a closed test capture, or past a later redirection)."""
+
+    def write(self, text: str) -> None:
+        sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def notices_to_stderr():
+    """For the length of one command: library notices (logger "layerdream", e.g. lr/tau that are not the
+    paper's) as one ``layerdream: note:`` line each on stderr.
+
+    Scoped, not global: the handler and ``propagate=False`` (no second copy through a root handler) are
+    undone when the command returns, so a command run inside a notebook, a test or another program leaves
+    that program's logging as it found it (a permanent ``propagate=False`` hid every later notice from
+    pytest's ``caplog``)."""
+    import contextlib
+    import logging
+
+    @contextlib.contextmanager
+    def scope():
+        log = logging.getLogger("layerdream")
+        if any(getattr(h, "_layerdream", False) for h in log.handlers):  # nested: the outer command's handler prints
+            yield
+            return
+        handler = logging.StreamHandler(_StderrNow())
+        handler.setFormatter(logging.Formatter("layerdream: note: %(message)s"))
+        handler._layerdream = True  # type: ignore[attr-defined]
+        propagate = log.propagate
+        log.addHandler(handler)
+        log.propagate = False
+        try:
+            yield
+        finally:
+            log.removeHandler(handler)
+            log.propagate = propagate
+
+    return scope()

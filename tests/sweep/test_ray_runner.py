@@ -357,8 +357,10 @@ def test_ray_client_address_joins_a_cluster_started_with_ray_start(tmp_path, tin
     pytest.importorskip("grpc", reason="Ray Client needs ray[client] (grpcio); the layerdream[ray] extra brings it")
     gcs, client = _free_port(), _free_port()
     env = dict(cli_env(), RAY_AUTH_MODE="disabled")  # a throwaway loopback cluster: no token to hand around
-    ray_bin = str(Path(sys.executable).with_name("ray"))
-    head = subprocess.Popen([ray_bin, "start", "--head", "--port", str(gcs), "--ray-client-server-port", str(client),
+    # `ray` through this interpreter: a `ray` script beside sys.executable exists only when pip installed ray into
+    # this venv (not when the system's ray satisfied the requirement of a --system-site-packages venv)
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    head = subprocess.Popen([*ray_cli, "start", "--head", "--port", str(gcs), "--ray-client-server-port", str(client),
                              "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false",
                              "--node-ip-address", "127.0.0.1", "--block"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -83,24 +83,13 @@ def _version() -> str:
         return "unknown"
 
 
-def _notices_to_stderr() -> None:
-    """Library notices (logger "layerdream", e.g. lr/tau that are not the paper's) as one line each."""
-    import logging
-
-    log = logging.getLogger("layerdream")
-    if not any(getattr(h, "_layerdream", False) for h in log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("layerdream: note: %(message)s"))
-        handler._layerdream = True  # type: ignore[attr-defined]
-        log.addHandler(handler)
-        log.propagate = False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _notices_to_stderr()
+    from ..progress import notices_to_stderr
+
     try:
-        return int(args.func(args) or 0)
+        with notices_to_stderr():
+            return int(args.func(args) or 0)
     except UserError as err:
         print(f"layerdream: error: {err}", file=sys.stderr)
         return 2
