@@ -55,6 +55,56 @@ def _concepts_file(run: Path) -> None:
     (run.parent / "c.yaml").write_text(CONCEPTS)
 
 
+def _sql(run: Path, *statements: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(run / "sweep.sqlite")
+    with conn:
+        for sql in statements:
+            conn.execute(sql)
+    conn.close()
+
+
+def _wal_left_behind(run: Path) -> None:
+    """A RUN whose last writer left its -wal/-shm files (a killed sweep, a copy taken while it ran): SQLite then
+    opens it read-write even on a read-only file system, and fails only at the first write."""
+    code = ("import os, sqlite3; c = sqlite3.connect(os.path.join(%r, 'sweep.sqlite')); c.execute('PRAGMA journal_mode=WAL'); "
+            "c.execute(\"INSERT OR REPLACE INTO meta VALUES ('touched', '1')\"); c.commit(); os._exit(0)") % str(run)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (run / "sweep.sqlite-wal").exists()
+
+
+def _settings_lost(run: Path) -> None:
+    _sql(run, "DELETE FROM meta WHERE key='settings'")
+    _concepts_file(run)
+
+
+def _zero_byte_database(run: Path) -> None:
+    (run / "sweep.sqlite").write_bytes(b"")
+    _concepts_file(run)
+
+
+def _corrupt_concepts_meta(run: Path) -> None:
+    _sql(run, "UPDATE meta SET value='{\"name\": \"c\", \"concepts\": [' WHERE key='concepts'")
+
+
+def _image_path_outside_run(run: Path) -> None:
+    """A RUN received from someone: its database names a file outside RUN, with that file's own sha256."""
+    secret = run.parent / "notes.txt"
+    _sql(run, f"UPDATE results SET image_path='{secret}', image_sha256='{hashlib.sha256(secret.read_bytes()).hexdigest()}' "
+              "WHERE key=(SELECT MIN(key) FROM results)")
+
+
+def _image_path_climbs_out(run: Path) -> None:
+    secret = run.parent / "notes.txt"
+    _sql(run, f"UPDATE results SET image_path='../notes.txt', image_sha256='{hashlib.sha256(secret.read_bytes()).hexdigest()}' "
+              "WHERE key=(SELECT MIN(key) FROM results)")
+
+
+def _binary_file(run: Path) -> None:
+    (run.parent / "words.bin").write_bytes(bytes(range(256)) * 4)
+
+
 ROWS = [
     # data loss: report --out onto a file that is not an earlier report
     (["report", "{run}", "--out", "{run}/sweep.sqlite"], "is not a layerdream report", {}),
@@ -87,6 +137,28 @@ ROWS = [
     # issue 24: silent wrong results, refusals, ... (before: the behaviour on the right)
     (["demo", "--models", "toy-nope", "--concepts", "red", "--layer", "1", "--steps", "1", "--out", "{tmp}/demo"],
      "unknown toy model 'toy-nope'", {}),  # drew a random model's grid, exit 0
+    # issue 24.2: annotate on a read-only RUN said "answers are saved", then failed every answer with HTTP 500
+    (["annotate", "{run}", "--port", "18765"], "is read-only here", {"readonly": True, "setup": _wal_left_behind}),
+    # issue 24.3: a RUN whose database lost its settings (or is zero bytes) was taken for a new RUN and its PNGs overwritten
+    (["sweep", "--concepts", "{tmp}/c.yaml", "--layer", "2", "--out", "{run}"], "cannot account for", {"setup": _settings_lost}),
+    (["sweep", "--concepts", "{tmp}/c.yaml", "--layer", "2", "--out", "{run}"], "cannot account for", {"setup": _zero_byte_database}),
+    # issue 24.6: files that are not what they claim
+    (["synthesize", "red", "--baseline", "{tmp}/words.bin", "--out", "{tmp}/o"], "is not UTF-8 text", {"setup": _binary_file}),
+    (["judge", "{run}", "--judge", "toy"], "is not valid JSON", {"setup": _corrupt_concepts_meta}),
+    (["report", "{run}", "--format", "csv", "--out", "{tmp}/r.csv"], "is not valid JSON", {"setup": _corrupt_concepts_meta}),
+    (["judge-image", "{png}", "--concept", "red", "--judge", "toy", "--cache", "{tmp}"], "is a folder", {}),
+    (["judge-image", "{png}", "--concept", "red", "--judge", "toy", "--cache", "{txt}"], "is not a verdict cache", {}),
+    (["judge", "{run}", "--judge", "toy", "--rejudge"], "is read-only here", {"readonly": True, "setup": _wal_left_behind}),
+    # issue 24.12: report counted the verdicts of missing or replaced images (its CSV was the intact RUN's)
+    (["report", "{run}", "--format", "csv", "--out", "{tmp}/r.csv"], "(missing)", {"setup": _delete_one_png}),
+    (["report", "{run}", "--format", "csv", "--out", "{tmp}/r.csv"], "(changed since the sweep", {"setup": _change_one_png}),
+    # issue 24.24: a RUN's database naming a file outside RUN (with that file's sha256) is never embedded or judged
+    (["report", "{run}", "--embed", "--out", "{tmp}/r.html"], "(outside RUN)", {"setup": _image_path_outside_run}),
+    (["report", "{run}", "--embed", "--out", "{tmp}/r.html"], "(outside RUN)", {"setup": _image_path_climbs_out}),
+    (["judge", "{run}", "--judge", "toy", "--rejudge"], "(outside RUN)", {"setup": _image_path_outside_run}),
+    # issue 24.15: a concept that shows nothing (a zero-width space) is refused like '' and '   '
+    (["synthesize", "\u200b", "--out", "{tmp}/o"], "empty concept", {}),
+    (["synthesize", "\u2063\ufeff", "--out", "{tmp}/o"], "empty concept", {}),
 ]
 
 
@@ -137,9 +209,13 @@ def _snapshot(root: Path) -> dict[str, str]:
 def _verdicts(run: Path) -> list[tuple]:
     import sqlite3
 
-    conn = sqlite3.connect(run / "sweep.sqlite")
+    # read-only: a read-write connection would checkpoint a -wal file the row left behind on purpose
+    conn = sqlite3.connect(f"file:{run / 'sweep.sqlite'}?mode=ro", uri=True)
     try:
         return sorted(conn.execute("SELECT * FROM verdicts").fetchall())
+    except sqlite3.OperationalError as err:  # a row that emptied the database
+        assert "no such table" in str(err)
+        return []
     finally:
         conn.close()
 

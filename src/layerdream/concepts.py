@@ -18,6 +18,7 @@ from typing import Sequence, Union
 import torch
 
 from .errors import UserError
+from .io import is_blank
 from .models.vlm import VLM
 
 PROMPT_FORMATS = ("chat", "raw")
@@ -42,6 +43,9 @@ def baseline_words(vlm: VLM, baseline: Baseline = None) -> list[str]:
             words = [w.strip() for w in Path(baseline).read_text(encoding="utf-8-sig").splitlines() if w.strip()]
         except OSError as err:
             raise UserError(f"cannot read baseline word file {str(baseline)!r} ({err.strerror}); pass a text file with one word per line") from None
+        except UnicodeDecodeError:
+            raise UserError(f"baseline word file {str(baseline)!r} is not UTF-8 text (binary data?); "
+                            "pass a text file with one word per line") from None
     else:
         words = [w.strip() for w in baseline if w.strip()]
     if not words:
@@ -76,8 +80,8 @@ def render(vlm: VLM, text: str, prompt_format: str = "chat") -> tuple[str, int, 
 def token_positions(vlm: VLM, text: str, prompt_format: str = "chat") -> tuple[list[int], list[int]]:
     """(input_ids, positions of the tokens covering ``text``'s characters)."""
     text = text.strip()
-    if not text:
-        raise UserError("empty concept; give a word or phrase such as 'dog'")
+    if is_blank(text):
+        raise UserError(f"empty concept{'' if not text else f' ({text!r} shows nothing)'}; give a word or phrase such as 'dog'")
     prompt, start, end = render(vlm, text, prompt_format)
     # tokenised the way the processor tokenises the image prompt: a prompt that does not start with BOS
     # gets the tokenizer's own special tokens (LLaVA's template has no <s>; Llama's tokenizer adds it)

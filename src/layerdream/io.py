@@ -38,6 +38,22 @@ def file_stem(label: str, max_chars: int = 60) -> str:
     return f"{readable}_{hashlib.sha256(label.encode()).hexdigest()[:8]}"
 
 
+# Letters that render as nothing (Hangul fillers, the blank Braille pattern): not format characters by category.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` shows nothing: empty, or only whitespace, control, format (zero-width space,
+    joiners, BOM, invisible separators), surrogate or unassigned characters and blank fillers.
+
+    A concept like that is refused like ``''``: a zero-width space tokenises to a real token, so the
+    method would happily make an "image of" a concept nobody can read."""
+    import unicodedata
+
+    return all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Cn", "Zs", "Zl", "Zp")
+               for ch in text)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -54,6 +54,10 @@ def test_same_content_same_fingerprint_yaml_vs_csv(tmp_path):
     ("categories:\n  A: [x, x]\n", ".yaml", "appears twice"),
     ("categories: {A: [x\n", ".yaml", "not valid YAML"),
     ("x", ".txt", "unknown file type"),
+    ("categories:\n  A: [{name: dog, synonyms: {a: b}}]\n", ".yaml", "a word or a list of words"),
+    ("categories:\n  A: [[x, y]]\n", ".yaml", "is not a concept"),
+    ("categories:\n  A: [\"\\u200b\", dog]\n", ".yaml", "shows nothing"),  # a zero-width space only (issue 24.15)
+    ("concept,category\n\u2063\u200d,A\n", ".csv", "shows nothing"),
 ])
 def test_bad_files_are_one_line_user_errors(tmp_path, content, suffix, fragment):
     path = tmp_path / f"bad{suffix}"
@@ -61,6 +65,16 @@ def test_bad_files_are_one_line_user_errors(tmp_path, content, suffix, fragment)
     with pytest.raises(UserError) as err:
         load_concept_set(str(path))
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_yaml_scalars_stay_the_text_the_user_wrote(tmp_path):
+    """YAML 1.1 made NO False, 123 an int, true True and null None (issue 24.11): concepts are text."""
+    path = tmp_path / "c.yaml"
+    path.write_text("categories:\n  country: [NO, SE, dog]\n  other: [123, true, null, 1.50, 010, ~]\n"
+                    "  more: [{name: yes, synonyms: 5}, {name: off, synonyms: [on, 2]}]\n")
+    cs = load_concept_set(str(path))
+    assert [c.name for c in cs.concepts] == ["NO", "SE", "dog", "123", "true", "null", "1.50", "010", "~", "yes", "off"]
+    assert cs.by_name()["yes"].synonyms == ("5",) and cs.by_name()["off"].synonyms == ("on", "2")
 
 
 def test_missing_file():

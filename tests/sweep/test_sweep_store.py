@@ -136,6 +136,8 @@ def test_a_second_concurrent_sweep_is_refused(tmp_path, small_set_file, fake_exe
 
 
 def test_a_resumed_sweep_remakes_missing_and_changed_images(tmp_path, small_set_file, fake_execute_factory):
+    """...and an image whose JSON (trajectory, config, versions) was deleted: only its job can write it again
+    (issue 24.4: resume said "all done" and the JSON stayed missing)."""
     import hashlib
 
     out = tmp_path / "run"
@@ -144,11 +146,15 @@ def test_a_resumed_sweep_remakes_missing_and_changed_images(tmp_path, small_set_
     gone, changed = out / rows[0]["image_path"], out / rows[5]["image_path"]
     gone.unlink()
     changed.write_bytes(changed.read_bytes()[:-10])
+    no_json = (out / rows[9]["image_path"]).with_suffix(".json")
+    no_json.unlink()
     logged = []
     again = fake_execute_factory()
     outcome = run_sweep(spec(small_set_file), out, execute=again, progress=False, log=logged.append)
-    assert outcome.ran == 2 and sorted(k for call in again.calls for k in call) == sorted([rows[0]["key"], rows[5]["key"]])
-    assert any("2 recorded image(s) missing or changed" in m for m in logged)
+    assert outcome.ran == 3
+    assert sorted(k for call in again.calls for k in call) == sorted(rows[i]["key"] for i in (0, 5, 9))
+    assert any("3 recorded image(s) missing, changed or without their JSON" in m for m in logged)
+    assert no_json.is_file()
     for r in Store.open_existing(out).results():
         assert hashlib.sha256((out / r["image_path"]).read_bytes()).hexdigest() == r["image_sha256"]
     assert run_sweep(spec(small_set_file), out, execute=again, progress=False).ran == 0

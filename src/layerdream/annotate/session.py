@@ -36,7 +36,7 @@ from ..errors import UserError
 from ..evaluation.prompts import category_noun
 from ..evaluation.types import Grader
 from ..sweep.judging import run_concepts
-from ..sweep.store import Store
+from ..sweep.store import Store, image_file
 
 HUMAN_PREFIX = "human:"
 # The words a human is shown. Not the model's prompts (those end "One word.", which reads oddly to a
@@ -124,6 +124,7 @@ class Annotation:
         self.protocol = protocol
         self.choices = choices
         self.on_answer = on_answer
+        Store.open_existing(self.run_dir).close()  # a read-only RUN is refused now, not at the first answer
         with self._store() as store:
             if not store.results():
                 raise UserError(f"RUN {str(self.run_dir)!r} has no images yet; run (or wait for) `layerdream sweep` first")
@@ -192,7 +193,9 @@ class Annotation:
             item = self.items(store).get(item_id)
         if item is None:
             return None
-        path = self.run_dir / item.row["image_path"]
+        path = image_file(self.run_dir, item.row["image_path"])  # never a file outside RUN, whatever RUN's database says
+        if path is None:
+            return None
         try:
             data = path.read_bytes()
         except OSError:
@@ -262,7 +265,7 @@ class _Opened:
         self.store: Store | None = None
 
     def __enter__(self) -> Store:
-        self.store = Store.open_existing(self.run_dir)
+        self.store = Store.open_existing(self.run_dir, probe=False)  # Annotation() proved RUN writable once
         return self.store
 
     def __exit__(self, *exc: object) -> None:

@@ -26,7 +26,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import load, synthesize
     from ..errors import UserError
-    from ..io import ensure_writable_dir
+    from ..io import ensure_writable_dir, is_blank
     from ..synthesis.result import done_in
 
     opts = synthesis_options(args) | resource_options(args)
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--steps must be a positive number of optimisation steps, got {opts['steps']}")
     if opts["preset"] not in ("paper", "fast", None):
         raise UserError(f"unknown preset {opts['preset']!r}; choose paper or fast")
-    if any(not c.strip() for c in args.concepts):
+    if any(is_blank(c) for c in args.concepts):  # also invisible-only text (a zero-width space)
         raise UserError("empty concept; give a word or phrase such as 'dog'")
     out = ensure_writable_dir(args.out)
     started = time.perf_counter()

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+from ..errors import UserError
 from .types import Answer, Grade
 
 _SCHEMA = """
@@ -39,10 +40,27 @@ class VerdictCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.path), timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.executescript(_SCHEMA)
+        if self.path.is_dir():
+            raise UserError(f"verdict cache {str(path)!r} is a folder; give --cache a file name, "
+                            f"e.g. {str(self.path / 'judge_cache.sqlite')!r}")
+        if self.path.is_file() and self.path.stat().st_size:
+            with open(self.path, "rb") as fh:
+                if fh.read(16) != b"SQLite format 3\0":  # never turn a user's file into a cache (or fail inside SQLite)
+                    raise UserError(f"verdict cache {str(path)!r} exists and is not a verdict cache (not an SQLite database); "
+                                    "give --cache a new file name (it is never overwritten)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(self.path), timeout=30)
+        except (OSError, sqlite3.Error) as err:
+            raise UserError(f"cannot open the verdict cache {str(path)!r} ({getattr(err, 'strerror', None) or err}); "
+                            "give a --cache in a folder you can write to") from None
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.executescript(_SCHEMA)
+        except sqlite3.Error as err:
+            self.conn.close()
+            raise UserError(f"cannot use the verdict cache {str(path)!r} ({err}); it must be a layerdream verdict cache "
+                            "in a writable folder (delete it to start a new one)") from None
 
     def __enter__(self) -> "VerdictCache":
         return self

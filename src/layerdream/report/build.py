@@ -24,7 +24,7 @@ from ..evaluation.grading import grader_label
 from ..io import atomic_write_bytes, atomic_write_json
 from ..sweep.judging import run_concepts
 from ..sweep.plan import plan_jobs
-from ..sweep.store import Store
+from ..sweep.store import Store, image_file, image_problem
 from . import html
 from .lens import lens_html, load_lens
 from .plots import figure3
@@ -61,6 +61,7 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
         # default: the latest *model* judge (annotators answering after a judge run must not replace it)
         chosen = judge or (models[0] if models else judges[0] if judges else None)
         results = store.results()
+        check_images(Path(run_dir), results)
         verdicts = current_verdicts(results, store.verdicts(chosen)) if chosen else []
         concepts = run_concepts(store)
         human = _humans(store, results, concepts.categories, humans, models) if humans else None
@@ -80,6 +81,18 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
             "failures": failures(verdicts), "one_question": identical_protocols(verdicts),
             "table": recognition_table(results, verdicts, concepts.categories),
             "cosine": cosine_table(results, concepts.categories), "humans": human, "lens": load_lens(run_dir)}
+
+
+def check_images(run_dir: Path, results: list[dict[str, Any]]) -> None:
+    """Every recorded image is inside RUN and is the file the sweep recorded (sha256), as judge and annotate
+    check; else one UserError. A report that counted the verdicts of a missing or replaced image would
+    give the intact RUN's numbers for images that are not there (and --embed would inline whatever file
+    the database names)."""
+    bad = [(r["image_path"], problem) for r in results if (problem := image_problem(run_dir, r)) is not None]
+    if bad:
+        raise UserError(f"RUN {str(run_dir)!r}: {len(bad)} recorded image(s) are not the sweep's, e.g. {bad[0][0]!r} "
+                        f"({bad[0][1]}); their verdicts would be counted: re-run the same `layerdream sweep` to remake "
+                        f"them, then `layerdream judge {run_dir}`, then report")
 
 
 def _humans(store: Store, results: list[dict[str, Any]], categories: list[str], humans: list[str],
@@ -213,7 +226,10 @@ def _render(data: dict[str, Any], assets: Path, embed: bool) -> str:
     run_dir: Path = data["run_dir"]
 
     def src(rel: str) -> str:
-        return html.data_uri(run_dir / rel) if embed else rel
+        if not embed:
+            return rel
+        path = image_file(run_dir, rel)  # checked in load(); never inline a file outside RUN
+        return html.data_uri(path) if path is not None else ""
 
     figures: dict[str, str] = {}
     for heading, protocol in sections(data):

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..io import is_blank
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,20 @@ class ConceptSet:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def _yaml(text: str) -> Any:
+    """YAML with every scalar kept as the text the user wrote.
+
+    YAML 1.1 (PyYAML's safe_load) reads ``NO`` as False, ``123`` as an int and ``null`` as None, so
+    ``country: [NO, SE, dog]`` made the concept "False" (Norway, lost). A concept is text, so no scalar
+    is converted: ``NO``, ``123``, ``true`` and ``null`` are those words."""
+    return yaml.load(text, Loader=yaml.BaseLoader)
+
+
 def load_concept_set(spec: str) -> ConceptSet:
     """``paper``, ``toy``, or a path to a .yaml/.yml/.csv file; raises UserError for anything else."""
     if spec == "paper":
         text = resources.files("layerdream").joinpath("data/paper_concepts.yaml").read_text()
-        return _validated(_from_yaml_obj(yaml.safe_load(text), "paper", "paper"), "paper")
+        return _validated(_from_yaml_obj(_yaml(text), "paper", "paper"), "paper")
     if spec == "toy":
         return _toy_set()
     path = Path(spec)
@@ -86,7 +96,7 @@ def load_concept_set(spec: str) -> ConceptSet:
         raise UserError(f"--concepts {spec!r}: cannot read it ({err})") from None
     if suffix in (".yaml", ".yml"):
         try:
-            obj = yaml.safe_load(text)
+            obj = _yaml(text)
         except yaml.YAMLError as err:
             raise UserError(f"--concepts {spec!r}: not valid YAML ({str(err).splitlines()[0]})") from None
         return _validated(_from_yaml_obj(obj, path.stem, spec), spec)
@@ -122,11 +132,20 @@ def _from_yaml_obj(obj: Any, name: str, where: str) -> ConceptSet:
             if isinstance(item, dict):
                 if "name" not in item:
                     raise UserError(f"--concepts {where!r}: an entry in {cat!r} has no 'name'")
+                if not isinstance(item["name"], str):
+                    raise UserError(f"--concepts {where!r}: the name of an entry in {cat!r} must be text, "
+                                    f"not {type(item['name']).__name__} {item['name']!r}")
                 syn = item.get("synonyms") or []
                 syn = [syn] if isinstance(syn, str) else syn
-                out.append(Concept(str(item["name"]).strip(), str(cat), tuple(str(s).strip() for s in syn)))
+                if not isinstance(syn, list) or not all(isinstance(x, str) for x in syn):
+                    raise UserError(f"--concepts {where!r}: synonyms of {item['name']!r} must be a word or a list of "
+                                    f"words, e.g. synonyms: [puppy, hound]; got {syn!r}")
+                out.append(Concept(item["name"].strip(), str(cat), tuple(x.strip() for x in syn if x.strip())))
+            elif isinstance(item, str):
+                out.append(Concept(item.strip(), str(cat)))
             else:
-                out.append(Concept(str(item).strip(), str(cat)))
+                raise UserError(f"--concepts {where!r}: {item!r} in {cat!r} is not a concept; give words, or "
+                                "{name: word, synonyms: [..]} entries")
     return ConceptSet(name, out)
 
 
@@ -149,8 +168,9 @@ def _validated(cs: ConceptSet, where: str) -> ConceptSet:
         raise UserError(f"--concepts {where!r}: no concepts found")
     seen: set[str] = set()
     for c in cs.concepts:
-        if not c.name or not c.category:
-            raise UserError(f"--concepts {where!r}: every concept needs a non-empty name and category")
+        if is_blank(c.name) or is_blank(c.category):  # '' and invisible-only text (a zero-width space) alike
+            raise UserError(f"--concepts {where!r}: every concept needs a non-empty name and category"
+                            + (f" ({c.name!r} in {c.category!r} shows nothing)" if c.name or c.category else ""))
         if c.name in seen:
             raise UserError(f"--concepts {where!r}: concept {c.name!r} appears twice; names must be unique")
         seen.add(c.name)

@@ -12,14 +12,13 @@ deleted first; and a pair whose new answers failed keeps its earlier error-free 
 """
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Callable, Sequence
 
 from ..errors import UserError
 from .conceptsets import ConceptSet
-from .store import Store
+from .store import Store, image_problem
 
 
 @dataclass
@@ -41,7 +40,11 @@ class JudgeOutcome:
 def run_concepts(store: Store) -> ConceptSet:
     """The concept set a RUN was made with (stored in the RUN, so no concepts file is needed later)."""
     meta = store.get_meta("concepts") or {"name": "?", "concepts": []}
-    return ConceptSet.from_json(meta["name"], meta["concepts"])
+    try:
+        return ConceptSet.from_json(str(meta["name"]), meta["concepts"])
+    except (KeyError, TypeError, AttributeError):
+        raise UserError(f"RUN {str(store.run_dir)!r}: the concept list stored in its database is damaged; "
+                        "restore sweep.sqlite from a copy") from None
 
 
 def add_synonyms(judge: Any, concepts: ConceptSet) -> None:
@@ -62,14 +65,9 @@ def check_images(store: Store, rows: Sequence[dict[str, Any]]) -> None:
     """Every image about to be judged exists and is the one the sweep recorded; else one UserError, before any query."""
     bad: list[tuple[str, str]] = []
     for r in rows:
-        path = store.run_dir / r["image_path"]
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            bad.append((str(path), "missing"))
-            continue
-        if digest != r["image_sha256"]:
-            bad.append((str(path), "changed since the sweep recorded it"))
+        problem = image_problem(store.run_dir, r)
+        if problem is not None:
+            bad.append((str(store.run_dir / r["image_path"]), problem))
     if bad:
         raise UserError(
             f"{len(bad)} image(s) of RUN {str(store.run_dir)!r} cannot be judged, e.g. {bad[0][0]!r} ({bad[0][1]}); "

@@ -76,12 +76,13 @@ class Store:
         return store
 
     @classmethod
-    def open_existing(cls, run_dir: str | Path, readonly: bool = False) -> "Store":
+    def open_existing(cls, run_dir: str | Path, readonly: bool = False, probe: bool = True) -> "Store":
         """Open a RUN made by ``layerdream sweep`` (for judge/report); UserError if it is not one.
 
         ``readonly`` (report): a RUN on a read-only file system or medium is still readable; SQLite
         cannot open a WAL database there in the normal way, so we fall back to ``immutable=1``
-        (safe: nothing can write to a read-only file system)."""
+        (safe: nothing can write to a read-only file system). Otherwise the RUN must take a write
+        (:meth:`require_writable`; ``probe=False`` skips that for a caller that checked it once)."""
         run_dir = Path(run_dir)
         db = run_dir / DB_NAME
         if not run_dir.is_dir():
@@ -98,14 +99,42 @@ class Store:
                 if i + 1 < len(modes) and "unable to open" in str(err):
                     continue
                 if not readonly and "unable to open" in str(err) and not os.access(run_dir, os.W_OK):
-                    raise UserError(f"RUN {str(run_dir)!r} is read-only here; judging stores its verdicts in RUN: "
-                                    "copy RUN to a writable place first") from None
+                    raise UserError(f"RUN {str(run_dir)!r} is read-only here; this command stores its results "
+                                    "(verdicts, answers) in RUN: copy RUN to a writable place first") from None
                 raise UserError(f"RUN {str(run_dir)!r}: cannot read {DB_NAME} ({err}); check permissions or that it is a sweep folder") from None
         conn.row_factory = sqlite3.Row
         store = cls(run_dir, conn)
         if store.get_meta("settings") is None:
+            conn.close()
             raise UserError(f"RUN {str(run_dir)!r}: {DB_NAME} has no settings; it was never started by `layerdream sweep`")
+        if not readonly and probe:
+            store.require_writable()
         return store
+
+    def require_writable(self) -> None:
+        """UserError now, in one line, unless this RUN can take a write (verdicts, answers, images).
+
+        Opening is not proof: with a ``-wal`` file left beside the database, SQLite opens a RUN on a
+        read-only file system (or a database file it may not write) without complaint and fails only at
+        the first write, which in ``annotate`` is the annotator's first answer. So take the write lock
+        once (a no-op ``UPDATE`` in a transaction rolled back at once) and check the folder, before any work."""
+        problem = None
+        if not os.access(self.run_dir, os.W_OK | os.X_OK):
+            problem = "the folder is not writable"
+        else:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:  # a no-op write: BEGIN alone succeeds on a read-only connection
+                    self.conn.execute("UPDATE meta SET value=value WHERE key='settings'")
+                finally:
+                    self.conn.execute("ROLLBACK")
+            except sqlite3.Error as err:
+                problem = str(err)
+        if problem is not None:
+            self.conn.close()
+            raise UserError(f"RUN {str(self.run_dir)!r} is read-only here ({problem}); this command stores its results "
+                            "(verdicts, answers) in RUN: copy RUN to a writable place first (`layerdream report` "
+                            "reads a read-only RUN)")
 
     @classmethod
     def peek_settings(cls, run_dir: str | Path) -> dict[str, Any] | None:
@@ -123,7 +152,13 @@ class Store:
             if "no such table" in str(err):
                 return None
             raise UserError(f"RUN {str(run_dir)!r}: cannot read {DB_NAME} ({err}); use another --out folder") from None
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except (TypeError, ValueError):
+            raise UserError(f"RUN {str(run_dir)!r}: the settings in {DB_NAME} are not valid JSON (a damaged or edited "
+                            f"database); restore {DB_NAME} from a copy, or use another --out folder") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -131,7 +166,13 @@ class Store:
     # -- meta ------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except (TypeError, ValueError):
+            raise UserError(f"RUN {str(self.run_dir)!r}: the {key!r} entry of {DB_NAME} is not valid JSON (a damaged or "
+                            f"edited database); restore {DB_NAME} from a copy") from None
 
     def set_meta(self, key: str, value: Any) -> None:
         with _tx(self.conn):
@@ -200,6 +241,35 @@ class Store:
 
     def judges(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT judge FROM verdicts GROUP BY judge ORDER BY MAX(created_at) DESC")]
+
+
+def image_file(run_dir: Path, rel: str) -> Path | None:
+    """``RUN/rel`` if it names a place inside RUN, else None.
+
+    A RUN can come from someone else, and its database is just a file: a recorded ``image_path`` of
+    ``/etc/passwd`` or ``../../.ssh/id_rsa`` must never make judge, report or annotate read (and send,
+    embed or serve) one of this machine's files."""
+    root = Path(run_dir).resolve()
+    try:
+        path = (root / rel).resolve()
+    except (OSError, RuntimeError, ValueError, TypeError):
+        return None
+    return path if path != root and path.is_relative_to(root) else None
+
+
+def image_problem(run_dir: Path, row: dict[str, Any]) -> str | None:
+    """Why the recorded image of ``row`` cannot be used (outside RUN, missing, changed), or None if it is
+    the very file the sweep recorded (its sha256 matches)."""
+    import hashlib
+
+    path = image_file(run_dir, row["image_path"])
+    if path is None:
+        return "outside RUN"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "missing"
+    return None if hashlib.sha256(data).hexdigest() == row["image_sha256"] else "changed since the sweep recorded it"
 
 
 def check_settings(stored: dict[str, Any], new: dict[str, Any], extend: bool, run_dir: Path) -> dict[str, Any]:

@@ -90,7 +90,29 @@ def planned_settings(spec: SweepSpec, out: str | Path, extend: bool = False) -> 
     """The settings the RUN will hold after this sweep, checked against an existing RUN, writing nothing."""
     settings = spec.settings()
     stored = Store.peek_settings(out)
+    if stored is None:
+        refuse_unaccounted_images(Path(out))
     return settings if stored is None else check_settings(stored, settings, extend, Path(out))
+
+
+def refuse_unaccounted_images(run_dir: Path) -> None:
+    """A folder with no sweep settings (no, an empty or a damaged ``sweep.sqlite``) must not hold images.
+
+    Such a folder would be taken for a new RUN, and a sweep with other settings would overwrite the
+    images there with different ones: refuse instead, writing nothing."""
+    from .store import DB_NAME
+
+    images = run_dir / "images"
+    if not images.is_dir():
+        return
+    found = [p for p in images.rglob("*") if p.is_file() and p.suffix in (".png", ".json")]
+    if found:
+        db = run_dir / DB_NAME
+        state = ("has no " + DB_NAME if not db.exists() else f"{DB_NAME} is empty" if db.stat().st_size == 0
+                 else f"{DB_NAME} holds no sweep settings")
+        raise UserError(f"--out {str(run_dir)!r} holds {len(found)} image file(s) (e.g. {str(found[0].relative_to(run_dir))!r}) "
+                        f"that its database cannot account for ({state}); they are never overwritten: restore "
+                        f"{DB_NAME} from a copy, or use a new --out folder")
 
 
 def open_run(spec: SweepSpec, out: str | Path, extend: bool = False) -> tuple[Store, list[Job]]:
@@ -112,17 +134,13 @@ def open_run(spec: SweepSpec, out: str | Path, extend: bool = False) -> tuple[St
 
 
 def broken_images(store: Store) -> list[dict[str, Any]]:
-    """Recorded results whose image is missing or no longer matches its recorded sha256."""
-    import hashlib
+    """Recorded results whose image is missing or no longer matches its recorded sha256, or whose JSON
+    (trajectory, config, versions: only the job itself can make it again) is gone."""
+    from .store import image_problem
 
     bad = []
     for row in store.results():
-        path = store.run_dir / row["image_path"]
-        try:
-            ok = hashlib.sha256(path.read_bytes()).hexdigest() == row["image_sha256"]
-        except OSError:
-            ok = False
-        if not ok:
+        if image_problem(store.run_dir, row) is not None or not (store.run_dir / row["image_path"]).with_suffix(".json").is_file():
             bad.append(row)
     return bad
 
@@ -165,8 +183,8 @@ def run_sweep(
             bad = broken_images(store)
             if bad:
                 store.forget_results(r["key"] for r in bad)
-                log(f"layerdream sweep: {len(bad)} recorded image(s) missing or changed (e.g. {bad[0]['image_path']}); "
-                    "they are made again")
+                log(f"layerdream sweep: {len(bad)} recorded image(s) missing, changed or without their JSON "
+                    f"(e.g. {bad[0]['image_path']}); they are made again")
             done = store.done_keys()
         pending = [j for j in jobs if j.key not in done]
         already = len(jobs) - len(pending)

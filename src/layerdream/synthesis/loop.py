@@ -17,8 +17,9 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from ..concepts import concept_vectors, token_positions
+from ..concepts import baseline_words, concept_vectors, token_positions
 from ..errors import UserError
+from ..io import is_blank
 from ..models.vlm import VLM
 from . import augment, determinism
 from .objective import aggregate, centre, cosine_objective
@@ -80,7 +81,7 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     deterministic algorithms (docs/reproducibility.md); on CPU images are reproducible anyway.
     """
     concepts = [concepts] if isinstance(concepts, str) else [c.strip() for c in concepts]
-    if any(not c for c in concepts):
+    if any(is_blank(c) for c in concepts):  # '', '   ' and invisible-only text such as a zero-width space
         raise UserError("empty concept; give a word or phrase such as 'dog'")
     targets = dict(targets or {})
     if not concepts and not targets:
@@ -104,6 +105,8 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     if concepts:  # fail on a bad concept before any optimisation, not after an hour of other layers
         for concept in concepts:
             token_positions(vlm, concept, configs[layers[0]].prompt_format)
+    if concepts or negatives:  # an unreadable baseline file: one line now, not after the progress bar started
+        baseline_words(vlm, baseline)
     labels = concepts + list(targets)
     kinds = ["concept"] * len(concepts) + ["vector"] * len(targets)
     total = sum(configs[l].steps for l in layers) * len(seeds) * len(labels)
