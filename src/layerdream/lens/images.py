@@ -90,7 +90,7 @@ def from_run(run: str | Path, kinds: Sequence[str] = ("concept", "random", "shuf
     """A sweep RUN's images (read-only): each labelled with the concept it is judged as; grouped by kind
     and synthesis layer ("concept@L2"), so the table reads a layer-2 image at every lens layer."""
     from ..sweep.judging import run_concepts
-    from ..sweep.store import Store
+    from ..sweep.store import Store, image_problem
 
     run = Path(run)
     store = Store.open_existing(run, readonly=True)
@@ -101,6 +101,10 @@ def from_run(run: str | Path, kinds: Sequence[str] = ("concept", "random", "shuf
         store.close()
     if not results:
         raise UserError(f"RUN {str(run)!r} has no images yet; run its sweep first")
+    bad = [(r["image_path"], problem) for r in results if (problem := image_problem(run, r)) is not None]
+    if bad:  # never a file outside RUN, nor one that is not the image the sweep recorded
+        raise UserError(f"RUN {str(run)!r}: {len(bad)} recorded image(s) are not the sweep's, e.g. {bad[0][0]!r} "
+                        f"({bad[0][1]}); re-run the same `layerdream sweep` to remake them")
     images = [_read(run / r["image_path"]) for r in results]
     cats = {c.name: c.category for c in concepts.concepts}
     syn = {c.name: tuple(c.synonyms) for c in concepts.concepts}
