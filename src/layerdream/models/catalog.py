@@ -102,6 +102,9 @@ _ENTRIES = [
     _s("gemma4", "Gemma4ForConditionalGeneration", "Gemma 4", "256 (768 px, 16x16)",
        "variable resolution fixed from the checkpoint's token budget", ["google/gemma-4-E2B-it", "google/gemma-4-E4B-it"],
        "docs/families/gemma4.md"),
+    _s("aya_vision", "AyaVisionForConditionalGeneration", "Aya Vision", "169 (one 364-px tile, 13x13)",
+       "tiling fixed to one tile (checked with the processor's tiler)", ["CohereForAI/aya-vision-8b", "CohereForAI/aya-vision-32b"],
+       "docs/families/aya_vision.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -150,8 +153,6 @@ _ENTRIES = [
     _n("llama4", "Llama4ForConditionalGeneration", "Llama 4",
        f"{_ADAPTER}: ViT + pixel-shuffle MLP; MoE text model; tiles + global image; processor needs torchvision",
        ["meta-llama/Llama-4-Scout-17B-16E-Instruct"]),
-    _n("aya_vision", "AyaVisionForConditionalGeneration", "Aya Vision",
-       f"{_ADAPTER}: SigLIP + pixel shuffle x2 (169 per 364-px tile); tiling to fix", ["CohereForAI/aya-vision-8b"]),
     _n("vipllava", "VipLlavaForConditionalGeneration", "VipLLaVA",
        f"{_ADAPTER}: LLaVA with features concatenated from several CLIP layers", ["llava-hf/vip-llava-7b-hf"]),
     _n("llava_next_video", "LlavaNextVideoForConditionalGeneration", "LLaVA-NeXT-Video",

@@ -31,6 +31,7 @@ ADAPTERS: dict[str, str] = {
     "idefics3": "idefics3:Idefics3Adapter",
     "smolvlm": "idefics3:Idefics3Adapter",
     "gemma4": "gemma4:Gemma4Adapter",
+    "aya_vision": "aya_vision:AyaVisionAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
