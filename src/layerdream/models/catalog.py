@@ -105,6 +105,10 @@ _ENTRIES = [
     _s("aya_vision", "AyaVisionForConditionalGeneration", "Aya Vision", "169 (one 364-px tile, 13x13)",
        "tiling fixed to one tile (checked with the processor's tiler)", ["CohereForAI/aya-vision-8b", "CohereForAI/aya-vision-32b"],
        "docs/families/aya_vision.md"),
+    _s("vipllava", "VipLlavaForConditionalGeneration", "VipLLaVA", "576 (336 px, 24x24)",
+       "LLaVA-1.5's adapter; five CLIP layers concatenated inside the model", ["llava-hf/vip-llava-7b-hf",
+                                                                             "llava-hf/vip-llava-13b-hf"],
+       "docs/families/vipllava.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -153,8 +157,6 @@ _ENTRIES = [
     _n("llama4", "Llama4ForConditionalGeneration", "Llama 4",
        f"{_ADAPTER}: ViT + pixel-shuffle MLP; MoE text model; tiles + global image; processor needs torchvision",
        ["meta-llama/Llama-4-Scout-17B-16E-Instruct"]),
-    _n("vipllava", "VipLlavaForConditionalGeneration", "VipLLaVA",
-       f"{_ADAPTER}: LLaVA with features concatenated from several CLIP layers", ["llava-hf/vip-llava-7b-hf"]),
     _n("llava_next_video", "LlavaNextVideoForConditionalGeneration", "LLaVA-NeXT-Video",
        f"{_ADAPTER}: LLaVA-NeXT anyres on single images; processor carries a video processor",
        ["llava-hf/LLaVA-NeXT-Video-7B-hf"]),

@@ -20,6 +20,7 @@ ADAPTERS: dict[str, str] = {
     "shieldgemma2": "gemma3:Gemma3Adapter",
     "internvl": "internvl:InternVLAdapter",
     "llava": "llava:LlavaAdapter",
+    "vipllava": "vipllava:VipLlavaAdapter",
     "llava_next": "llava_next:LlavaNextAdapter",
     "llava_onevision": "llava_onevision:LlavaOnevisionAdapter",
     "qwen2_vl": "qwen2_vl:Qwen2VLAdapter",
