@@ -159,6 +159,7 @@ ROWS = [
     # issue 24.15: a concept that shows nothing (a zero-width space) is refused like '' and '   '
     (["synthesize", "\u200b", "--out", "{tmp}/o"], "empty concept", {}),
     (["synthesize", "\u2063\ufeff", "--out", "{tmp}/o"], "empty concept", {}),
+    (["synthesize", "red", "--negative", "red", "--out", "{tmp}/o"], "negative 'red' is also a concept", {}),  # said nothing
 ]
 
 

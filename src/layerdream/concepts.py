@@ -17,9 +17,10 @@ from typing import Sequence, Union
 
 import torch
 
+from . import checks
 from .errors import UserError
 from .io import is_blank
-from .models.vlm import VLM
+from .models.vlm import VLM, require_vlm
 
 PROMPT_FORMATS = ("chat", "raw")
 Baseline = Union[None, str, os.PathLike, Sequence[str]]
@@ -146,7 +147,12 @@ def _known(vlm: VLM, word: str, prompt_format: str) -> bool:
 
 def concept_vectors(vlm: VLM, concepts: Sequence[str], layer: int, *, prompt_format: str = "chat",
                     baseline: Baseline = None) -> torch.Tensor:
-    """v̂_ℓ for each concept: (B, d) fp32 unit vectors on the CPU."""
+    """v̂_ℓ for each concept: (B, d) fp32 unit vectors on the CPU (one str: (1, d))."""
+    require_vlm(vlm, "concept_vectors")
+    concepts = checks.texts(concepts, "concepts")
+    if not concepts:
+        raise UserError("concept_vectors: give at least one concept, e.g. ['red', 'blue']")
+    vlm.check_layer(layer)
     # one forward per concept: in a padded batch a concept's state depends (by float rounding) on its
     # neighbours' lengths, and after 80 steps that was 3/255 in the image ("blue" alone vs with "red")
     states = torch.cat([word_states(vlm, [c], layer, prompt_format) for c in concepts])
@@ -160,4 +166,8 @@ def concept_vectors(vlm: VLM, concepts: Sequence[str], layer: int, *, prompt_for
 
 def concept_vector(vlm: VLM, concept: str, layer: int, **kwargs) -> torch.Tensor:
     """v̂_ℓ(concept): a (d,) fp32 unit vector."""
+    require_vlm(vlm, "concept_vector")
+    if not isinstance(concept, str):
+        raise UserError(f"concept_vector takes one concept (str), got {checks.describe(concept)}; "
+                        "for several, concept_vectors(vlm, [...], layer) gives one row each")
     return concept_vectors(vlm, [concept], layer, **kwargs)[0]

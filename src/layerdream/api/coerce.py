@@ -58,10 +58,9 @@ def baseline_words(path: str | os.PathLike[str]) -> list[str]:
 
 
 def _int_list(values: Any, what: str) -> list[int]:
-    values = [values] if isinstance(values, int) else list(values)
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise UserError(f"{what} must be one or more integers, got {values!r}")
-    return values
+    from ..checks import whole_numbers
+
+    return whole_numbers(values, what)  # one check for the API and the subsystems (bools refused)
 
 
 def _checkpoint_vision(value: str | bool) -> str | bool:
@@ -116,9 +115,11 @@ def check_image_file(path: str) -> None:
                         "pass a PNG or JPEG") from None
 
 
-def _load(model: str | VLM, device: str | None, dtype: str | None) -> VLM:
-    if not isinstance(model, str):
-        return model
+def _load(model: str | VLM, device: str | None, dtype: str | None, function: str = "align") -> VLM:
+    if not isinstance(model, (str, os.PathLike)):
+        from ..models.vlm import require_vlm
+
+        return require_vlm(model, function)
     import layerdream as ld
 
     return ld.load(model, device=device, dtype=dtype)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from .. import checks
 from ..errors import UserError
 from .coerce import _pandas
 from .display import PNG, _data_uri, keep_matplotlib_backend
@@ -32,7 +33,7 @@ class Run:
     def __init__(self, path: str | os.PathLike[str]):
         from ..sweep.store import Store
 
-        self.path = Path(path)
+        self.path = Path(checks.path(path, "the RUN folder"))
         Store.open_existing(self.path, readonly=True).close()  # one line if it is no RUN
         self.outcome: SweepOutcome | None = None  # set by ld.sweep: what that call did
 

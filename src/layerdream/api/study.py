@@ -37,7 +37,17 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
     from ..sweep.settings import preset_constants
     from ..sweep.sweeper import SweepSpec
 
+    from .. import checks
+    from ..models.vlm import require_vlm
+
+    out = checks.path(out, "out (the RUN folder)")
+    if not isinstance(model, (str, os.PathLike)):
+        require_vlm(model, "sweep")  # None or a typo'd object: one line, not an AttributeError later
+    model = os.fspath(model) if isinstance(model, os.PathLike) else model
     layers, seeds = _int_list(layers, "layers"), _int_list(seeds, "seeds")
+    checks.optional_whole_number(steps, "steps")
+    checks.optional_whole_number(batch_size, "batch_size")
+    checks.whole_number(controls_per_category, "controls_per_category")
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
     if batch_size is not None and batch_size < 1:
@@ -145,7 +155,9 @@ def report(run: Run | str | os.PathLike[str], *, out: str | os.PathLike[str] | N
 
     if format not in ("html", "csv", "json"):
         raise UserError(f"format must be html, csv or json, got {format!r}")
-    path = run.path if isinstance(run, Run) else Path(run)
+    from .. import checks
+
+    path = run.path if isinstance(run, Run) else Path(checks.path(run, "the RUN folder"))
     Store.open_existing(path, readonly=True).close()  # a bad RUN is named first
     target = check_out(out, format, embed, path)  # where it goes, checked before any work
     data = load(path, verdicts)

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     for r in results:
         print(f"{r.label!r:>20} layer {r.layer:>2} seed {r.seed}: cosine {r.cosine_initial:+.3f} -> {r.cosine_final:+.3f}"
               f"  {out / (r.stem() + '.png')}")
-    skipped = len(args.concepts) * len(args.layer) * len(args.seed) - len(results)
+    # synthesize makes a repeated concept, layer or seed once (and says so): count what was asked once
+    skipped = len(dict.fromkeys(c.strip() for c in args.concepts)) * len(set(args.layer)) * len(set(args.seed)) - len(results)
     note = f" ({skipped} already in {out} with the same settings: skipped; --overwrite redoes them)" if skipped else ""
     print(f"{len(results)} image(s) in {time.perf_counter() - started:.1f} s -> {out}{note}")
     return 0

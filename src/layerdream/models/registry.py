@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..checks import describe
 from ..errors import UserError
 from ..toyworld import CHECKPOINTS, GEMMA_TOY_MODELS, TOY_MODELS
 from . import hub
@@ -115,6 +116,10 @@ def pick_device(device: str | None) -> torch.device:
 def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | torch.dtype | None = None,
          gguf_file: str | None = None) -> VLM:
     """Load a VLM by hub id, local folder or toy name: frozen, eval mode, ready for the engine."""
+    if not isinstance(model, (str, os.PathLike)) or not os.fspath(model).strip():
+        raise UserError(f"load: model must be a toy name, a hub id or a checkpoint folder (str or Path), got "
+                        f"{describe(model) if model != '' else 'an empty string'}; e.g. ld.load({DEFAULT_MODEL!r})")
+    model = os.fspath(model)
     if model.endswith(".gguf") and os.path.isfile(model):  # --model path/to/file.gguf
         gguf_file = os.path.basename(model)
         model_dir = os.path.dirname(os.path.abspath(model))

@@ -19,9 +19,19 @@ from typing import Iterator
 
 import torch
 
+from ..checks import describe, is_whole
 from ..errors import UserError
 
 log = logging.getLogger("layerdream")
+
+
+def require_vlm(value: object, function: str) -> "VLM":
+    """The model argument of a public function: a loaded :class:`VLM`, or one line saying how to get one."""
+    if not isinstance(value, VLM):
+        example = value if isinstance(value, str) and value else "toy-aligned"
+        raise UserError(f"{function}: the first argument must be a loaded model, got {describe(value)}; "
+                        f"load it first: vlm = ld.load({example!r}), then ld.{function}(vlm, ...)")
+    return value
 
 
 class _StopForward(Exception):
@@ -70,7 +80,9 @@ class VLM:
             raise UserError(f"{self.name} has no vision tower (text-only); use a VLM for image synthesis")
 
     def check_layer(self, layer: int) -> int:
-        if not isinstance(layer, int) or not 1 <= layer <= self.num_layers:
+        if not is_whole(layer):  # True is an int in Python, but never a layer
+            raise UserError(f"layer must be a whole number from 1 to {self.num_layers}, got {describe(layer)}")
+        if not 1 <= layer <= self.num_layers:
             raise UserError(
                 f"layer {layer} is out of range for {self.name}: choose 1..{self.num_layers} "
                 f"(layer l is the output of decoder block l: hidden_states[l] below the last layer, before the final norm at it)"

@@ -19,9 +19,8 @@ import torch
 
 from ..concepts import baseline_words, concept_vectors, token_positions
 from ..errors import UserError
-from ..io import is_blank
 from ..models.vlm import VLM
-from . import augment, determinism
+from . import arguments, augment, determinism
 from .objective import aggregate, centre, cosine_objective
 from .memory import Plan, parse_bytes, plan
 from .param import MultiResolutionImage
@@ -29,10 +28,6 @@ from .presets import SynthesisConfig, choose_preset, make_config
 from .result import SynthesisResult
 
 TargetSpec = Mapping[str, "torch.Tensor | Mapping[int, torch.Tensor]"]
-
-
-def _as_list(value) -> list[int]:
-    return [value] if isinstance(value, int) else list(value)
 
 
 def _clip_per_image(params: Sequence[torch.Tensor], max_norm: float) -> None:
@@ -80,9 +75,7 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     an image: batching and micro-batching are neutral (tested). ``deterministic`` switches a GPU to
     deterministic algorithms (docs/reproducibility.md); on CPU images are reproducible anyway.
     """
-    concepts = [concepts] if isinstance(concepts, str) else [c.strip() for c in concepts]
-    if any(is_blank(c) for c in concepts):  # '', '   ' and invisible-only text such as a zero-width space
-        raise UserError("empty concept; give a word or phrase such as 'dog'")
+    concepts, layers, seeds, negatives = arguments.check(vlm, concepts, layers, seeds, steps, batch_size, negatives)
     targets = dict(targets or {})
     if not concepts and not targets:
         raise UserError("nothing to synthesise: give at least one concept")
@@ -90,8 +83,6 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
         raise UserError(f"--batch must be at least 1 concept per forward, got {batch_size}")
     vlm.require_vision()
     budget = parse_bytes(max_memory)
-    negatives = dict.fromkeys(negatives, 0.3) if isinstance(negatives, (list, tuple)) else dict(negatives or {})
-    layers, seeds = _as_list(layers), _as_list(seeds)
     for layer in layers:
         vlm.check_layer(layer)
     check_seeds(seeds)

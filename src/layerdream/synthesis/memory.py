@@ -39,6 +39,8 @@ _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 2**10, "m": 1e6, "mb": 1e6,
 
 def parse_bytes(text: str | int | float | None) -> int | None:
     """'40GiB', '40GB', '40g', '512MiB', '1e9' -> bytes (None stays None)."""
+    if isinstance(text, bool):
+        raise UserError(f"--max-memory {text!r} is not a size; write it like 40GiB, 40GB or 512MiB")
     if text is None or isinstance(text, (int, float)):
         return None if text is None else int(text)
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))

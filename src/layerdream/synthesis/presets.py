@@ -169,8 +169,7 @@ def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: i
     for key, value in overrides.items():
         if value is None:
             continue
-        if not hasattr(cfg, key) or key in ("lr_source", "tau_source", "paper_layer"):
-            raise TypeError(f"unknown synthesis option {key!r}")
+        value = _typed(key, value)  # one UserError for a wrong type or an unknown option
         if key in ("lr", "tau") and value != getattr(cfg, key):  # the preset's own value typed out is no override
             setattr(cfg, f"{key}_source", "given")
         setattr(cfg, key, value)
@@ -178,6 +177,32 @@ def make_config(preset: str, *, image_size: int, grid: tuple[int, int], layer: i
     if note:  # after validation: a refused option gets its one-line error, not a note before it
         _note_once(note)
     return cfg
+
+
+_FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(SynthesisConfig)}
+_RECORDED_ONLY = ("preset", "lr_source", "tau_source", "paper_layer")  # written by make_config, never given
+
+
+def _typed(key: str, value):
+    """An override checked against its field's type: ``lr='fast'`` or ``steps=2.5`` is one UserError here,
+    not a TypeError from inside the optimisation. Ranges are :func:`validate`'s."""
+    from .. import checks
+
+    kind = _FIELD_TYPES.get(key)
+    if kind is None or key in _RECORDED_ONLY:
+        options = ", ".join(k for k in _FIELD_TYPES if k not in _RECORDED_ONLY)
+        raise UserError(f"unknown synthesis option {key!r}; the options are {options}")
+    if kind == "int":
+        return checks.whole_number(value, key)
+    if kind == "float":
+        return checks.real_number(value, key)
+    if kind == "bool":
+        return checks.flag(value, key)
+    if kind == "str":
+        return checks.text(value, key)
+    if kind.startswith("list[int]"):
+        return [] if isinstance(value, (list, tuple)) and not value else checks.whole_numbers(value, key)
+    return value
 
 
 def validate(cfg: SynthesisConfig) -> None:

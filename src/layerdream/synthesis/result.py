@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_save_png, atomic_write_json, file_stem, versions
+from .. import checks
+from ..io import atomic_save_png, atomic_write_json, ensure_writable_dir, file_stem, versions
 
 
 def to_pil(image: torch.Tensor):
@@ -93,7 +94,7 @@ class SynthesisResult:
 
         The JSON is written last, so its presence marks a complete result.
         """
-        out_dir = Path(out_dir)
+        out_dir = ensure_writable_dir(checks.path(out_dir, "out_dir"), "out_dir")  # a file in the way: one line
         png = atomic_save_png(out_dir / f"{self.stem()}.png", self.to_pil())
         for step, image in sorted(self.snapshots.items()):
             atomic_save_png(out_dir / f"{self.stem()}_step{step}.png", to_pil(image))
