@@ -23,6 +23,17 @@ def test_controls_reach_the_engine_as_intended(tiny_vlm):
     assert by_job["random"].label == rnd.label
 
 
+def test_a_donor_that_is_also_a_concept_is_made_once_for_both_jobs(tiny_vlm):
+    """synthesize makes a repeated concept once, so the engine must not pass the donor twice (the labels
+    would no longer match the jobs); both jobs get the one image."""
+    concept = Job("concept", "dog", "animal", 1, 0, "dog")
+    shuffled = Job("shuffled", "red", "colour", 1, 0, "dog")
+    shuffled2 = Job("shuffled", "cat", "animal", 1, 0, "dog")
+    out = EngineExecute(tiny_vlm, "fast", 2)([concept, shuffled, shuffled2])
+    assert [j for j, _ in out] == [concept, shuffled, shuffled2]
+    assert out[0][1] is out[1][1] is out[2][1]
+
+
 def test_options_are_passed_through(tiny_vlm):
     out = EngineExecute(tiny_vlm, "fast", 2, {"lr": 0.5, "weighting": "mean"})([Job("concept", "red", "c", 1, 0, "red")])
     config = out[0][1].config

@@ -125,14 +125,18 @@ class EngineExecute:
         randoms = [j for j in batch if j.kind == "random"]
         targets = {j.label: random_direction(seed, layer, int(j.source.split("#", 1)[1]), self.vlm.hidden_size)
                    for j in randoms}
-        results = ld.synthesize(self.vlm, names, layers=[layer], seeds=[seed], preset=self.preset, steps=self.steps,
+        # a shuffled control's donor may also be a concept of this batch (or two controls share one):
+        # the same vector, layer and seed is the same image, so it is made once and given to each job
+        unique = list(dict.fromkeys(names))
+        results = ld.synthesize(self.vlm, unique, layers=[layer], seeds=[seed], preset=self.preset, steps=self.steps,
                                 targets=targets or None, batch_size=len(batch), progress=False, **self.options,
                                 **{k: v for k, v in self.resources.items() if k != "batch_size"})
-        expected = names + [j.label for j in randoms]
+        expected = unique + [j.label for j in randoms]
         got = [r.label for r in results]
         if got != expected:
             raise RuntimeError(f"synthesize returned labels {got[:4]}... for {expected[:4]}...; the sweep relies on input order")
-        return list(zip(by_name + randoms, results))
+        made = dict(zip(unique, results))
+        return [(j, made[name]) for j, name in zip(by_name, names)] + list(zip(randoms, results[len(unique):]))
 
 
 class Persist:
