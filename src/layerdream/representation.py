@@ -17,18 +17,14 @@ IMAGES = "images: a PIL image, a list of PIL images, or a float tensor (N,3,H,W)
 def as_pixels(vlm: VLM, images: Any) -> torch.Tensor:
     """``images`` as the (N, 3, S, S) float batch in [0, 1] that the model takes, or one UserError.
 
-    PIL images are converted to RGB and resized straight to the model's input size (as ``layerdream
-    align`` does). A tensor is taken as it is, so it must already be right: pixels 0-255, NaNs or
+    PIL images are converted to RGB and resized as the family's processor resizes them
+    (``FamilyAdapter.load_photo``, as ``layerdream align`` does). A tensor is taken as it is, so it must already be right: pixels 0-255, NaNs or
     another size are refused with what to do, never scored as if they were images."""
     size = vlm.image_size
     if _is_pil(images):
         images = [images]
     if isinstance(images, (list, tuple)) and images and all(_is_pil(i) for i in images):
-        from PIL import Image
-
-        arrays = [torch.frombuffer(bytearray(i.convert("RGB").resize((size, size), Image.BICUBIC).tobytes()),
-                                   dtype=torch.uint8).view(size, size, 3) for i in images]
-        return torch.stack(arrays).permute(0, 3, 1, 2).float() / 255
+        return torch.stack([vlm.adapter.load_photo(i) for i in images])
     if not isinstance(images, torch.Tensor):
         raise UserError(f"{IMAGES}; got {checks.describe(images)}")
     pixels = images.detach()
