@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
 
 from layerdream.annotate.server import is_loopback, link
 from layerdream.cli import main
+from layerdream.errors import UserError
 
 
 def _one_line_error(capsys, *words: str) -> None:
@@ -73,12 +75,49 @@ def test_hosts_and_links():
     assert link("::1", 80, None) == "http://[::1]:80/"
 
 
-def test_the_command_serves_until_ctrl_c(run):
+def test_a_wildcard_host_prints_an_address_colleagues_can_reach(monkeypatch):
+    """`--host 0.0.0.0` printed http://localhost:... (getfqdn() names loopback on many machines; issue 24.18)."""
+    from layerdream.annotate import server
+
+    class Udp:  # the default route's interface is 10.1.2.3 (no real network needed)
+        def __init__(self, *a):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            pass
+
+        def connect(self, address):
+            pass
+
+        def getsockname(self):
+            return ("10.1.2.3", 40000)
+
+    class NoNetwork(Udp):  # a machine with loopback only
+        def connect(self, address):
+            raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(server.socket, "getfqdn", lambda *a: "localhost")
+    monkeypatch.setattr(server.socket, "socket", Udp)
+    assert link("0.0.0.0", 8765, "abc") == "http://10.1.2.3:8765/?token=abc"
+    monkeypatch.setattr(server.socket, "socket", NoNetwork)
+    monkeypatch.setattr(server.socket, "getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("10.9.8.7", 0))])
+    assert link("0.0.0.0", 8765, None) == "http://10.9.8.7:8765/"  # what the hostname resolves to, if not loopback
+    monkeypatch.setattr(server.socket, "getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("127.0.1.1", 0))])
+    with pytest.raises(UserError, match="no network address but loopback"):
+        link("0.0.0.0", 8765, "abc")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2"])  # 127.0.0.2: its link answered 400 (issue 24.23)
+def test_the_command_serves_until_ctrl_c(run, host):
     pytest.importorskip("uvicorn")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "layerdream.cli", "annotate", str(run), "--port", str(port), "--quiet"],
+    proc = subprocess.Popen([sys.executable, "-m", "layerdream.cli", "annotate", str(run), "--port", str(port), "--quiet",
+                             "--host", host],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
@@ -88,7 +127,7 @@ def test_the_command_serves_until_ctrl_c(run):
             assert time.monotonic() < deadline and proc.poll() is None, (lines, proc.stderr.read() if proc.poll() is not None else "")
             lines.append(proc.stdout.readline())
         url = next(line for line in lines if "open http" in line).split()[1]
-        assert url == f"http://127.0.0.1:{port}/" and "36 images" in lines[0] and "matcher" in lines[0]
+        assert url == f"http://{host}:{port}/" and "36 images" in lines[0] and "matcher" in lines[0]
         for _ in range(50):  # the socket is bound before the line is printed; uvicorn may need a moment to serve
             try:
                 with urllib.request.urlopen(url, timeout=10) as reply:

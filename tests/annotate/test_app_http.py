@@ -167,3 +167,63 @@ def test_concurrent_annotators_lose_no_answer(run):
     for n in range(6):
         answers = sorted(v["answer"] for v in verdicts if v["judge"] == f"human:ann{n}")
         assert answers == sorted(f"ann{n} {i}" for i in range(12))
+
+
+def _post(base: str, path: str, fields: dict, headers: dict | None = None, host: str | None = None) -> tuple[int, dict]:
+    """A form POST with chosen headers (Origin, Sec-Fetch-Site: what a browser sends for another site's form)."""
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request("POST", path, body=urllib.parse.urlencode(fields),
+                 headers={"Host": host or u.netloc, "Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    r = conn.getresponse()
+    out = r.status, {k.lower(): v for k, v in r.getheaders()}
+    r.read()
+    conn.close()
+    return out
+
+
+def test_another_site_cannot_set_the_annotators_name(run):
+    """Login CSRF (issue 24.25): a page elsewhere auto-submitting a form to /name replaced the name cookie,
+    so the annotator's later answers went under another name. Our own pages' POSTs still work."""
+    with serving(Annotation(run)) as base:
+        origin = base  # http://127.0.0.1:PORT
+        for foreign in ({"Origin": "http://evil.example"}, {"Origin": "null"},
+                        {"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"},
+                        {"Sec-Fetch-Site": "same-site"}):
+            status, headers = _post(base, "/name", {"name": "mallory"}, foreign)
+            assert status == 403 and "set-cookie" not in headers, foreign
+            assert _post(base, "/leave", {}, foreign)[0] == 403
+        for own in ({"Origin": origin}, {"Sec-Fetch-Site": "same-origin", "Origin": "null"}, {}):
+            status, headers = _post(base, "/name", {"name": "ann"}, own)
+            assert status == 303 and "ld_annotator=ann" in headers["set-cookie"], own
+        status, headers, _ = Browserless(base).call("/")
+        assert headers["referrer-policy"] == "same-origin"  # keeps Origin on our own forms (no-referrer sent "null")
+
+
+def test_a_loopback_address_other_than_127_0_0_1_is_served(run):
+    """`annotate --host 127.0.0.2` printed a link that answered 400 "Invalid host header" (issue 24.23)."""
+    with serving(Annotation(run)) as base:
+        port = urllib.parse.urlsplit(base).port
+        assert raw_get(base, "/", host=f"127.0.0.2:{port}")[0] == 200
+        assert raw_get(base, "/", host=f"[::1]:{port}")[0] == 200
+        for rebinding in ("evil.example", f"127.0.0.2.evil.example:{port}", "0.0.0.0", f"10.0.0.1:{port}"):
+            assert raw_get(base, "/", host=rebinding)[0] == 400, rebinding
+
+
+def test_an_uploaded_file_is_not_an_answer(run):
+    """A multipart file as `answer` was stored as the text "UploadFile(...)" (issue 24.19)."""
+    with serving(Annotation(run)) as base:
+        client = Browserless(base)
+        _, _, html = client.call("/name", {"name": "ann"})
+        boundary = "layerdreamboundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"item\"\r\n\r\n{item_of(html)}\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"answer\"; filename=\"a.txt\"\r\n"
+                f"Content-Type: text/plain\r\n\r\ndog\r\n--{boundary}--\r\n").encode()
+        request = urllib.request.Request(base + "/answer", data=body,
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        try:
+            status = client.opener.open(request, timeout=30).status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        assert status == 400
+    assert not [v for v in Store.open_existing(run).verdicts() if v["judge"].startswith("human:")]

@@ -13,11 +13,15 @@ Why these choices:
   inline script, so a concept or an answer named ``<script>`` is text twice over. On 127.0.0.1 only
   ``Host: 127.0.0.1``/``localhost`` is served (a web page cannot reach the app by DNS rebinding); on
   any other address every request needs the token of the link (kept in an HttpOnly cookie after the
-  first visit). Cookies are SameSite=Strict, so another site cannot post answers in an annotator's name.
+  first visit). Cookies are SameSite=Strict, so another site cannot post answers in an annotator's name,
+  and a POST a browser sends from another origin (``Sec-Fetch-Site``/``Origin``) is refused, so another
+  site cannot set the annotator's name either (login CSRF). A loopback IP literal (``--host 127.0.0.2``)
+  is served like 127.0.0.1.
 """
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -61,8 +65,13 @@ class _Guard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        if self.hosts is not None and host_name(request.headers.get("host", "")) not in self.hosts:
+        if self.hosts is not None and not _loopback_host(host_name(request.headers.get("host", "")), self.hosts):
             await _with_headers(PlainTextResponse("Invalid host header", status_code=400))(scope, receive, send)
+            return
+        if request.method == "POST" and cross_origin(request):
+            reply = PlainTextResponse("This form was sent from another web site; open the annotation page itself "
+                                      "and answer there.", status_code=403)
+            await _with_headers(reply)(scope, receive, send)
             return
         set_cookie = False
         if self.token is not None:
@@ -90,6 +99,35 @@ class _Guard:
         await self.app(scope, receive, send_with_headers)
 
 
+def _loopback_host(name: str, names: set[str]) -> bool:
+    """A Host that can only mean this machine's loopback: one of ``names``, or a loopback IP literal
+    (``--host 127.0.0.2`` prints a link with that address). A DNS name other than localhost is refused:
+    that is what a DNS-rebinding page would send."""
+    if name in names:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def cross_origin(request: Request) -> bool:
+    """True for a request a browser sent from a page of another origin (login CSRF: a page elsewhere
+    auto-submitting a form to /name set the annotator's name cookie, so later answers went under
+    another name; SameSite=Strict protects only requests that need a cookie).
+
+    Browsers say where a request comes from: ``Sec-Fetch-Site`` (all current browsers), else ``Origin``
+    (sent with every POST; our pages' referrer policy keeps it, ``null`` counts as foreign). A request
+    with neither is not from a browser's page (curl, a test client), so no page can forge it."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return origin.lower() != f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+
+
 def host_name(header: str) -> str:
     """The host of a Host header without its port: ``127.0.0.1:8765`` -> ``127.0.0.1``, ``[::1]:80`` -> ``::1``."""
     header = header.strip().lower()
@@ -99,7 +137,7 @@ def host_name(header: str) -> str:
 
 
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-                    "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+                    "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 
 
 def _with_headers(response: Response) -> Response:
@@ -141,6 +179,9 @@ def create_app(annotation: Annotation, *, token: str | None = None, loopback: bo
 
     async def set_name(request: Request) -> Response:
         form = await request.form()
+        if not isinstance(form.get("name") or "", str):  # an uploaded file, not a typed name
+            await form.close()
+            return render("name.html", status=400, message="Please type your name.", value="")
         raw = str(form.get("name") or "")
         try:
             name = clean_name(raw)
@@ -160,6 +201,10 @@ def create_app(annotation: Annotation, *, token: str | None = None, loopback: bo
         if name is None:
             return RedirectResponse("/", status_code=303)
         form = await request.form()
+        fields = [form.get(k) for k in ("item", "answer", "cant_tell")]
+        if any(v is not None and not isinstance(v, str) for v in fields):  # an uploaded file, not typed text
+            await form.close()
+            return await page(request, name, message="Type your answer into the box.", status=400)
         item_id = str(form.get("item") or "")
         cant_tell = bool(form.get("cant_tell"))
         text = None if cant_tell else str(form.get("answer") or "")
