@@ -47,6 +47,10 @@ class LensResult:
         """Top-1 retrieval, linear CKA, mutual-kNN per layer, each with N and its permutation null."""
         return _pandas().DataFrame(self.outcome.measures)
 
+    def judged(self) -> pd.DataFrame:
+        """The LLM judge's grade of each sampled readout (interpretable 1/0, None with ``error`` on failure)."""
+        return _pandas().DataFrame(self.outcome.judged)
+
     def summary(self) -> list[str]:
         """One line per (lens, layer) of the pooled rows, then one per measure and layer (the CLI prints these)."""
         lines = []
@@ -59,6 +63,10 @@ class LensResult:
                          f"null {100 * r['null_rate']:.1f}%; pass@1 {100 * r['rate_at1']:.1f}%")
         if not self.outcome.table:
             lines.append(f"no automatic grading (unlabelled images): {len(self.outcome.rows)} candidates in lens.csv")
+        for r in self.outcome.judged_table:
+            rate = "–" if r["rate"] is None else f"{100 * r['rate']:.1f}% [{100 * r['ci_lo']:.1f}, {100 * r['ci_hi']:.1f}]"
+            failed = f", {r['errors']} failed" if r["errors"] else ""
+            lines.append(f"{r['lens']:>10} layer {r['layer']:>3}: judge says interpretable {rate} of n={r['n']}{failed}")
         for m in self.outcome.measures:
             lines.append(f"{m['measure']:>14} layer {m['layer']:>3}: {m['value']:.3f} (null {m['null_mean']:.3f}, "
                          f"95% {m['null_p95']:.3f}, p={m['p']:.3g}; N={m['N']})")
@@ -93,7 +101,7 @@ def lens(model: str | VLM | None = None, *, images: str | os.PathLike[str] | Non
          index_dir: str | os.PathLike[str] | None = None, rebuild_index: bool = False,
          out: str | os.PathLike[str] | None = None, device: str | None = None, dtype: str | None = None,
          prompt_format: str = "chat", measures: bool = True, n_perm: int = 1000, batch: int = 16,
-         progress: bool = True) -> LensResult:
+         progress: bool = True, judge: dict[str, Any] | None = None) -> LensResult:
     """Read image tokens with the embedding, logit and contextual (LatentLens) lens at every layer.
 
     ``model``: a name as for :func:`layerdream.load` or a loaded VLM (default toy-aligned, or a RUN's
@@ -101,8 +109,10 @@ def lens(model: str | VLM | None = None, *, images: str | os.PathLike[str] | Non
     subfolders named after ``concepts`` are graded), or a sweep RUN (its images; results go to
     ``RUN/lens`` and into its report). ``tokens``: "all" or a seeded sample per image. ``corpus``:
     "concepts" (shipped), "latentlens" (``pip install --no-deps latentlens``) or a text file. ``out``:
-    also write the files there. Returns a :class:`LensResult` (DataFrames: ``readouts()``, ``table()``,
-    ``sources()``, ``measures()``). docs/lens.md.
+    also write the files there. ``judge``: ``{"model": "gpt-5", "base_url": ..., "sample": 20}`` grades a
+    seeded sample of readouts per lens and layer with an OpenAI-compatible VLM (LatentLens's protocol).
+    Returns a :class:`LensResult` (DataFrames: ``readouts()``, ``table()``, ``sources()``, ``measures()``,
+    ``judged()``). docs/lens.md.
     """
     from ..lens.study import run_lens
 
@@ -110,6 +120,7 @@ def lens(model: str | VLM | None = None, *, images: str | os.PathLike[str] | Non
                        tokens=None if tokens == "all" else tokens, n_images=n_images, seed=seed, corpus=corpus,
                        corpus_limit=corpus_limit, text_layers=text_layers, max_contexts=max_contexts,
                        index_dir=index_dir, rebuild_index=rebuild_index, out=out, device=device, dtype=dtype,
-                       prompt_format=prompt_format, measures=measures, n_perm=n_perm, batch=batch, progress=progress)
+                       prompt_format=prompt_format, measures=measures, n_perm=n_perm, batch=batch, progress=progress,
+                       judge=judge)
     folder = Path(outcome.files["lens.csv"]).parent if outcome.files else None
     return LensResult(outcome, folder)

@@ -56,6 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip the judge-free measures (retrieval, CKA, mutual-kNN), which need concept vectors")
     p.add_argument("--n-perm", type=positive_int, default=1000, help="permutations of each null (default 1000)")
     p.add_argument("--batch", type=positive_int, default=16, help="images per forward (default 16)")
+    j = p.add_argument_group("LLM judge (LatentLens protocol: patch boxed + crop, the k candidates, a JSON answer; pass@k)")
+    j.add_argument("--judge", choices=["none", "openai"], default="none",
+                   help="grade a sample of readouts with an OpenAI-compatible VLM (default none: automatic grading only)")
+    j.add_argument("--judge-model", default=None, help="model name, e.g. gpt-5 or what your server serves")
+    j.add_argument("--judge-base-url", default=None, help="OpenAI-compatible endpoint (default: OpenAI)")
+    j.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key (default OPENAI_API_KEY)")
+    j.add_argument("--judge-sample", type=positive_int, default=20, help="readouts judged per lens and layer, seeded (default 20)")
+    j.add_argument("--judge-cache", default=None, help="verdict cache file (default: OUT/lens_judge_cache.sqlite)")
     p.add_argument("--out", default=None, help="output folder (default out/lens; for a RUN: RUN/lens, shown by its report)")
     add_quiet_flag(p)
     p.set_defaults(func=cmd_lens)
@@ -74,11 +82,20 @@ def cmd_lens(args: argparse.Namespace) -> int:
                   corpus_limit=args.corpus_limit, text_layers=args.text_layer, max_contexts=args.max_contexts,
                   index_dir=args.index_dir, rebuild_index=args.rebuild_index, out=out, device=args.device,
                   dtype=args.dtype, prompt_format=args.prompt_format, measures=args.measures, n_perm=args.n_perm,
-                  batch=args.batch, progress=not args.quiet)
+                  batch=args.batch, progress=not args.quiet, judge=_judge(args))
     for line in result.summary():
         print(line)
     print(f"layerdream lens: wrote {result.folder}/lens.csv, lens_table.csv and the figures", file=sys.stderr)
     return 0
+
+
+def _judge(args: argparse.Namespace) -> dict | None:
+    if args.judge == "none":
+        if args.judge_model or args.judge_base_url:
+            raise UserError("--judge-model/--judge-base-url need --judge openai")
+        return None
+    return {"model": args.judge_model, "base_url": args.judge_base_url, "api_key_env": args.judge_api_key_env,
+            "sample": args.judge_sample, "cache": args.judge_cache}
 
 
 def _is_run(path: str | None) -> bool:

@@ -10,7 +10,8 @@ Written to ``out`` (atomically; a RUN's default is ``RUN/lens/``):
 and category with Wilson 95 % intervals, and the mismatched-label null beside it), ``lens_sources.csv``
 (share of contextual neighbours by visual layer x text layer), ``lens_measures.csv`` (judge-free
 retrieval, CKA, mutual-kNN with nulls, when images are labelled), ``lens.json`` (config, versions,
-timing) and the figures ``lens_rates.png``, ``lens_sources.png``.
+timing) and the figures ``lens_rates.png``, ``lens_sources.png``; with an LLM judge also
+``lens_judged.csv`` (one row per judged readout) and ``lens_judged_table.csv`` (its rate per lens and layer).
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ class LensOutcome:
     measures: list[dict[str, Any]]
     config: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
+    judged: list[dict[str, Any]] = field(default_factory=list)  # LLM judge's grades of sampled readouts
+    judged_table: list[dict[str, Any]] = field(default_factory=list)
 
 
 def parse_lenses(lenses: str | Sequence[str]) -> list[str]:
@@ -244,6 +247,9 @@ def save(outcome: LensOutcome, out: str | Path, title: str = "") -> dict[str, Pa
     if outcome.measures:
         cols = list(dict.fromkeys(k for r in outcome.measures for k in r))
         files["lens_measures.csv"] = atomic_write_bytes(folder / "lens_measures.csv", to_csv(outcome.measures, cols))
+    if outcome.judged:
+        files["lens_judged.csv"] = atomic_write_bytes(folder / "lens_judged.csv", to_csv(outcome.judged))
+        files["lens_judged_table.csv"] = atomic_write_bytes(folder / "lens_judged_table.csv", to_csv(outcome.judged_table))
     files["lens.json"] = atomic_write_json(folder / "lens.json", {**outcome.config, "versions": versions()})
     if outcome.table:
         files["lens_rates.png"] = plots.rates(outcome.table, folder / "lens_rates.png", title=title)

@@ -37,9 +37,10 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
              index_dir: str | os.PathLike[str] | None = None, rebuild_index: bool = False,
              out: str | os.PathLike[str] | None = None, device: str | None = None, dtype: str | None = None,
              prompt_format: str = "chat", measures: bool = True, n_perm: int = 1000, batch: int = 16,
-             progress: bool = True) -> LensOutcome:
+             progress: bool = True, judge: dict[str, Any] | None = None) -> LensOutcome:
     """See :func:`layerdream.api.lens`; returns the outcome with ``files`` set when ``out`` is given
-    (a RUN's default ``out`` is ``RUN/lens``)."""
+    (a RUN's default ``out`` is ``RUN/lens``). ``judge``: ``{"model", "base_url", "api_key_env",
+    "sample", "cache", ...}`` grades a sample of readouts with an LLM judge (``judging.py``)."""
     from ..io import ensure_writable_dir
     from . import images as IM
     from .corpus import load_corpus
@@ -72,6 +73,7 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
     corpus_obj = load_corpus(corpus, corpus_limit, seed) if "contextual" in lenses else None
     if out is not None:
         ensure_writable_dir(out)
+    client, judge_opts = _judge_client(judge)  # a missing key or model is one line before the model loads
     vlm = _load(model or "toy-aligned", device, dtype)
     vlm.require_vision()
     if data is None:
@@ -92,9 +94,37 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
     outcome = read_images(vlm, data, layer_list, lenses, k=k, tokens=tokens, seed=seed, index=index, batch=batch,
                           prompt_format=prompt_format, progress=progress, measures=measures, n_perm=n_perm)
     outcome.config = {"model": vlm.name, **outcome.config, **index_info}
+    if client is not None:
+        from .judging import judge_readouts, judged_table, sample_readouts
+
+        cache = judge_opts.get("cache") or (str(Path(out) / "lens_judge_cache.sqlite") if out is not None else None)
+        images = {i: data.images[j] for j, i in enumerate(data.ids)}
+        readouts = sample_readouts(outcome.rows, images, judge_opts.get("sample", 20), seed)
+        outcome.judged = judge_readouts(client, readouts, vlm.grid, cache, progress)
+        outcome.judged_table = judged_table(outcome.judged)
+        outcome.config["judge"] = {**client.settings(), "sample_per_lens_and_layer": judge_opts.get("sample", 20),
+                                   "protocol": "LatentLens: patch boxed + crop, k candidates, JSON, pass@k"}
     if out is not None:
         save(outcome, out, title="")
     return outcome
+
+
+JUDGE_CLIENT_KEYS = ("model", "base_url", "api_key_env", "concurrency", "timeout", "max_retries",
+                     "max_completion_tokens", "temperature", "reasoning_effort")
+
+
+def _judge_client(judge: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    if not judge:
+        return None, {}
+    from ..evaluation.chat import ChatClient
+
+    unknown = sorted(set(judge) - set(JUDGE_CLIENT_KEYS) - {"sample", "cache"})
+    if unknown:
+        raise UserError(f"unknown judge option(s) {unknown}; use {', '.join(JUDGE_CLIENT_KEYS)}, sample, cache")
+    if int(judge.get("sample", 20)) < 1:
+        raise UserError(f"--judge-sample must be at least 1 readout per lens and layer, got {judge.get('sample')}")
+    opts = {k: v for k, v in judge.items() if k in JUDGE_CLIENT_KEYS and v is not None}
+    return ChatClient(role="judge", flag_prefix="--judge", **opts), {k: judge[k] for k in ("sample", "cache") if k in judge}
 
 
 def _ints(values: Any, what: str) -> list[int]:

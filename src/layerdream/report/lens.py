@@ -44,7 +44,7 @@ def load_lens(run_dir: str | Path) -> dict[str, Any] | None:
         return None
     figures = [f"{FOLDER}/{name}" for name in ("lens_rates.png", "lens_sources.png") if (folder / name).is_file()]
     return {"config": config, "table": _csv(folder / "lens_table.csv"), "measures": _csv(folder / "lens_measures.csv"),
-            "figures": figures}
+            "judged": _csv(folder / "lens_judged_table.csv"), "figures": figures}
 
 
 def _pct(x: Any) -> str:
@@ -93,6 +93,15 @@ def lens_html(lens: dict[str, Any] | None, src: Callable[[str], str]) -> str:
                      "vectors; linear CKA and mutual-kNN between the concepts' mean image representations and their "
                      "concept vectors; null = mean of 1000 permutations of the pairing, p one-sided.</p>"
                      f"<table><tr><th>measure</th>{head}</tr>{''.join(body)}</table>")
+    judged = lens.get("judged") or []
+    if judged:
+        judge = (cfg.get("judge") or {}).get("model", "LLM judge")
+        body = "".join(f"<tr><th>{escape(str(r['lens']))}</th><td>{r['layer']}</td><td><span class='rate'>{_pct(r['rate'])}</span> "
+                       f"<span class='ci'>[{_pct(r['ci_lo'])}–{_pct(r['ci_hi'])}] n={r['n']}</span>"
+                       + (f" <span class='err'>{r['errors']} failed (not counted)</span>" if r["errors"] else "") + "</td></tr>"
+                       for r in judged)
+        parts.append(f"<h3>Judged by {escape(str(judge))} (LatentLens protocol: patch boxed, k candidates, JSON; pass@k)</h3>"
+                     f"<table><tr><th>lens</th><th>layer</th><th>interpretable</th></tr>{body}</table>")
     for fig in lens["figures"]:
         parts.append(f"<img class='fig' src='{escape(src(fig))}' alt='lens figure {escape(fig)}'>")
     return "".join(parts)
