@@ -92,7 +92,8 @@ def test_photos_are_resized_as_the_processor_resizes_them(family):
     photo = vlm.adapter.load_photo(pil)
     size = vlm.image_size
     assert photo.shape == (3, size, size) and 0 <= photo.min() and photo.max() <= 1
-    theirs = vlm.processor.image_processor(images=pil, return_tensors="pt")["pixel_values"]
+    renamed = vlm.adapter.image_processor_kwargs  # output-key names only (Video-LLaVA's legacy key)
+    theirs = vlm.processor.image_processor(images=pil, return_tensors="pt", **renamed)["pixel_values"]
     ours = vlm.adapter.preprocess(photo[None])["pixel_values"]
     one_image = theirs.numel() == 3 * size * size and theirs.shape[-2:] == (size, size)
     if one_image and vlm.adapter.photo_through_processor:  # the processor makes one input-sized image of it

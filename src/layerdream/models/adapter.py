@@ -75,6 +75,9 @@ class FamilyAdapter:
     spatial_layout: ClassVar[bool] = True
     #: real photos are resized by the image processor itself where it makes one input-sized image (load_photo)
     photo_through_processor: ClassVar[bool] = True
+    #: options every direct call of the image processor gets: output-key names only, never values
+    #: (Video-LLaVA's still returns the legacy ``pixel_values_images`` unless told otherwise)
+    image_processor_kwargs: ClassVar[dict] = {}
 
     def __init__(self, model, processor):
         self.model = model
@@ -151,7 +154,7 @@ class FamilyAdapter:
         size = self.image_size
         if self.photo_through_processor:
             out = self.processor.image_processor(images=image, do_rescale=False, do_normalize=False,
-                                                 return_tensors="pt")["pixel_values"]
+                                                 return_tensors="pt", **self.image_processor_kwargs)["pixel_values"]
             if out.numel() == 3 * size * size and out.shape[-2:] == (size, size):
                 return out.reshape(3, size, size).float() / 255
         if image.size != (size, size):
