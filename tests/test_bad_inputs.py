@@ -160,6 +160,8 @@ ROWS = [
     (["synthesize", "\u200b", "--out", "{tmp}/o"], "empty concept", {}),
     (["synthesize", "\u2063\ufeff", "--out", "{tmp}/o"], "empty concept", {}),
     (["synthesize", "red", "--negative", "red", "--out", "{tmp}/o"], "negative 'red' is also a concept", {}),  # said nothing
+    (["synthesize", "red", "--copies", "100000", "--max-memory", "2GiB", "--out", "{tmp}/o"],
+     "--copies 100000 needs", {}),  # computed for hours over its memory budget
 ]
 
 

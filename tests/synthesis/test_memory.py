@@ -53,6 +53,38 @@ def test_planner_fits_concepts_then_micro_batches_copies(tiny_vlm):
         memory.plan(tiny_vlm, cfg, 1, n_targets=1, budget_bytes=1000, checkpoint_vision=False)
 
 
+def test_the_copies_own_draws_are_in_the_budget(tiny_vlm):
+    """Issue 24.9: --copies 100000 drew 4.6 GiB of noise per step that the per-copy terms never counted
+    (15 GB RSS, over the planner's own budget). The draws are now in the plan, and copies whose draws
+    alone break the budget are refused before any compute."""
+    cfg = _cfg(tiny_vlm, copies=20000)
+    budget = 2 * memory.draw_bytes(cfg)
+    p = memory.plan(tiny_vlm, cfg, 1, n_targets=3, budget_bytes=budget)
+    assert p.bytes_per_step == memory.draw_bytes(cfg) == 20000 * (3 * cfg.canvas**2 * 4 + 16)
+    assert p.predicted_bytes() <= budget
+    with pytest.raises(UserError, match="--copies 100000 needs .* GiB per step for the copies' noise"):
+        memory.plan(tiny_vlm, _cfg(tiny_vlm, copies=100000), 1, n_targets=1, budget_bytes=budget)
+
+
+def test_a_long_synthesis_says_how_long(tiny_vlm, monkeypatch):
+    """What fits but is slow is measured on its first micro-batch and said once, before the wait."""
+    import logging
+
+    from layerdream.synthesis import eta
+
+    monkeypatch.setattr(eta, "SLOW", 0.0)
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logging.getLogger("layerdream").addHandler(handler)
+    try:
+        ld.synthesize(tiny_vlm, ["red", "blue"], steps=2, copies=3, progress=False)
+    finally:
+        logging.getLogger("layerdream").removeHandler(handler)
+    notes = [line for line in lines if line.startswith("this synthesis will take about")]
+    assert len(notes) == 1 and "12 copy-steps" in notes[0] and "2 steps x 3 copies" in notes[0], lines
+
+
 def test_micro_batched_copies_give_the_same_image_as_one_big_batch(tiny_vlm):
     whole = ld.synthesize(tiny_vlm, ["red", "blue"], steps=STEPS, preset="fast", progress=False, max_memory=2**40)
     micro = ld.synthesize(tiny_vlm, ["red", "blue"], steps=STEPS, preset="fast", progress=False,

@@ -20,7 +20,7 @@ import torch
 from ..concepts import baseline_words, concept_vectors, token_positions
 from ..errors import UserError
 from ..models.vlm import VLM
-from . import arguments, augment, determinism
+from . import arguments, augment, determinism, eta
 from .objective import aggregate, centre, cosine_objective
 from .memory import Plan, parse_bytes, plan
 from .param import MultiResolutionImage
@@ -101,6 +101,10 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
     labels = concepts + list(targets)
     kinds = ["concept"] * len(concepts) + ["vector"] * len(targets)
     total = sum(configs[l].steps for l in layers) * len(seeds) * len(labels)
+    for layer in layers:  # what cannot fit even one target is refused now, before the progress bar and any compute
+        plan(vlm, configs[layer], layer, 1, budget, batch_size, checkpoint_vision)
+    estimate = eta.Estimate(sum(configs[l].steps * configs[l].copies for l in layers) * len(seeds) * len(labels),
+                            configs[layers[0]].copies, configs[layers[0]].steps)
     bar = _progress(total, progress)
     results: list[SynthesisResult] = []
     with determinism.deterministic(deterministic):
@@ -123,6 +127,7 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
                                                             fingerprint(config, _target_id(labels[i], kinds[i], vectors[i])))]
                         if bar is not None:
                             bar.update(cfg.steps * (len(labels) - len(todo)))
+                        estimate.total -= cfg.steps * cfg.copies * (len(labels) - len(todo))
                     if not todo:
                         continue
                     mem = plan(vlm, cfg, layer, len(todo), budget, batch_size, checkpoint_vision)
@@ -130,7 +135,7 @@ def synthesize(vlm: VLM, concepts: str | Sequence[str] = (), *, layers: int | Se
                         idx = todo[start:start + mem.concepts_per_forward]
                         batch = _run_fitting(vlm, cfg, layer, seed, torch.stack([vectors[i] for i in idx]),
                                              [labels[i] for i in idx], [kinds[i] for i in idx], neg, bar, check_every,
-                                             extra, mem)
+                                             extra, mem, estimate=estimate)
                         for result in batch:
                             if on_result:
                                 on_result(result)
@@ -156,11 +161,12 @@ def _is_oom(err: BaseException) -> bool:
 
 
 def _run_fitting(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: torch.Tensor, labels: list[str],
-                 kinds: list[str], negatives, bar, check_every: int, extra: dict, mem: Plan) -> list[SynthesisResult]:
+                 kinds: list[str], negatives, bar, check_every: int, extra: dict, mem: Plan,
+                 estimate: eta.Estimate | None = None) -> list[SynthesisResult]:
     """``run_batch``, and if memory still runs out: halve the targets, then the micro-batch, then
     checkpoint the tower; only when one copy of one target cannot fit is it the user's problem."""
     try:
-        return run_batch(vlm, cfg, layer, seed, vectors, labels, kinds, negatives, bar, check_every, extra, mem)
+        return run_batch(vlm, cfg, layer, seed, vectors, labels, kinds, negatives, bar, check_every, extra, mem, estimate)
     except Exception as err:  # noqa: BLE001 - only out-of-memory is handled, anything else is re-raised
         if not _is_oom(err):
             raise
@@ -174,9 +180,9 @@ def _run_fitting(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors:
         half = len(labels) // 2
         smaller = dataclasses.replace(mem, concepts_per_forward=max(1, half))
         return (_run_fitting(vlm, cfg, layer, seed, vectors[:half], labels[:half], kinds[:half], negatives, bar,
-                             check_every, extra, smaller)
+                             check_every, extra, smaller, estimate)
                 + _run_fitting(vlm, cfg, layer, seed, vectors[half:], labels[half:], kinds[half:], negatives, bar,
-                               check_every, extra, smaller))
+                               check_every, extra, smaller, estimate))
     if mem.copies_per_micro_batch > 1:
         smaller = dataclasses.replace(mem, copies_per_micro_batch=mem.copies_per_micro_batch // 2)
     elif not mem.checkpoint_vision:
@@ -184,7 +190,7 @@ def _run_fitting(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors:
     else:
         raise UserError(f"out of memory with one copy of one concept at layer {layer} ({vlm.device}); free the device, "
                         "use a smaller --dtype or a machine with more memory")
-    return _run_fitting(vlm, cfg, layer, seed, vectors, labels, kinds, negatives, bar, check_every, extra, smaller)
+    return _run_fitting(vlm, cfg, layer, seed, vectors, labels, kinds, negatives, bar, check_every, extra, smaller, estimate)
 
 
 def result_config(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, extra: dict | None = None) -> dict:
@@ -226,7 +232,8 @@ def fingerprint(config: dict, label: str | None = None) -> str:
 
 def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: torch.Tensor, labels: list[str],
               kinds: list[str], negatives=None, bar=None, check_every: int = 10,
-              extra: dict | None = None, mem: Plan | None = None) -> list[SynthesisResult]:
+              extra: dict | None = None, mem: Plan | None = None,
+              estimate: eta.Estimate | None = None) -> list[SynthesisResult]:
     """The optimisation for B targets at one layer and seed.
 
     Each step draws the K augmentations and upscales the image for the shifts once, then runs the
@@ -263,12 +270,16 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
             leaf = big.detach().requires_grad_(True)
             for c0 in range(0, k, micro):
                 c1 = min(k, c0 + micro)
+                if estimate is not None and step == 0 and c0 == 0:
+                    estimate.start(device)
                 copies = augment.crop_and_noise(leaf, offsets[c0:c1], None if eps is None else eps[c0:c1], cfg.canvas)
                 tgt = targets_k[c1 - c0]
                 loss_rows, cos_rows = cosine_objective(represent(copies, tgt, cfg.sigma(step)), tgt, neg_vecs, neg_w)
                 (loss_rows.view(b, c1 - c0).sum(1) / k).sum().backward()
                 history[step, 0] += loss_rows.detach().view(b, -1).sum(1) / k
                 history[step, 1] += cos_rows.detach().view(b, -1).sum(1) / k
+                if estimate is not None and step == 0 and c0 == 0:
+                    estimate.stop(device, b * (c1 - c0))  # a note when the whole call will take long
             opt.zero_grad(set_to_none=True)
             big.backward(leaf.grad)
             _clip_per_image(params, cfg.grad_clip)

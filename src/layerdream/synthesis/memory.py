@@ -119,6 +119,14 @@ def concept_bytes(cfg) -> int:
     return int(params + 3 * cfg.canvas**2 * 4 * 2 + 3 * (cfg.canvas + 2 * cfg.max_shift) ** 2 * 4 * 2)
 
 
+def draw_bytes(cfg) -> int:
+    """Per step, shared by every target of the batch and held whatever the micro-batches: the K copies'
+    drawn noise (K x 3 x canvas² fp32) and shifts. Small at K = 8; at ``--copies 100000`` on a 64-px
+    canvas it is 4.6 GiB, which the per-copy terms never saw (that run went 3 GiB over its budget)."""
+    noise = 3 * cfg.canvas**2 * 4 if cfg.noise > 0 else 0
+    return int(cfg.copies * (noise + 2 * 8))
+
+
 @dataclass
 class Plan:
     """How B targets × K copies are cut: ``concepts_per_forward`` targets share a forward, each
@@ -130,9 +138,11 @@ class Plan:
     bytes_per_copy: int
     bytes_per_concept: int
     budget_bytes: int
+    bytes_per_step: int = 0  # the step's drawn augmentations (draw_bytes), shared by the batch
 
     def predicted_bytes(self) -> int:
-        return self.concepts_per_forward * (self.bytes_per_concept + self.copies_per_micro_batch * self.bytes_per_copy)
+        return self.bytes_per_step + self.concepts_per_forward * (self.bytes_per_concept
+                                                                 + self.copies_per_micro_batch * self.bytes_per_copy)
 
     def to_dict(self) -> dict:
         return asdict(self) | {"predicted_bytes": self.predicted_bytes()}
@@ -166,12 +176,18 @@ def plan(vlm, cfg, layer: int, n_targets: int, budget_bytes: int | None = None, 
         return copy_cost(vlm.model.config, layer, vlm.image_size, cfg.canvas, prompt, vlm.dtype, ckpt, fused, dims).total
 
     per_concept = concept_bytes(cfg)
+    draws = draw_bytes(cfg)
     options = [False, True] if checkpoint_vision == "auto" else [bool(checkpoint_vision)]
+    if draws + per_concept + cost(options[-1]) > budget and draws > per_concept + cost(options[-1]):
+        # the copies themselves are the problem: say so (raising the budget or checkpointing would not be the fix)
+        raise UserError(f"--copies {cfg.copies} needs {draws / GiB:.2f} GiB per step for the copies' noise and shifts alone, "
+                        f"and the memory budget is {budget / GiB:.2f} GiB; use fewer --copies (the paper uses 8) "
+                        "or raise --max-memory")
     for ckpt in options:
-        b, m = _fit(budget, per_concept, cost(ckpt), cfg.copies, n_targets, batch_size)
+        b, m = _fit(budget - draws, per_concept, cost(ckpt), cfg.copies, n_targets, batch_size)
         if m:
-            return Plan(b, m, ckpt, cost(ckpt), per_concept, budget)
-    need = per_concept + cost(options[-1])
+            return Plan(b, m, ckpt, cost(ckpt), per_concept, budget, draws)
+    need = draws + per_concept + cost(options[-1])
     raise UserError(f"one augmented copy needs about {need / GiB:.2f} GiB but the memory budget is {budget / GiB:.2f} GiB; "
                     "raise --max-memory, free the device, use --checkpoint-vision or a smaller --dtype")
 
@@ -197,5 +213,5 @@ def gib(n: int | float) -> float:
     return round(n / GiB, 2)
 
 
-__all__ = ["plan", "Plan", "copy_cost", "concept_bytes", "parse_bytes", "default_budget", "measure_saved_bytes",
+__all__ = ["plan", "Plan", "copy_cost", "concept_bytes", "draw_bytes", "parse_bytes", "default_budget", "measure_saved_bytes",
            "CopyCost", "GiB", "gib"]
