@@ -95,7 +95,8 @@ def test_sweep_resumes_refuses_other_settings_and_the_cli_resumes_it(tmp_path, m
     engine = FakeExecute()
     run = ld.sweep("fake", CONCEPTS, layers=[1, 2], seeds=[0], steps=2, out=out, execute=engine, progress=False,
                    log=lambda m: None)
-    jobs = 2 * (4 + 4)  # 2 layers x (4 concepts + a random and a shuffled control per category)
+    # 2 layers x (4 concepts + per category 4 random controls and one shuffled per donor: 2 outside it)
+    jobs = 2 * (4 + 2 * 4 + 2 * 2)
     assert (run.outcome.total, run.outcome.ran) == (jobs, jobs)
     again = ld.sweep("fake", CONCEPTS, layers=[1, 2], seeds=[0], steps=2, out=out, execute=engine, progress=False,
                      log=lambda m: None)
@@ -133,7 +134,8 @@ def test_results_and_verdicts_frames(judged):
     results = judged.results()
     assert list(results.columns[:8]) == ["concept", "category", "kind", "layer", "seed", "cosine_initial", "cosine_final",
                                          "image_path"]
-    assert len(results) == 2 * 2 * 8 and set(results.kind) == {"concept", "random", "shuffled"}
+    # 2 layers x 2 seeds x (4 concepts + 2 categories x (4 random + 2 shuffled: one per donor outside it))
+    assert len(results) == 2 * 2 * 16 and set(results.kind) == {"concept", "random", "shuffled"}
     assert all(p.endswith(".png") and __import__("os").path.isfile(p) for p in results.image_path)
     verdicts = judged.verdicts()
     assert len(verdicts) == len(results) * 2 * 5 and verdicts.attrs["judge"] == "fake-judge"
@@ -175,7 +177,7 @@ def test_missing_pandas_is_one_line(judged, monkeypatch):
 
 def test_judge_failing_is_refused_and_the_next_call_stores_verdicts(tmp_path):
     run = ld.sweep("fake", CONCEPTS, layers=[1], seeds=[0], steps=2, out=tmp_path / "run", execute=FakeExecute(),
-                   progress=False, log=lambda m: None)
+                   progress=False, log=lambda m: None, controls_per_category=1)
     with pytest.raises(UserError, match="asked again"):
         ld.judge(run, FakeJudge(failing=True), n_queries=1, progress=False)
     done = ld.judge(run, FakeJudge(), n_queries=1, progress=False)

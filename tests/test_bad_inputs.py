@@ -127,6 +127,8 @@ ROWS = [
     (["sweep", "--concepts", "{tmp}/c.yaml", "--preset", "slow", "--out", "{tmp}/new"], "unknown preset",
      {"setup": _concepts_file}),
     (["judge", "{run}", "--judge", "toy", "--grader", "matcher"], "scores itself", {}),
+    (["sweep", "--concepts", "{tmp}/c.yaml", "--no-controls", "--controls-per-category", "3", "--out", "{tmp}/new"],
+     "with --no-controls", {"setup": _concepts_file}),
     # a local-looking --model fails at once (it used to try the hub for ~26 s)
     (["synthesize", "red", "--model", "x.gguf", "--out", "{tmp}/o"], "does not exist", {}),
     (["synthesize", "red", "--model", "{txt}", "--out", "{tmp}/o"], "is a file", {}),

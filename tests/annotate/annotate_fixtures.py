@@ -34,7 +34,8 @@ def build_run(root: Path, judged: bool = True) -> Path:
     path = root / "concepts.yaml"
     path.write_text(CONCEPTS)
     run = root / "run"
-    spec = SweepSpec(model="fake", concepts=load_concept_set(str(path)), layers=[1, 5], seeds=[0, 1], steps=2)
+    spec = SweepSpec(model="fake", concepts=load_concept_set(str(path)), layers=[1, 5], seeds=[0, 1], steps=2,
+                     controls_per_category=1)  # the page's mechanics, on a small RUN
     run_sweep(spec, run, execute=fake_execute, progress=False)
     if judged:
         store = Store.open_existing(run)

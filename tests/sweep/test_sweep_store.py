@@ -10,7 +10,8 @@ from layerdream.sweep.sweeper import SweepSpec, run_sweep
 
 
 def spec(path, **kw):
-    base = dict(model="fake", concepts=load_concept_set(str(path)), layers=[1, 2], seeds=[0, 1], steps=3)
+    base = dict(model="fake", concepts=load_concept_set(str(path)), layers=[1, 2], seeds=[0, 1], steps=3,
+                controls_per_category=1)  # the store's mechanics; the default number is tested in test_sweep_plan
     base.update(kw)
     return SweepSpec(**base)
 
@@ -256,3 +257,23 @@ def test_the_default_preset_is_resolved_and_recorded(tmp_path, small_set_file, f
     store.close()
     again = run_sweep(spec(small_set_file, preset="paper"), out, execute=fake_execute, progress=False)
     assert again.ran == 0 and again.already_done == again.total
+
+
+def test_a_run_keeps_its_number_of_controls_and_new_runs_get_four(tmp_path, small_set_file, fake_execute):
+    """The default went from 1 to 4 (issue 19 item 9); a RUN made with 1 resumes with the same command."""
+    old = tmp_path / "old"
+    run_sweep(spec(small_set_file), old, execute=fake_execute, progress=False)  # 1 per category
+    assert run_sweep(spec(small_set_file, controls_per_category=None), old, execute=fake_execute, progress=False).ran == 0
+    new = tmp_path / "new"
+    run_sweep(spec(small_set_file, controls_per_category=None), new, execute=fake_execute, progress=False)
+    store = Store.open_existing(new)
+    assert store.get_meta("settings")["controls_per_category"] == 4
+    store.close()
+
+
+def test_more_shuffled_controls_than_donors_are_announced(tmp_path, small_set_file, fake_execute):
+    """Issue 24 item 14: the sweep says that a category gets fewer shuffled controls, and why."""
+    logged: list[str] = []
+    run_sweep(spec(small_set_file, controls_per_category=1000, layers=[1], seeds=[0]), tmp_path / "run",
+              execute=fake_execute, progress=False, log=logged.append)
+    assert any("--controls-per-category 1000" in m and "donor" in m for m in logged), logged

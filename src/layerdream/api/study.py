@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # only for type checkers: importing these costs seconds
 
 def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str], layers: Sequence[int] = (1,),
                   seeds: Sequence[int] = (0,), preset: str | None = None, steps: int | None = None, dtype: str | None = None,
-                  device: str | None = None, controls: bool = True, controls_per_category: int = 1, extend: bool = False,
+                  device: str | None = None, controls: bool = True, controls_per_category: int | None = None, extend: bool = False,
                   batch_size: int | None = None, max_memory: str | int | None = None,
                   checkpoint_vision: str | bool = "auto", deterministic: bool = False, runner: Runner | None = None,
                   progress: bool = True,
@@ -35,7 +35,7 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
     """
     from ..synthesis.memory import parse_bytes
     from ..sweep.settings import preset_constants
-    from ..sweep.sweeper import SweepSpec
+    from ..sweep.sweeper import SweepSpec, resolve_spec
 
     from .. import checks
     from ..models.vlm import require_vlm
@@ -58,8 +58,12 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
         from ..synthesis.determinism import prepare
 
         prepare()
-    if controls_per_category < 1:
-        raise UserError("--controls-per-category must be at least 1 (use --no-controls to skip controls)")
+    if controls_per_category is not None and not controls:
+        raise UserError(f"--controls-per-category {controls_per_category} with --no-controls: drop one of them")
+    if controls_per_category is not None and (isinstance(controls_per_category, bool) or not isinstance(controls_per_category, int)
+                                              or controls_per_category < 1):
+        raise UserError(f"--controls-per-category must be a whole number of at least 1, got {controls_per_category!r} "
+                        "(use --no-controls to skip controls)")
     if any(layer < 0 for layer in layers):
         raise UserError(f"--layer must be non-negative, got {layers}")
     if preset is not None:
@@ -73,6 +77,7 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
     spec = SweepSpec(model=model if vlm is None else vlm.name, concepts=concept_set(concepts), layers=layers, seeds=seeds,
                      preset=preset, steps=steps, dtype=dtype, controls=controls,
                      controls_per_category=controls_per_category, options=options)
+    spec = resolve_spec(spec, out)  # None: the RUN's own number of controls, else the default
     kwargs: dict[str, Any] = dict(device=device, batch_size=batch_size, resources=resources, extend=extend,
                                   progress=progress, runner=runner, execute=execute, log=log)
     if vlm is not None and execute is None:

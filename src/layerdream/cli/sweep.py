@@ -34,8 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_ray_flags(p)  # --ray [ADDRESS] --workers --gpus-per-worker --cpus-per-worker (docs/distributed.md)
     p.add_argument("--no-controls", dest="controls", action="store_false",
                    help="skip the random-direction and shuffled-concept controls (then tables have no chance line)")
-    p.add_argument("--controls-per-category", type=int, default=1,
-                   help="random and shuffled controls per category, layer and seed (default 1)")
+    p.add_argument("--controls-per-category", type=int, default=None, metavar="N",
+                   help="random and shuffled controls per category, layer and seed (default 4, enough for the "
+                        "concept-vs-control test; an existing RUN keeps its own number); each shuffled control has "
+                        "its own donor concept, so a category gets at most as many as there are concepts outside it")
     p.add_argument("--extend", action="store_true", help="allow adding layers/seeds to an existing RUN")
     add_quiet_flag(p)
     p.set_defaults(func=cmd_sweep)

@@ -65,12 +65,15 @@ def random_direction(seed: int, layer: int, index: int, dim: int) -> "torch.Tens
     return v / v.norm()
 
 
+DEFAULT_CONTROLS_PER_CATEGORY = 4  # per category, layer and seed: enough controls for a concept-vs-control test
+
+
 def plan_jobs(
     concepts: ConceptSet,
     layers: list[int],
     seeds: list[int],
     controls: bool = True,
-    controls_per_category: int = 1,
+    controls_per_category: int = DEFAULT_CONTROLS_PER_CATEGORY,
 ) -> list[Job]:
     """All jobs, in the order they run: per layer, per seed, concepts first, then controls."""
     jobs: list[Job] = []
@@ -82,10 +85,37 @@ def plan_jobs(
     return jobs
 
 
-def control_jobs(concepts: ConceptSet, layer: int, seed: int, per_category: int = 1) -> list[Job]:
-    """Random and shuffled controls for one (layer, seed); labels and donors drawn from a (seed, layer) RNG."""
-    rng = random.Random(_rng_seed("controls", seed, layer))
+def donors(concepts: ConceptSet, category: str) -> list[str]:
+    """The concepts a shuffled control of ``category`` may take its vector from: those of other
+    categories (a one-category set: the others of its own)."""
     names = [c.name for c in concepts.concepts]
+    members = {c.name for c in concepts.in_category(category)}
+    return [n for n in names if n not in members] or names
+
+
+def shuffled_shortfall(concepts: ConceptSet, per_category: int) -> dict[str, int]:
+    """Categories that cannot have ``per_category`` shuffled controls per layer and seed, with how many
+    they get: a shuffled image *is* its donor's image, so each needs a donor of its own."""
+    out = {}
+    for cat in concepts.categories:
+        pool = donors(concepts, cat)
+        available = len(pool) - (1 if len(concepts.categories) == 1 else 0)  # one category: never the label itself
+        if available < per_category:
+            out[cat] = max(0, available)
+    return out
+
+
+def control_jobs(concepts: ConceptSet, layer: int, seed: int, per_category: int = 1) -> list[Job]:
+    """Random and shuffled controls for one (layer, seed); labels and donors drawn from a (seed, layer) RNG.
+
+    Every shuffled control of a category has its own donor (drawn without replacement): two with one
+    donor would be the same image judged twice, which is no second control (and ``--controls-per-category
+    1000`` used to give 294 shuffled controls for 4000 random ones without a word; now a category gets
+    at most as many as it has donors, :func:`shuffled_shortfall`, and the sweep says so). The first draw
+    of each category is the one earlier versions made, so RUNs made with one control per category plan
+    the same jobs as before.
+    """
+    rng = random.Random(_rng_seed("controls", seed, layer))
     out: list[Job] = []
     index = 0
     for category in concepts.categories:
@@ -94,14 +124,13 @@ def control_jobs(concepts: ConceptSet, layer: int, seed: int, per_category: int 
             label = rng.choice(members)
             out.append(Job("random", label, category, layer, seed, f"random#{index}"))
             index += 1
+        left = donors(concepts, category)
         for _ in range(per_category):
             label = rng.choice(members)
-            donors = [n for n in names if n not in members] or [n for n in names if n != label]
-            if not donors:  # a one-concept set has nothing to shuffle with
-                continue
-            out.append(Job("shuffled", label, category, layer, seed, rng.choice(donors)))
-    # a (label, donor) pair can repeat by chance; the key must stay unique
-    unique: dict[str, Job] = {}
-    for job in out:
-        unique.setdefault(job.key, job)
-    return list(unique.values())
+            choices = [n for n in left if n != label]  # a one-category set: never the label itself
+            if not choices:
+                break
+            donor = rng.choice(choices)
+            left.remove(donor)
+            out.append(Job("shuffled", label, category, layer, seed, donor))
+    return out

@@ -38,7 +38,7 @@ class SweepSpec:
     steps: int | None = None
     dtype: str | None = None
     controls: bool = True
-    controls_per_category: int = 1
+    controls_per_category: int | None = None  # None: the RUN's own number, else DEFAULT_CONTROLS_PER_CATEGORY
     options: dict[str, Any] = field(default_factory=dict)  # method overrides: lr, tau, weighting, baseline...
 
     @property
@@ -67,6 +67,20 @@ class SweepOutcome:
     ran: int
     seconds: float
     failed: int = 0  # jobs a runner gave up on (Ray: after its retries); pending again next time
+
+
+def resolve_spec(spec: SweepSpec, out: str | Path) -> SweepSpec:
+    """``spec`` with ``controls_per_category`` decided: as given, else what the RUN at ``out`` was made
+    with (so a RUN from before the default became 4 resumes with the same command), else the default."""
+    import dataclasses
+
+    from .plan import DEFAULT_CONTROLS_PER_CATEGORY
+
+    if spec.controls_per_category is not None:
+        return spec
+    stored = Store.peek_settings(out) or {}
+    n = stored.get("controls_per_category") if stored.get("controls") else None
+    return dataclasses.replace(spec, controls_per_category=int(n) if n else DEFAULT_CONTROLS_PER_CATEGORY)
 
 
 def check_out_folder(out: str | Path) -> Path:
@@ -167,9 +181,12 @@ def run_sweep(
     """
     from ..synthesis.loop import check_seeds
 
+    from .plan import shuffled_shortfall
+
     log = log or (lambda msg: print(msg, file=sys.stderr))
     check_seeds(spec.seeds)
     run_dir = check_out_folder(out)
+    spec = resolve_spec(spec, run_dir)
     settings = planned_settings(spec, run_dir, extend)  # refuses other settings; writes nothing
     jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category)
     existed = Store.peek_settings(run_dir) is not None
@@ -215,6 +232,12 @@ def run_sweep(
             store.set_meta("schedule", schedule)
         if lock is None:
             lock = _exclusive(run_dir)
+        short = shuffled_shortfall(spec.concepts, spec.controls_per_category) if spec.controls else {}
+        if short:
+            cat, got = min(short.items(), key=lambda kv: kv[1])
+            log(f"layerdream sweep: --controls-per-category {spec.controls_per_category}: each shuffled control needs a "
+                f"donor concept of its own, so {len(short)} categor{'y gets' if len(short) == 1 else 'ies get'} fewer "
+                f"shuffled controls per layer and seed (e.g. {cat!r}: {got}); random controls: {spec.controls_per_category}")
         preset, rule = spec.resolved_preset
         log(f"layerdream sweep: {len(pending)} of {len(jobs)} jobs to run ({already} already done) in {run_dir}; "
             f"preset {preset} ({rule})")
