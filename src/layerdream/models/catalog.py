@@ -115,6 +115,10 @@ _ENTRIES = [
     _s("video_llava", "VideoLlavaForConditionalGeneration", "Video-LLaVA (images)", "256 (224 px, 16x16)",
        "single images through the LanguageBind image tower (LLaVA-1.5's adapter); the video tower is unused",
        ["LanguageBind/Video-LLaVA-7B-hf"], "docs/families/video_llava.md"),
+    _s("mistral3", "Mistral3ForConditionalGeneration", "Mistral 3 (Pixtral vision)", "256 (448 px, 16x16)",
+       "native resolution fixed; [IMG_BREAK] rows outside the grid; loads without torchvision",
+       ["mistralai/Mistral-Small-3.1-24B-Instruct-2503", "mistralai/Mistral-Small-3.2-24B-Instruct-2506"],
+       "docs/families/mistral3.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -157,9 +161,6 @@ _ENTRIES = [
     _r("mistral4", "Mistral4ForCausalLM", "Mistral 4 (text)",
        "the class listed is a text-only causal LM (no vision tower in its config or modeling file in transformers 5.24)"),
     # ---------------------------------------------------------------- not yet: the method applies, no adapter yet
-    _n("mistral3", "Mistral3ForConditionalGeneration", "Mistral 3 / Pixtral",
-       f"{_ADAPTER}: Pixtral ViT + patch merger; [IMG_BREAK] after each row of tokens; processor needs torchvision",
-       ["mistralai/Mistral-Small-3.1-24B-Instruct-2503"]),
     _n("llama4", "Llama4ForConditionalGeneration", "Llama 4",
        f"{_ADAPTER}: ViT + pixel-shuffle MLP; MoE text model; tiles + global image; processor needs torchvision",
        ["meta-llama/Llama-4-Scout-17B-16E-Instruct"]),

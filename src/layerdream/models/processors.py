@@ -144,12 +144,58 @@ def _load_without_video(processor_cls: type, location: str, **kwargs: Any):
     return processor
 
 
+#: processors whose module imports a pure helper from a torchvision-only image-processor module, although
+#: the PIL module next to it has the same function (identical source in transformers 5.24, checked by
+#: tests/models/test_mistral3.py): torchvision-only module -> (PIL module, the names the processor imports)
+TORCHVISION_ONLY_HELPERS = {
+    # PixtralProcessor (Mistral 3): `from .image_processing_pixtral import get_resize_output_image_size`
+    "transformers.models.pixtral.image_processing_pixtral": (
+        "transformers.models.pixtral.image_processing_pil_pixtral", ("get_resize_output_image_size", "_num_image_tokens"),
+        "transformers.models.pixtral.processing_pixtral", ("PixtralProcessor",)),
+}
+
+
+def provide_torchvision_free_helpers() -> list[str]:
+    """Where a module of :data:`TORCHVISION_ONLY_HELPERS` cannot be imported (no torchvision, or a broken
+    one), register in its place a module holding only the named helpers, taken from the PIL module, so
+    that the processor that imports them loads; the torchvision image-processor classes stay unavailable
+    (transformers picks the PIL ones), and the processor class itself is made findable by AutoProcessor.
+    Where torchvision works nothing changes. Returns what it provided."""
+    import importlib
+    import sys
+    import types
+
+    provided = []
+    for name, (pil_name, helpers, processor_module, classes) in TORCHVISION_ONLY_HELPERS.items():
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except (ImportError, RuntimeError):
+            pil = importlib.import_module(pil_name)
+            stand_in = types.ModuleType(name, f"{name} without torchvision: only {', '.join(helpers)} (from {pil_name})")
+            for helper in helpers:
+                setattr(stand_in, helper, getattr(pil, helper))
+            sys.modules[name] = stand_in
+            provided.append(name)
+            # transformers' lazy package marked the processor as needing torchvision when it found none: bind
+            # the real class there (and at the top level), where AutoProcessor looks it up
+            module = importlib.import_module(processor_module)
+            package = sys.modules[processor_module.rsplit(".", 1)[0]]
+            for cls in classes:
+                setattr(package, cls, getattr(module, cls))
+                setattr(sys.modules["transformers"], cls, getattr(module, cls))
+    return provided
+
+
 def load_processor(location: str | os.PathLike, **kwargs: Any):
     """``AutoProcessor.from_pretrained(location, **kwargs)``, falling back to an images-only video slot
-    when the processor's video processor cannot be built (torchvision missing or broken)."""
+    when the processor's video processor cannot be built (torchvision missing or broken), and with the
+    pure helpers some processors import from torchvision-only modules (:func:`provide_torchvision_free_helpers`)."""
     from transformers import AutoProcessor
 
     location = str(location)
+    provide_torchvision_free_helpers()
     try:
         return AutoProcessor.from_pretrained(location, **kwargs)
     except (ImportError, AttributeError, RuntimeError) as err:
@@ -161,4 +207,4 @@ def load_processor(location: str | os.PathLike, **kwargs: Any):
         return _load_without_video(processor_cls, location, **kwargs)
 
 
-__all__ = ["load_processor", "make_processor", "images_only_video_processor", "ImagesOnlyVideoProcessor", "share_chat_template"]
+__all__ = ["load_processor", "provide_torchvision_free_helpers", "make_processor", "images_only_video_processor", "ImagesOnlyVideoProcessor", "share_chat_template"]

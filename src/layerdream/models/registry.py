@@ -35,6 +35,7 @@ ADAPTERS: dict[str, str] = {
     "idefics3": "idefics3:Idefics3Adapter",
     "smolvlm": "idefics3:Idefics3Adapter",
     "gemma4": "gemma4:Gemma4Adapter",
+    "mistral3": "mistral3:Mistral3Adapter",
     "aya_vision": "aya_vision:AyaVisionAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
