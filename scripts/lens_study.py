@@ -145,16 +145,43 @@ def figures() -> None:
     plt.close(fig)
 
 
+def markdown(layers_shown: dict[str, list[int]] | None = None) -> str:
+    """The docs' results table: interpretable % (null %) per model, lens and layer; sources at the end."""
+    out = []
+    for model in [m for m in ("toy-aligned", "toy-plain", "toy-shuffled", "toy-gemma-aligned", "toy-gemma")
+                  if (DOCS / m / "lens_table.csv").is_file()]:
+        table = [r for r in read_csv(DOCS / model / "lens_table.csv") if r["category"] == "All"]
+        layers = sorted({int(r["layer"]) for r in table})
+        if layers_shown and model in layers_shown:
+            layers = [l for l in layers if l in layers_shown[model]]
+        synth = synthesis_rates(model).get("concept", {})
+        out.append(f"\n**{model}** (n = {table[0]['n_tokens']} tokens per cell)\n")
+        out.append("| | " + " | ".join(f"L{l}" for l in layers) + " |")
+        out.append("|---|" + "---|" * len(layers))
+        cells = {(r["lens"], int(r["layer"])): r for r in table}
+        for lens in ("embedding", "logit", "contextual"):
+            out.append(f"| {lens} | " + " | ".join(
+                f"{100 * float(cells[(lens, l)]['rate']):.0f} ({100 * float(cells[(lens, l)]['null_rate']):.0f})"
+                if (lens, l) in cells else "–" for l in layers) + " |")
+        out.append("| synthesis | " + " | ".join(
+            f"{100 * synth[l][0] / synth[l][1]:.0f} (n={synth[l][1]})" if l in synth else "–" for l in layers) + " |")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="toy-aligned,toy-plain,toy-shuffled")
     parser.add_argument("--n-images", type=int, default=64)
     parser.add_argument("--tokens", default="all")
     parser.add_argument("--figure-only", action="store_true")
+    parser.add_argument("--markdown", action="store_true", help="print the docs' results table (from docs/lens/*/)")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
+    if args.markdown:
+        print(markdown({m: [1, 2, 4, 6, 8, 9, 12, 13, 16, 18] for m in ("toy-gemma", "toy-gemma-aligned")}))
+        return
     if not args.figure_only:
         for model in [m.strip() for m in args.models.split(",") if m.strip()]:
             run_model(model, args.n_images, args.tokens)

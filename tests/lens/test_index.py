@@ -154,3 +154,14 @@ def test_default_corpus_and_layers():
     assert I.default_text_layers(4) == [1, 2, 3, 4]
     assert I.default_text_layers(18) == [1, 2, 4, 8, 16, 17]
     assert I.default_text_layers(34) == [1, 2, 4, 8, 16, 24, 32, 33]
+
+
+def test_word_of_a_token_whose_span_starts_at_the_space():
+    """SentencePiece tokenizers (Gemma) give "▁red" the span of " red": the word is "red", not "a red"."""
+    idx = I.ContextualIndex.__new__(I.ContextualIndex)
+    idx.sentences = ["a red triangle, on sand."]
+    idx.sentence = torch.tensor([0, 0, 0, 0])
+    idx.start = torch.tensor([1, 5, 9, 18])   # " red", "tri", "angle,", " sand"
+    idx.end = torch.tensor([5, 9, 15, 23])
+    assert [idx.word(e) for e in range(4)] == ["red", "triangle", "triangle", "sand"]
+    assert idx.token_text(0) == "red"

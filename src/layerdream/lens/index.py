@@ -152,6 +152,10 @@ class ContextualIndex:
         """The whole word (whitespace-delimited, punctuation stripped) that contains the entry's token."""
         text = self.sentences[int(self.sentence[entry])]
         a, b = int(self.start[entry]), int(self.end[entry])
+        while a < b and text[a].isspace():  # SentencePiece spans start at the space before the word ("▁red")
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
         while a > 0 and not text[a - 1].isspace():
             a -= 1
         while b < len(text) and not text[b].isspace():
