@@ -136,3 +136,68 @@ def test_judge_cli_counts_failures_and_exits_2_when_most_failed(run, capsys, mon
     assert main(["judge", str(run.run_dir), "--n-queries", "1", "--no-progress"]) == 0  # the server is back
     err = capsys.readouterr().err
     assert f"{2 * n} verdicts stored" in err and "FAILED" not in err
+
+
+class PickingJudge(Judge):
+    """Self-scoring like the toy judge: answers the label it 'sees' (always 'red' or 'circle')."""
+
+    id = "picking"
+    prompt_version = "p-v1"
+    deterministic = True
+
+    def prompt(self, item, protocol):
+        return f"head:{item.category}"
+
+    def answer(self, queries, progress=False):
+        picks = {"colour": "red", "shape": "circle"}
+        return [Answer(text=picks[q.item.category], score=int(picks[q.item.category] == q.item.concept)) for q in queries]
+
+
+class TalkingJudge(Judge):
+    """Free text graded by the offline matcher: says 'a lime thing' (green's synonym) about everything."""
+
+    id = "talking"
+    prompt_version = "t-v1"
+
+    def __init__(self):
+        from layerdream.evaluation.matcher import MatchGrader
+
+        self.grader = MatchGrader()
+        self.calls = 0
+
+    def prompt(self, item, protocol):
+        return f"What {item.category} is it?"
+
+    def answer(self, queries, progress=False):
+        self.calls += len(queries)
+        return [Answer(text="a lime thing") for _ in queries]
+
+
+def test_controls_are_graded_against_every_label_of_their_category(run):
+    """Issue 19 item 9: the judge's base rate per category, from the same answers (no extra judge query)."""
+    judge_run(run, PickingJudge(), n_queries=3, protocols=("stringent",), progress=False)
+    results = {r["key"]: r for r in run.results()}
+    scores = run.label_scores("picking")
+    controls = [k for k, r in results.items() if r["kind"] != "concept"]
+    assert controls and {s["key"] for s in scores} == set(controls)  # concepts need no other labels
+    for key in controls:
+        mine = {s["label"]: s["score"] for s in scores if s["key"] == key}
+        category = results[key]["category"]
+        expected = {"colour": {"red": 1, "blue": 0, "green": 0}, "shape": {"circle": 1, "square": 0}}[category]
+        assert mine == expected, (key, mine)
+    talking = TalkingJudge()
+    judge_run(run, talking, n_queries=2, protocols=("lenient",), progress=False)
+    asked = talking.calls
+    assert asked == 2 * len(results)  # graded against every label, asked once per query as before
+    lime = {(s["key"], s["label"]): s["score"] for s in run.label_scores("talking")}
+    colour_controls = [k for k in controls if results[k]["category"] == "colour"]
+    assert colour_controls and all(lime[(k, "green")] == 1 and lime[(k, "red")] == 0 for k in colour_controls)
+
+
+def test_a_run_judged_before_label_scores_gets_them_on_the_next_judge(run):
+    judge_run(run, PickingJudge(), n_queries=1, protocols=("stringent",), progress=False)
+    run.conn.execute("DELETE FROM label_scores")  # as judged by an earlier layerdream
+    again = judge_run(run, PickingJudge(), n_queries=1, protocols=("stringent",), progress=False)
+    controls = [r for r in run.results() if r["kind"] != "concept"]
+    assert again.images == len(controls) and run.label_scores("picking")
+    assert judge_run(run, PickingJudge(), n_queries=1, protocols=("stringent",), progress=False).images == 0

@@ -174,6 +174,12 @@ def _grades(judge: Judge, queries: list[Query], answers: list[Answer], cache: Ve
         None if a.error is not None or a.score is not None else (grader.id, grader.version, q.prompt, a.text or "", q.item.concept)
         for q, a in zip(queries, answers)
     ]
+    return _cached_grades(grader, keys, cache, progress)
+
+
+def _cached_grades(grader: Grader, keys: list[tuple[str, str, str, str, str] | None], cache: VerdictCache | None,
+                   progress: bool) -> list[Grade | None]:
+    """Grades for (grader id, version, prompt, answer, concept) keys: each distinct key graded once, through the cache."""
     unique = list(dict.fromkeys(k for k in keys if k is not None))
     known = cache.get_grades(unique) if cache is not None else {}
     todo = [k for k in unique if k not in known]
@@ -182,3 +188,43 @@ def _grades(judge: Judge, queries: list[Query], answers: list[Answer], cache: Ve
         cache.put_grades(fresh.items())
     known.update(fresh)
     return [known[k] if k is not None else None for k in keys]
+
+
+def grade_against_labels(judge: Judge, verdicts: Sequence[Verdict], labels: dict[str, Sequence[str]],
+                         cache_path: str | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """Score each answer of ``verdicts`` against every label in ``labels[verdict.key]``: no new judge query.
+
+    A control image is judged against one label of its category, but what the judge says about it
+    does not depend on that label (the stringent question names nothing, the lenient one names only the
+    category), so grading the same answers against every label of the category gives the judge's base
+    rate for that category exactly, instead of one noisy draw (issue 19 item 9). A grader scores the
+    answer against each label (cached, like every grade); a judge that scores itself answers with the
+    label it picked (toy, clip), which scores 1 for that label only. One dict per (verdict, label):
+    key, protocol, query_index, judge, prompt_version, label, score, error, grader, image_sha256.
+    """
+    grader = judge.grader
+    tasks: list[tuple[Verdict, str]] = [(v, label) for v in verdicts if v.key in labels for label in labels[v.key]]
+    keys: list[tuple[str, str, str, str, str] | None] = []
+    for v, label in tasks:
+        needs_grader = grader is not None and v.error is None and label != v.concept
+        keys.append((grader.id, grader.version, v.prompt or "", v.answer or "", label) if needs_grader else None)
+    cache = VerdictCache(cache_path) if cache_path and grader is not None else None
+    try:
+        grades = _cached_grades(grader, keys, cache, progress) if grader is not None else [None] * len(tasks)
+    finally:
+        if cache is not None:
+            cache.close()
+    out = []
+    for (v, label), grade in zip(tasks, grades):
+        if v.error is not None:
+            score, error = None, v.error
+        elif label == v.concept:
+            score, error = v.score, None
+        elif grade is not None:
+            score, error = grade.score, grade.error
+        else:  # self-scored: the answer is the label the judge chose
+            score, error = int((v.answer or "").strip() == label), None
+        out.append({"key": v.key, "protocol": v.protocol, "query_index": v.query_index, "judge": v.judge,
+                    "prompt_version": v.prompt_version, "label": label, "score": score, "error": error,
+                    "grader": v.grader, "image_sha256": v.image_sha256})
+    return out

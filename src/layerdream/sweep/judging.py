@@ -88,9 +88,12 @@ def judge_run(
     """Judge every recorded image not yet (successfully) judged by ``judge``; ``rejudge``: all of them again."""
     from ..evaluation.types import JudgeItem
 
+    from ..evaluation.evaluate import grade_against_labels
+
     if evaluate is None:
         from ..evaluation.evaluate import evaluate  # the function; the package attribute can be the submodule
     concepts = run_concepts(store)
+    members = {cat: [c.name for c in concepts.in_category(cat)] for cat in concepts.categories}
     add_synonyms(judge, concepts)
     names = [c.name for c in concepts.concepts]
     categories = {c.name: c.category for c in concepts.concepts}
@@ -101,13 +104,20 @@ def judge_run(
     existing: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for v in store.verdicts(judge_id):
         existing[(v["key"], v["protocol"])].append(v)
+    labelled: dict[tuple[str, str], set[str]] = defaultdict(set)  # control pairs: labels scored without error
+    for s in store.label_scores(judge_id):
+        if s["error"] is None and s["prompt_version"] == version and s["image_sha256"] == sha.get(s["key"]):
+            labelled[(s["key"], s["protocol"])].add(s["label"])
+    kind = {r["key"]: r["kind"] for r in results}
+    labels_of = {r["key"]: members.get(r["category"], [r["concept"]]) for r in results if r["kind"] != "concept"}
 
     def current(pair: tuple[str, str]) -> bool:  # verdicts for this question and this very image
         vs = existing.get(pair, [])
         return bool(vs) and all(v["prompt_version"] == version and v["image_sha256"] == sha[pair[0]] for v in vs)
 
-    def done(pair: tuple[str, str]) -> bool:
-        return current(pair) and all(v["error"] is None for v in existing[pair])
+    def done(pair: tuple[str, str]) -> bool:  # a control is done once graded against every label of its category
+        return (current(pair) and all(v["error"] is None for v in existing[pair])
+                and (kind.get(pair[0]) == "concept" or set(labels_of.get(pair[0], ())) <= labelled.get(pair, set())))
 
     todo: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)  # protocols to ask -> rows
     for r in results:
@@ -126,14 +136,24 @@ def judge_run(
                           candidate_categories=categories)
                 for r in part
             ]
-            verdicts = [_verdict_row(v, judge_id) for v in
-                        evaluate(judge, items, protocols=ask, n_queries=n_queries, cache_path=cache, progress=progress)]
+            answered = evaluate(judge, items, protocols=ask, n_queries=n_queries, cache_path=cache, progress=progress)
+            verdicts = [_verdict_row(v, judge_id) for v in answered]
+            label_rows = grade_against_labels(judge, [_as_verdict(v) for v in answered],
+                                              {k: labels_of[k] for k in (r["key"] for r in part) if k in labels_of},
+                                              cache_path=cache)
+            label_errors: dict[tuple[str, str], list[str]] = defaultdict(list)
+            for s in label_rows:
+                if s["error"] is not None:
+                    label_errors[(s["key"], s["protocol"])].append(s["error"])
             by_pair: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
             for v in verdicts:
                 by_pair[(v["key"], v["protocol"])].append(v)
             replace, rows_out = [], []
             for pair, new in by_pair.items():
                 failed = [v for v in new if v["error"] is not None]
+                for error in label_errors.get(pair, []):  # a grading failure against another label counts too
+                    if len(outcome.error_examples) < 3 and error not in outcome.error_examples:
+                        outcome.error_examples.append(error)
                 outcome.queries += len(new)
                 outcome.errors += len(failed)
                 for v in failed:
@@ -145,8 +165,20 @@ def judge_run(
                 replace.append(pair)
                 rows_out += new
             outcome.images += len(part)
-            outcome.stored += store.replace_verdicts(judge_id, replace, rows_out)
+            chosen = set(replace)
+            outcome.stored += store.replace_verdicts(judge_id, replace, rows_out,
+                                                     [s for s in label_rows if (s["key"], s["protocol"]) in chosen])
     return outcome
+
+
+def _as_verdict(v: Any) -> Any:
+    """A Verdict, or a dict with a Verdict's fields (test doubles), as an object with attributes."""
+    if isinstance(v, dict):
+        from types import SimpleNamespace
+
+        d = {"prompt": "", "image_sha256": "", "judge": "", "prompt_version": "", "grader": None, **v}
+        return SimpleNamespace(**d)
+    return v
 
 
 def _verdict_row(v: Any, judge_id: str) -> dict[str, Any]:

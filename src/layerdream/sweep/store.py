@@ -45,10 +45,22 @@ CREATE TABLE IF NOT EXISTS verdicts (
     PRIMARY KEY (key, protocol, query_index, judge, prompt_version));
 """
 
+# A control image's answers graded against every label of its category (the judge's base rate there);
+# created on first use, so RUNs from before it keep working read-only.
+_LABEL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS label_scores (
+    key TEXT NOT NULL, protocol TEXT NOT NULL, query_index INTEGER NOT NULL, judge TEXT NOT NULL,
+    prompt_version TEXT NOT NULL, label TEXT NOT NULL, score INTEGER, error TEXT, grader TEXT,
+    image_sha256 TEXT, created_at REAL NOT NULL,
+    PRIMARY KEY (key, protocol, query_index, judge, prompt_version, label));
+"""
+
 RESULT_COLUMNS = ("key", "kind", "concept", "category", "source", "layer", "seed", "image_path",
                   "image_sha256", "cosine_initial", "cosine_final", "seconds", "finished_at", "extra")
 VERDICT_COLUMNS = ("key", "protocol", "query_index", "judge", "prompt_version", "concept", "answer",
                    "score", "error", "grader", "image_sha256", "created_at")
+LABEL_COLUMNS = ("key", "protocol", "query_index", "judge", "prompt_version", "label", "score", "error", "grader",
+                 "image_sha256", "created_at")
 
 
 class Store:
@@ -219,13 +231,22 @@ class Store:
                 n += cur.rowcount
         return n
 
-    def replace_verdicts(self, judge: str, pairs: Iterable[tuple[str, str]], rows: Iterable[dict[str, Any]]) -> int:
-        """In ONE transaction: drop ``judge``'s verdicts for the (job key, protocol) ``pairs`` (any prompt
-        version) and insert ``rows``, their successors. Nothing is deleted before its replacement exists."""
+    def replace_verdicts(self, judge: str, pairs: Iterable[tuple[str, str]], rows: Iterable[dict[str, Any]],
+                         label_rows: Iterable[dict[str, Any]] = ()) -> int:
+        """In ONE transaction: drop ``judge``'s verdicts (and label scores) for the (job key, protocol)
+        ``pairs`` (any prompt version) and insert ``rows`` and ``label_rows``, their successors. Nothing is
+        deleted before its replacement exists. Returns the verdict rows written."""
         n = 0
+        self.conn.executescript(_LABEL_SCHEMA)  # a RUN from before label scores gets the table on its first judge
         with _tx(self.conn):
             for key, protocol in pairs:
                 self.conn.execute("DELETE FROM verdicts WHERE judge=? AND key=? AND protocol=?", (judge, key, protocol))
+                self.conn.execute("DELETE FROM label_scores WHERE judge=? AND key=? AND protocol=?", (judge, key, protocol))
+            for row in label_rows:
+                row = {**row, "created_at": row.get("created_at", time.time())}
+                self.conn.execute(
+                    f"INSERT OR REPLACE INTO label_scores ({', '.join(LABEL_COLUMNS)}) VALUES ({', '.join('?' * len(LABEL_COLUMNS))})",
+                    [row.get(col) for col in LABEL_COLUMNS])
             for row in rows:
                 row = {**row, "created_at": row.get("created_at", time.time())}
                 cur = self.conn.execute(
@@ -238,6 +259,17 @@ class Store:
         sql = f"SELECT {', '.join(VERDICT_COLUMNS)} FROM verdicts"
         cur = self.conn.execute(sql + (" WHERE judge=?" if judge else ""), (judge,) if judge else ())
         return [dict(zip(VERDICT_COLUMNS, row)) for row in cur]
+
+    def _has_label_table(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='label_scores'").fetchone() is not None
+
+    def label_scores(self, judge: str | None = None) -> list[dict[str, Any]]:
+        """Control answers graded against every label of their category (empty for RUNs judged before)."""
+        if not self._has_label_table():
+            return []
+        sql = f"SELECT {', '.join(LABEL_COLUMNS)} FROM label_scores"
+        cur = self.conn.execute(sql + (" WHERE judge=?" if judge else ""), (judge,) if judge else ())
+        return [dict(zip(LABEL_COLUMNS, row)) for row in cur]
 
     def judges(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT judge FROM verdicts GROUP BY judge ORDER BY MAX(created_at) DESC")]
@@ -302,7 +334,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA + _LABEL_SCHEMA)
     except sqlite3.Error as err:
         raise UserError(f"cannot open {str(path)!r} ({err}); check the --out folder") from None
     conn.row_factory = sqlite3.Row
