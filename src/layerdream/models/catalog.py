@@ -119,6 +119,11 @@ _ENTRIES = [
        "native resolution fixed; [IMG_BREAK] rows outside the grid; loads without torchvision",
        ["mistralai/Mistral-Small-3.1-24B-Instruct-2503", "mistralai/Mistral-Small-3.2-24B-Instruct-2506"],
        "docs/families/mistral3.md"),
+    _s("glm4v", "Glm4vForConditionalGeneration", "GLM-4.1V", "256 (448 px, 16x16)",
+       "Qwen2.5-VL's adapter with GLM's smart_resize checked on load; explicit 3-D positions",
+       ["zai-org/GLM-4.1V-9B-Thinking", "zai-org/GLM-4.1V-9B-Base"], "docs/families/glm4v.md"),
+    _s("glm4v_moe", "Glm4vMoeForConditionalGeneration", "GLM-4.5V", "256 (448 px, 16x16)",
+       "as GLM-4.1V; MoE text model", ["zai-org/GLM-4.5V"], "docs/families/glm4v.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -164,10 +169,6 @@ _ENTRIES = [
     _n("llama4", "Llama4ForConditionalGeneration", "Llama 4",
        f"{_ADAPTER}: ViT + pixel-shuffle MLP; MoE text model; tiles + global image; processor needs torchvision",
        ["meta-llama/Llama-4-Scout-17B-16E-Instruct"]),
-    _n("glm4v", "Glm4vForConditionalGeneration", "GLM-4.1V", f"{_ADAPTER}: native-resolution ViT + merger; 3-D positions",
-       ["zai-org/GLM-4.1V-9B-Thinking"]),
-    _n("glm4v_moe", "Glm4vMoeForConditionalGeneration", "GLM-4.5V", f"{_ADAPTER}: as GLM-4.1V with a MoE text model",
-       ["zai-org/GLM-4.5V"]),
     _n("glm46v", "Glm46VForConditionalGeneration", "GLM-4.6V", f"{_ADAPTER}: GLM-4.xV vision path; 3-D positions",
        ["zai-org/GLM-4.6V"]),
     _n("glmga", "Glm46VForConditionalGeneration", "GLM-GA (GLM-4.6V class)",

@@ -36,6 +36,8 @@ ADAPTERS: dict[str, str] = {
     "smolvlm": "idefics3:Idefics3Adapter",
     "gemma4": "gemma4:Gemma4Adapter",
     "mistral3": "mistral3:Mistral3Adapter",
+    "glm4v": "glm4v:Glm4vAdapter",
+    "glm4v_moe": "glm4v:Glm4vAdapter",
     "aya_vision": "aya_vision:AyaVisionAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only

@@ -1,0 +1,72 @@
+"""GLM-4.1V / 4.5V traps the battery cannot see: the model's own 3-D positions, a processor whose
+pixel bounds would resize the square (refused), the MoE variant, and the memory model's tower terms."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model_checks import assert_memory_model_close
+import layerdream as ld
+from families import glm4v as family  # tests/models/families
+from layerdream.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def vlm(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("glm4v") / "checkpoint"
+    folder.mkdir()
+    family.build(folder)
+    return ld.load(str(folder), device="cpu")
+
+
+def test_image_states_use_the_models_own_3d_positions(vlm):
+    from PIL import Image
+
+    array = np.random.default_rng(0).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
+    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    ours = vlm.image_tokens(x, 1).detach()
+    enc = dict(vlm.processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
+        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
+    base = vlm.model.model
+    with torch.no_grad():
+        base.rope_deltas = None
+        theirs = base(**enc, use_cache=False, output_hidden_states=True).hidden_states[1][:, vlm.image_positions()]
+    base.rope_deltas = None
+    assert vlm.grid == (16, 16)
+    torch.testing.assert_close(ours, theirs.float(), rtol=0, atol=1e-5)
+
+
+def test_bounds_that_would_resize_the_square_are_refused(vlm):
+    from layerdream.models.glm4v import Glm4vAdapter
+
+    processor = vlm.processor
+    saved = dict(processor.image_processor.size)
+    try:
+        processor.image_processor.size = {"shortest_edge": saved["shortest_edge"], "longest_edge": 2 * 64 * 64}
+        with pytest.raises(UserError, match="resizes a .*-px square"):
+            Glm4vAdapter(vlm.model, processor)
+    finally:
+        processor.image_processor.size = saved
+
+
+def test_the_moe_variant_is_served_by_the_same_adapter():
+    from transformers import Glm4vMoeConfig, Glm4vMoeForConditionalGeneration
+
+    from layerdream.models.glm4v import Glm4vAdapter
+    from layerdream.models.vlm import VLM
+
+    model, processor = family.build_model_and_processor(
+        config_cls=Glm4vMoeConfig, model_cls=Glm4vMoeForConditionalGeneration, layers=1,
+        text={"n_routed_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32, "first_k_dense_replace": 0,
+              "n_shared_experts": 1})
+    model.requires_grad_(False)
+    vlm = VLM(model, processor, Glm4vAdapter(model, processor), name="glm4v-moe")
+    x = torch.rand(1, 3, vlm.image_size, vlm.image_size, requires_grad=True)
+    vlm.image_tokens(x, 1).pow(2).mean().backward()
+    assert x.grad.abs().sum() > 0 and vlm.image_positions().numel() == 256
+
+
+def test_memory_model_matches_what_the_tower_keeps(vlm):
+    assert_memory_model_close(vlm, vlm.image_size, 1)
