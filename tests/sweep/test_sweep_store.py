@@ -212,6 +212,24 @@ def test_cli_resume_with_the_presets_values_typed_out(tmp_path, small_set_file, 
     assert "lr" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
+def test_cli_dtype_is_compared_as_resolved(tmp_path, small_set_file, monkeypatch, capsys, fake_execute_factory):
+    """Issue 24.22: `--dtype float32` on a CPU RUN made without --dtype (float32 is CPU's default) was
+    refused ("made with dtype=None"); both ways round it is the same sweep, and bfloat16 still is not."""
+    from layerdream.cli import main
+    from layerdream.sweep import sweeper
+
+    real = sweeper.run_sweep
+    monkeypatch.setattr("layerdream.cli.sweep.run_sweep", lambda *a, **k: real(*a, **{**k, "execute": fake_execute_factory()}))
+    for made, then in ((), ("--dtype", "float32")), (("--dtype", "float32"), ()):
+        base = ["sweep", "--concepts", str(small_set_file), "--out", str(tmp_path / f"run{len(made)}"), "--device", "cpu",
+                "--no-progress"]
+        assert main([*base, *made]) == 0
+        capsys.readouterr()
+        assert main([*base, *then]) == 0, capsys.readouterr().err
+        assert main([*base, "--dtype", "bfloat16"]) == 2
+        assert "dtype" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
 def test_the_help_example_for_a_paper_run_uses_the_paper_preset():
     from layerdream.cli.sweep import SWEEP_EPILOG
 

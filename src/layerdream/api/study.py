@@ -34,7 +34,7 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
     before it loads a model: the folder, the RUN's settings, then every concept and layer (preflight).
     """
     from ..synthesis.memory import parse_bytes
-    from ..sweep.settings import preset_constants
+    from ..sweep.settings import device_default_dtype, preset_constants
     from ..sweep.sweeper import SweepSpec, resolve_spec
 
     from .. import checks
@@ -76,7 +76,8 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
         dtype = _dtype_of(vlm, dtype, device)
     spec = SweepSpec(model=model if vlm is None else vlm.name, concepts=concept_set(concepts), layers=layers, seeds=seeds,
                      preset=preset, steps=steps, dtype=dtype, controls=controls,
-                     controls_per_category=controls_per_category, options=options)
+                     controls_per_category=controls_per_category, options=options,
+                     default_dtype=device_default_dtype(str(vlm.device)) if vlm is not None else None)
     spec = resolve_spec(spec, out)  # None: the RUN's own number of controls, else the default
     kwargs: dict[str, Any] = dict(device=device, batch_size=batch_size, resources=resources, extend=extend,
                                   progress=progress, runner=runner, execute=execute, log=log)

@@ -36,12 +36,33 @@ def preset_constants(preset: str) -> dict[str, Any]:
     return dict(_preset_constants(preset))
 
 
-def canonical_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def device_default_dtype(device: str | None = None, runner: Any = None) -> str | None:
+    """The dtype the model loads in without ``--dtype`` where this sweep runs (``load``: bfloat16 on
+    CUDA, float32 elsewhere), or None when that is not known here (a Ray cluster's workers decide)."""
+    if runner is not None:
+        where, gpus = getattr(runner, "device", None), getattr(runner, "gpus_per_worker", None)
+        if where == "cpu" or gpus == 0:
+            return "float32"
+        if (gpus or 0) > 0 or str(where or "").startswith("cuda"):
+            return "bfloat16"
+        return None
+    if device is not None:
+        return "bfloat16" if str(device).startswith("cuda") else "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_available() else "float32"
+
+
+def canonical_settings(settings: dict[str, Any], default_dtype: str | None = None) -> dict[str, Any]:
     """``settings`` with every value that merely repeats the preset's own dropped (steps -> None, options removed).
 
+    ``dtype`` is compared as resolved too: ``--dtype float32`` where float32 is the default
+    (``default_dtype``, the device's: :func:`device_default_dtype`) is no flag at all.
     Unknown presets are left as they are (the engine refuses them with its own message).
     """
     out = copy.deepcopy(settings)
+    if default_dtype is not None and out.get("dtype") == default_dtype:
+        out["dtype"] = None
     try:
         constants = preset_constants(str(out.get("preset")))
     except Exception:  # noqa: BLE001 - an unknown preset is refused elsewhere, with a better message

@@ -72,7 +72,8 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
-    def create_or_open(cls, run_dir: str | Path, settings: dict[str, Any], extend: bool = False) -> "Store":
+    def create_or_open(cls, run_dir: str | Path, settings: dict[str, Any], extend: bool = False,
+                       default_dtype: str | None = None) -> "Store":
         """Open RUN for a sweep with ``settings``; first use records them, later uses must agree."""
         run_dir = Path(run_dir)
         store = cls(run_dir, _connect(run_dir / DB_NAME))
@@ -82,7 +83,7 @@ class Store:
             store.set_meta("created_at", time.time())
             store.set_meta("settings", settings)
             return store
-        merged = check_settings(stored, settings, extend, run_dir)
+        merged = check_settings(stored, settings, extend, run_dir, default_dtype)
         if merged != stored:
             store.set_meta("settings", merged)
         return store
@@ -304,11 +305,13 @@ def image_problem(run_dir: Path, row: dict[str, Any]) -> str | None:
     return None if hashlib.sha256(data).hexdigest() == row["image_sha256"] else "changed since the sweep recorded it"
 
 
-def check_settings(stored: dict[str, Any], new: dict[str, Any], extend: bool, run_dir: Path) -> dict[str, Any]:
+def check_settings(stored: dict[str, Any], new: dict[str, Any], extend: bool, run_dir: Path,
+                   default_dtype: str | None = None) -> dict[str, Any]:
     """Return the settings to keep, or raise a one-line UserError naming the first mismatch.
 
-    Both sides are compared in canonical form, so ``--steps 80`` on a ``fast`` RUN is the RUN's own setting."""
-    stored, new = canonical_settings(stored), canonical_settings(new)
+    Both sides are compared in canonical form, so ``--steps 80`` on a ``fast`` RUN is the RUN's own setting,
+    and ``--dtype float32`` on a CPU RUN made without ``--dtype`` is its own dtype (``default_dtype``)."""
+    stored, new = canonical_settings(stored, default_dtype), canonical_settings(new, default_dtype)
     for key in sorted(set(stored) | set(new)):
         if key in EXTENDABLE:
             continue

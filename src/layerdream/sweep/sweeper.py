@@ -10,6 +10,7 @@ sha256; a row whose image is gone or changed is dropped and its job made again.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from .conceptsets import ConceptSet
 from .execute import EngineExecute, Persist, check_schedule, clean_stale_temp_files
 from .plan import Job, plan_jobs
 from .runner import LocalRunner, Runner, make_batches
-from .settings import canonical_settings
+from .settings import canonical_settings, device_default_dtype
 from .store import Store, check_settings
 
 
@@ -40,6 +41,9 @@ class SweepSpec:
     controls: bool = True
     controls_per_category: int | None = None  # None: the RUN's own number, else DEFAULT_CONTROLS_PER_CATEGORY
     options: dict[str, Any] = field(default_factory=dict)  # method overrides: lr, tau, weighting, baseline...
+    # the dtype the model gets without --dtype where this sweep runs (set by run_sweep; not a setting):
+    # a --dtype equal to it is stored and compared as no --dtype (settings.device_default_dtype)
+    default_dtype: str | None = None
 
     @property
     def resolved_preset(self) -> tuple[str, str]:
@@ -57,7 +61,7 @@ class SweepSpec:
             "concept_set": self.concepts.name, "concepts_fingerprint": self.concepts.fingerprint(),
             "controls": self.controls, "controls_per_category": self.controls_per_category if self.controls else 0,
             "layers": sorted(set(self.layers)), "seeds": sorted(set(self.seeds)),
-        })
+        }, self.default_dtype)
 
 
 @dataclass
@@ -106,7 +110,7 @@ def planned_settings(spec: SweepSpec, out: str | Path, extend: bool = False) -> 
     stored = Store.peek_settings(out)
     if stored is None:
         refuse_unaccounted_images(Path(out))
-    return settings if stored is None else check_settings(stored, settings, extend, Path(out))
+    return settings if stored is None else check_settings(stored, settings, extend, Path(out), spec.default_dtype)
 
 
 def refuse_unaccounted_images(run_dir: Path) -> None:
@@ -136,7 +140,7 @@ def open_run(spec: SweepSpec, out: str | Path, extend: bool = False) -> tuple[St
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UserError(f"cannot write to --out {str(out)!r} ({err.strerror or err}); choose a folder you can write to") from None
-    store = Store.create_or_open(run_dir, spec.settings(), extend=extend)
+    store = Store.create_or_open(run_dir, spec.settings(), extend=extend, default_dtype=spec.default_dtype)
     if store.get_meta("concepts") is None:
         store.set_meta("concepts", {"name": spec.concepts.name, "concepts": spec.concepts.to_json()})
     if store.get_meta("preset_rule") is None:  # which rule chose the preset the RUN's images were made with
@@ -185,6 +189,8 @@ def run_sweep(
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     check_seeds(spec.seeds)
+    if spec.default_dtype is None:  # `--dtype float32` on CPU is the default: compare it as resolved
+        spec = dataclasses.replace(spec, default_dtype=device_default_dtype(device, runner))
     run_dir = check_out_folder(out)
     spec = resolve_spec(spec, run_dir)
     settings = planned_settings(spec, run_dir, extend)  # refuses other settings; writes nothing
