@@ -47,7 +47,6 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
     layers, seeds = _int_list(layers, "layers"), _int_list(seeds, "seeds")
     checks.optional_whole_number(steps, "steps")
     checks.optional_whole_number(batch_size, "batch_size")
-    checks.optional_whole_number(controls_per_category, "controls_per_category")
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
     if batch_size is not None and batch_size < 1:
