@@ -185,3 +185,53 @@ def test_lenient_hints_are_the_papers_category_names():
     assert recognition_prompt("lenient", "Vehicles of NASA") == "What vehicles of NASA is in the image if you had to guess? One word."
     assert PROMPT_VERSION == "recog-v2"  # the lenient question changed: cached v1 answers are not reused
 
+
+
+def test_permutation_test_is_exact_for_small_samples():
+    from layerdream.evaluation.stats import permutation_test
+
+    assert permutation_test([1.0, 1.0], [0.0, 0.0]) == pytest.approx(1 / 6)  # one of C(4, 2) splits is as extreme
+    assert permutation_test([0.0, 0.0], [1.0, 1.0]) == 1.0  # one-sided: no evidence the other way round
+    assert permutation_test([0.5], []) is None
+    many = permutation_test([0.9] * 30 + [0.1] * 10, [0.1] * 40, n_perm=2000)  # 80 choose 40: sampled
+    assert 0 < many < 0.001
+
+
+def test_the_concept_bootstrap_resamples_concepts_with_their_seeds():
+    """Three seeds of one concept that agree are one concept's evidence, not three independent images."""
+    from layerdream.evaluation.stats import bootstrap_mean_interval, cluster_bootstrap_rate
+
+    images = [(c, k, 10) for c, k in (("dog", 9), ("cat", 1), ("frog", 5), ("owl", 7)) for _ in range(3)]
+    lo, hi = cluster_bootstrap_rate(images)
+    naive = bootstrap_mean_interval([k / n for _, k, n in images])
+    assert lo <= 22 / 40 <= hi and (hi - lo) > 1.5 * (naive[1] - naive[0])
+    assert cluster_bootstrap_rate([("dog", 3, 10)]) == (0.0, 1.0)  # one concept says nothing about concepts
+    assert cluster_bootstrap_rate(images) == (lo, hi)  # deterministic
+
+
+def test_concept_vs_control_counts_a_concept_once_whatever_its_seeds():
+    from layerdream.evaluation.stats import concept_vs_control
+
+    out = concept_vs_control({"dog": [1.0, 0.8], "cat": [0.9]}, [0.0, 0.1, 0.2, 0.0])
+    assert (out["n_concepts"], out["n_controls"]) == (2, 4)
+    assert out["concept_rate"] == pytest.approx(0.9) and out["effect"] == pytest.approx(0.9 - 0.075)
+    assert out["p"] == pytest.approx(1 / 15)  # C(6, 2) = 15 splits, the observed is the most extreme
+
+
+def test_t_and_normal_quantiles():
+    from layerdream.evaluation.stats import normal_quantile, t_quantile
+
+    assert normal_quantile(0.975) == pytest.approx(1.959964, abs=1e-6)
+    assert [round(t_quantile(0.975, df), 3) for df in (1, 2, 6, 30)] == [12.706, 4.303, 2.447, 2.042]
+
+
+def test_summarize_resamples_concepts_not_concept_seed_pairs():
+    """Issue 19 item 8: seeds that agree within a concept no longer narrow the concept-level interval."""
+    from layerdream.evaluation.stats import bootstrap_mean_interval
+
+    rows = [{"concept": c, "seed": s, "category": "A", "layer": 1, "score": int(q < k)}
+            for c, k in (("dog", 9), ("cat", 1), ("frog", 5), ("owl", 7)) for s in range(3) for q in range(10)]
+    [cell] = summarize(rows)
+    naive = bootstrap_mean_interval([0.9] * 3 + [0.1] * 3 + [0.5] * 3 + [0.7] * 3)
+    assert cell["units"] == 12 and cell["unit_rate"] == pytest.approx(0.55)
+    assert cell["unit_high"] - cell["unit_low"] > 1.5 * (naive[1] - naive[0])

@@ -5,10 +5,18 @@ Two kinds of interval, because they answer different questions (method.md c.4, f
 * over **queries** (Wilson 95 % on all graded answers of a cell): how sure are we about this judge's
   rate *for these images*? This is what the paper reports; it ignores that another synthesis seed
   would give other images.
-* over **units** (concept x seed; percentile bootstrap over per-unit rates): how much does the rate
-  move between images? With one seed this is the spread over concepts only.
+* over **units** (concept x seed; percentile bootstrap over per-unit rates, resampling *concepts*
+  with their seeds nested, :func:`cluster_bootstrap_rate`): how much does the rate move between
+  concepts and images? Seeds of one concept are not independent draws of concepts, so a concept is
+  resampled whole.
 
 Errors (score None) are counted in ``errors`` and left out of ``n``: a judge outage is not a "no".
+
+For claims about concepts ("layer 1 images of animals are recognised"), the unit that varies is the
+concept: :func:`cluster_bootstrap_rate` resamples concepts, each with all its seeds' images (seeds
+nested in their concept), instead of treating every (concept, seed) image as independent, which
+made the spread look smaller when seeds of one concept agree. :func:`permutation_test` is the
+one-sided test of concept images against control images (exact when the arrangements are few).
 
 Protocols are never pooled: the stringent and the lenient question measure different things (the
 paper reports them apart), so :func:`summarize` always groups by ``protocol`` when the rows carry one,
@@ -55,6 +63,136 @@ def bootstrap_mean_interval(values: Sequence[float], level: float = 0.95, n_boot
     return means[lo_i], means[hi_i]
 
 
+def t_quantile(p: float, df: int) -> float:
+    """Student t quantile (Cornish-Fisher expansion around the normal's; exact values for df 1, 2)."""
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        return (2 * p - 1) * math.sqrt(2 / (4 * p * (1 - p)))
+    z = normal_quantile(p)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
+def normal_quantile(p: float) -> float:
+    """Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9)."""
+    a = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02,
+         -3.066479806614716e01, 2.506628277459239e00)
+    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01)
+    c = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00,
+         4.374664141464968e00, 2.938163982698783e00)
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
+    if p < 0.02425:
+        q = math.sqrt(-2 * math.log(p))
+        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+    if p > 1 - 0.02425:
+        return -normal_quantile(1 - p)
+    q = p - 0.5
+    r = q * q
+    return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1))
+
+
+def cluster_bootstrap_rate(images: Sequence[tuple[Any, int, int]], level: float = 0.95, n_boot: int = 2000,
+                           seed: int = 0, small_sample: bool = True) -> tuple[float, float]:
+    """Percentile bootstrap interval of the pooled rate sum(k)/sum(n), resampling *clusters*.
+
+    ``images``: (cluster, k, n) per image, the cluster being the concept (a concept's images at
+    several seeds are one cluster: they share the concept, so they are not independent evidence about
+    concepts). Each replicate draws as many clusters as there are, with replacement, and takes every
+    image of each drawn cluster. Deterministic (fixed seed). No scored image: (0, 1); one cluster: the
+    interval of its images alone is unknowable from one concept, so (0, 1) as well.
+
+    With few clusters (a category has ~7 concepts) the percentile bootstrap is too narrow: its
+    variance is (m-1)/m of the sample's, and it uses normal rather than t tails. ``small_sample``
+    widens both ends about the rate by sqrt(m/(m-1)) * t_{m-1}/z (1.35 at m = 7, 1.02 at m = 105),
+    clipped to [0, 1]: in benchmarks/interval_coverage.py this lifts coverage at 7 concepts from
+    0.885 to about the nominal 0.95.
+    """
+    clusters: dict[Any, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for cluster, k, n in images:  # k and n may be fractions: (cluster, rate, 1) bootstraps a mean of rates
+        if n:
+            clusters[cluster][0] += float(k)
+            clusters[cluster][1] += float(n)
+    sums = list(clusters.values())
+    if len(sums) < 2:
+        return 0.0, 1.0
+    rng = random.Random(seed)
+    m = len(sums)
+    rates = []
+    for _ in range(n_boot):
+        k = n = 0
+        for _ in range(m):
+            ck, cn = sums[rng.randrange(m)]
+            k += ck
+            n += cn
+        rates.append(k / n)
+    rates.sort()
+    lo_i = int(math.floor((1 - level) / 2 * (n_boot - 1)))
+    hi_i = int(math.ceil((1 + level) / 2 * (n_boot - 1)))
+    lo, hi = rates[lo_i], rates[hi_i]
+    if small_sample:
+        rate = sum(k for k, _ in sums) / sum(n for _, n in sums)
+        q = (1 + level) / 2
+        c = math.sqrt(m / (m - 1)) * t_quantile(q, m - 1) / normal_quantile(q)
+        lo, hi = max(0.0, rate - (rate - lo) * c), min(1.0, rate + (hi - rate) * c)
+    return lo, hi
+
+
+def permutation_test(treated: Sequence[float], control: Sequence[float], n_perm: int = 20000, seed: int = 0,
+                     exact_limit: int = 50000) -> float | None:
+    """One-sided p-value that the mean of ``treated`` exceeds the mean of ``control`` by chance.
+
+    The statistic is the difference of means; under the null the labels "treated"/"control" are
+    exchangeable. Exact (every split enumerated) when there are at most ``exact_limit`` splits, else
+    ``n_perm`` random splits with p = (1 + #{>= observed}) / (1 + n_perm). None when a side is empty.
+    """
+    a, b = [float(x) for x in treated], [float(x) for x in control]
+    if not a or not b:
+        return None
+    pooled, na = a + b, len(a)
+    total = sum(pooled)
+    observed = sum(a) / na - (total - sum(a)) / len(b)
+    eps = 1e-12
+
+    def diff(sum_a: float) -> float:
+        return sum_a / na - (total - sum_a) / len(b)
+
+    if math.comb(len(pooled), na) <= exact_limit:
+        from itertools import combinations
+
+        hits = count = 0
+        for idx in combinations(range(len(pooled)), na):
+            count += 1
+            hits += diff(sum(pooled[i] for i in idx)) >= observed - eps
+        return hits / count
+    rng = random.Random(seed)
+    hits = 0
+    for _ in range(n_perm):
+        hits += diff(sum(rng.sample(pooled, na))) >= observed - eps
+    return (1 + hits) / (1 + n_perm)
+
+
+def concept_vs_control(concepts: dict[Any, list[float]], controls: Sequence[float], **kw: Any) -> dict[str, Any]:
+    """The one-sided test of a cell: concept units against control images.
+
+    ``concepts``: concept -> its images' rates (one per seed); each concept is one unit (the mean of
+    its seeds), because seeds of a concept are not independent. ``controls``: one rate per control
+    image (a control's base rate over every label of its category, where graded so). Returns p, the
+    numbers of units, both rates and the effect (concept rate minus control rate, in rate points).
+    """
+    units = [sum(v) / len(v) for v in concepts.values() if v]
+    ctrl = [float(c) for c in controls]
+    p = permutation_test(units, ctrl, **kw)
+    c_rate = sum(units) / len(units) if units else None
+    k_rate = sum(ctrl) / len(ctrl) if ctrl else None
+    return {"p": p, "n_concepts": len(units), "n_controls": len(ctrl), "concept_rate": c_rate, "control_rate": k_rate,
+            "effect": None if c_rate is None or k_rate is None else c_rate - k_rate}
+
+
 def verdict_rows(verdicts: Iterable[Verdict], meta: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Verdicts as dicts, each merged with the caller's metadata for its key (layer, seed, model, ...)."""
     meta = meta or {}
@@ -93,9 +231,15 @@ def summarize(
         for r in members:
             if r.get(score) is not None:
                 per_unit[tuple(r.get(u) for u in units)].append(int(r[score]))
-        unit_rates = [sum(v) / len(v) for _, v in sorted(per_unit.items(), key=lambda kv: _sort_key(kv[0]))]
+        ordered = sorted(per_unit.items(), key=lambda kv: _sort_key(kv[0]))
+        unit_rates = [sum(v) / len(v) for _, v in ordered]
         level = 1 - 2 * (1 - _normal_cdf(z))
-        u_low, u_high = bootstrap_mean_interval(unit_rates, level=level, n_boot=n_boot)
+        if "concept" in units and len({u[units.index("concept")] for u, _ in ordered}) > 1:
+            ci = units.index("concept")  # seeds nested in their concept: a concept is resampled whole
+            u_low, u_high = cluster_bootstrap_rate([(u[ci], r, 1) for (u, _), r in zip(ordered, unit_rates)],
+                                                   level=level, n_boot=n_boot)
+        else:
+            u_low, u_high = bootstrap_mean_interval(unit_rates, level=level, n_boot=n_boot)
         out.append({
             **dict(zip(by, gkey)),
             "rate": s / n if n else None, "n": n, "successes": s, "low": low, "high": high,
