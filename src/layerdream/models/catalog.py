@@ -124,6 +124,9 @@ _ENTRIES = [
        ["zai-org/GLM-4.1V-9B-Thinking", "zai-org/GLM-4.1V-9B-Base"], "docs/families/glm4v.md"),
     _s("glm4v_moe", "Glm4vMoeForConditionalGeneration", "GLM-4.5V", "256 (448 px, 16x16)",
        "as GLM-4.1V; MoE text model", ["zai-org/GLM-4.5V"], "docs/families/glm4v.md"),
+    _s("janus", "JanusForConditionalGeneration", "Janus / Janus-Pro", "576 (384 px, 24x24)",
+       "the understanding path (SigLIP + aligner); the VQ path (generation only) never runs",
+       ["deepseek-community/Janus-Pro-1B", "deepseek-community/Janus-Pro-7B"], "docs/families/janus.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -186,9 +189,6 @@ _ENTRIES = [
     _n("molmo2", "Molmo2ForConditionalGeneration", "Molmo2",
        f"{_ADAPTER}: attention pooling over ViT layers with pooling-index tensors; processor needs torchvision",
        ["allenai/Molmo2-8B"]),
-    _n("janus", "JanusForConditionalGeneration", "Janus / Janus-Pro",
-       f"{_ADAPTER} on the understanding path (SigLIP + aligner MLP); the VQ path is for image generation only",
-       ["deepseek-community/Janus-Pro-1B", "deepseek-community/Janus-Pro-7B"]),
     _n("blip-2", "Blip2ForConditionalGeneration", "BLIP-2",
        f"{_ADAPTER}: 32 Q-Former query outputs as image tokens (no spatial grid: needs a stated prior rule); "
        "decoder-only OPT checkpoints only (Flan-T5 ones are encoder-decoder)", ["Salesforce/blip2-opt-2.7b"]),

@@ -36,6 +36,7 @@ ADAPTERS: dict[str, str] = {
     "smolvlm": "idefics3:Idefics3Adapter",
     "gemma4": "gemma4:Gemma4Adapter",
     "mistral3": "mistral3:Mistral3Adapter",
+    "janus": "janus:JanusAdapter",
     "glm4v": "glm4v:Glm4vAdapter",
     "glm4v_moe": "glm4v:Glm4vAdapter",
     "aya_vision": "aya_vision:AyaVisionAdapter",
