@@ -6,11 +6,13 @@ versions that produced it (results are measurements; measurements need their pro
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import platform
 import re
+import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -63,19 +65,70 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone makes files private (0600)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def free_bytes(folder: str | os.PathLike) -> int | None:
+    """Free bytes on the file system of ``folder`` (or of its nearest existing parent); None if unknown."""
+    probe = Path(folder)
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
     try:
+        return shutil.disk_usage(probe).free
+    except OSError:
+        return None
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def disk_full(path: str | os.PathLike) -> UserError:
+    """The one line for a full disk (or quota): where, how much is free, and that nothing was lost."""
+    free = free_bytes(Path(path).parent)
+    return UserError(f"no space left on the device of {str(path)!r} ({human_bytes(free) if free is not None else 'nothing'} "
+                     "free); nothing was half-written and every finished result is kept: free some space (or choose "
+                     "another folder) and run the same command again")
+
+
+def check_free_space(folder: str | os.PathLike, need: int, what: str) -> None:
+    """Refuse now, before any compute, when ``folder``'s file system has less than ``need`` bytes free
+    (``need`` is a lower bound of what ``what`` will write, so a refusal is never wrong)."""
+    free = free_bytes(folder)
+    if free is not None and free < need:
+        raise UserError(f"{str(folder)!r} has {human_bytes(free)} free, and {what} need at least {human_bytes(need)}; "
+                        "free some space or choose another folder (nothing was written)")
+
+
+def image_bytes_estimate(image_size: int) -> int:
+    """A lower bound of one result on disk: its PNG (synthesised images compress to ~40% of the raw
+    RGB bytes; we count 25%) and its JSON (~1 KiB before the trajectory)."""
+    return int(0.25 * 3 * image_size * image_size) + 1024
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file renamed into place (never half a file).
+
+    A full disk (or quota) is a :class:`UserError` naming the place; the temporary file is removed."""
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as err:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            raise disk_full(path) from None
         raise
     return path
 

@@ -128,9 +128,10 @@ def align(model: str | VLM, concepts: Any = "toy", *, images: str | os.PathLike[
     else:
         raise UserError("--images DIR is needed (only --concepts toy has default images: the toy world's)")
     if out is not None:
-        from ..io import ensure_writable_dir
+        from ..io import check_free_space, ensure_writable_dir
 
         ensure_writable_dir(out)
+        check_free_space(out, 64 * 1024, "alignment.csv and alignment.png")  # a full disk: now, not after the forwards
     vlm = _load(model, device, dtype)
     if data is None:
         data = A.images_from_dir(images, names, vlm)  # resized as the model's processor does

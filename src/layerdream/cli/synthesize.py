@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import load, synthesize
     from ..errors import UserError
     from ..io import ensure_writable_dir, is_blank
-    from ..synthesis.result import done_in
+    from ..synthesis.result import check_space, done_in
 
     opts = synthesis_options(args) | resource_options(args)
     if opts["steps"] is not None and opts["steps"] <= 0:
@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     out = ensure_writable_dir(args.out)
     started = time.perf_counter()
     vlm = load(args.model, device=args.device, dtype=args.dtype)
+    check_space(out, vlm.image_size, args.concepts, args.layer, args.seed, args.snapshot, args.overwrite)  # before the compute
     written: list[str] = []
 
     def save(result) -> None:  # each result is on disk as soon as its batch finishes

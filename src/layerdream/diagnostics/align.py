@@ -261,6 +261,12 @@ def plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     fig.suptitle(title or "Text-image alignment by layer (mean over concepts, ±1 s.d.)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    import io as _io
+
+    from ..io import atomic_write_bytes
+
+    buf = _io.BytesIO()  # drawn in memory, then written atomically: a full disk never leaves half a PNG
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
     return path

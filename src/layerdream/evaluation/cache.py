@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import UserError
+from ..io import disk_full
 from .types import Answer, Grade
 
 _SCHEMA = """
@@ -30,6 +31,10 @@ CREATE TABLE IF NOT EXISTS grades (
   grader TEXT, grader_version TEXT, request TEXT, response TEXT, concept TEXT, score INTEGER, raw TEXT,
   created REAL, PRIMARY KEY (grader, grader_version, request, response, concept));
 """
+
+def _full(err: BaseException) -> bool:
+    return "disk is full" in str(err) or getattr(err, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+
 
 AnswerKey = tuple[str, str, str, str, str, int, str]
 GradeKey = tuple[str, str, str, str, str]
@@ -59,8 +64,20 @@ class VerdictCache:
             self.conn.executescript(_SCHEMA)
         except sqlite3.Error as err:
             self.conn.close()
+            if _full(err):
+                raise disk_full(self.path) from None
             raise UserError(f"cannot use the verdict cache {str(path)!r} ({err}); it must be a layerdream verdict cache "
                             "in a writable folder (delete it to start a new one)") from None
+
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        """One transaction; a full disk is one UserError (the answers stay in the verdicts being stored)."""
+        try:
+            with self.conn:
+                self.conn.executemany(sql, rows)
+        except sqlite3.OperationalError as err:
+            if _full(err):
+                raise disk_full(self.path) from None
+            raise
 
     def __enter__(self) -> "VerdictCache":
         return self
@@ -86,8 +103,7 @@ class VerdictCache:
     def put_answers(self, pairs: Iterable[tuple[AnswerKey, Answer]]) -> None:
         now = time.time()
         rows = [(*k, a.text, a.score, a.rank, now) for k, a in pairs if a.error is None]
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self._write("INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def get_grades(self, keys: Iterable[GradeKey]) -> dict[GradeKey, Grade]:
         out: dict[GradeKey, Grade] = {}
@@ -103,5 +119,4 @@ class VerdictCache:
     def put_grades(self, pairs: Iterable[tuple[GradeKey, Grade]]) -> None:
         now = time.time()
         rows = [(*k, g.score, g.raw, now) for k, g in pairs if g.error is None and g.score is not None]
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO grades VALUES (?,?,?,?,?,?,?,?)", rows)
+        self._write("INSERT OR REPLACE INTO grades VALUES (?,?,?,?,?,?,?,?)", rows)

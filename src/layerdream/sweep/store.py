@@ -339,20 +339,64 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(_SCHEMA + _LABEL_SCHEMA)
     except sqlite3.Error as err:
+        if is_disk_full(err):
+            from ..io import disk_full
+
+            raise disk_full(path) from None
         raise UserError(f"cannot open {str(path)!r} ({err}); check the --out folder") from None
     conn.row_factory = sqlite3.Row
     return conn
 
 
+def is_disk_full(err: BaseException) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full"), or an OSError of a full disk or quota."""
+    import errno
+
+    if isinstance(err, sqlite3.OperationalError):
+        return "disk is full" in str(err) or getattr(err, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 class _tx:
-    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK): one explicit transaction, independent of sqlite3's autocommit rules."""
+    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK): one explicit transaction, independent of sqlite3's autocommit rules.
+
+    A full disk is one UserError (the transaction is rolled back: nothing of it is stored, and nothing
+    committed before is lost)."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            if is_disk_full(err):
+                raise self._full() from None
+            raise
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is not None:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite may have rolled back already (SQLITE_FULL does)
+            if exc is not None and is_disk_full(exc):
+                raise self._full() from None
+            return
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            if not is_disk_full(err):
+                raise
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise self._full() from None
+
+    def _full(self) -> UserError:
+        from ..io import disk_full
+
+        path = self.conn.execute("PRAGMA database_list").fetchone()[2] or "the RUN database"
+        return disk_full(path)

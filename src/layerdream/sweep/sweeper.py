@@ -230,6 +230,7 @@ def run_sweep(
             schedule = execute.schedule(sorted({j.layer for j in jobs}))
             if store is not None:
                 schedule = check_schedule(store.get_meta("schedule") or {}, schedule, run_dir)
+        check_space(run_dir, pending, execute)
         # Only now, with every concept and layer accepted, is the RUN created or its settings updated.
         if store is not None:
             store.close()
@@ -265,6 +266,25 @@ def run_sweep(
             store.close()
         if lock is not None:
             lock.close()
+
+
+ROW_BYTES = 512  # a results row in sweep.sqlite
+WAL_PAGE = 4096  # each committed row appends at least one page to the WAL, up to SQLite's checkpoint at 1000 pages
+
+
+def check_space(run_dir: Path, pending: Sequence[Job], execute: Any) -> None:
+    """Before any compute: refuse a sweep whose pending images cannot fit on RUN's file system.
+
+    The need is a lower bound (``io.image_bytes_estimate`` per image, at the engine's image size, its
+    row, and the WAL pages its commit appends; measured on a toy sweep: 5.2 KiB PNG + 3.4 KiB JSON +
+    ~10 KiB of WAL per image against 3 + 1 + 4.5 KiB counted), so a refusal is never wrong; a disk that fills up anyway ends in one line too, with every
+    finished image kept (the row of an image is committed only after its PNG and JSON are in place)."""
+    from ..io import check_free_space, image_bytes_estimate
+
+    size = getattr(getattr(execute, "vlm", None), "image_size", None)
+    if isinstance(size, int) and size > 0 and pending:
+        need = len(pending) * (image_bytes_estimate(size) + ROW_BYTES) + min(len(pending), 1000) * WAL_PAGE
+        check_free_space(run_dir, need, f"the {len(pending)} pending images of this sweep (and their database rows)")
 
 
 def _exclusive(run_dir: Path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -100,6 +101,20 @@ class SynthesisResult:
             atomic_save_png(out_dir / f"{self.stem()}_step{step}.png", to_pil(image))
         js = atomic_write_json(out_dir / f"{self.stem()}.json", self.metadata())
         return png, js
+
+
+def check_space(out: Path, image_size: int, concepts: Sequence[str], layers: Sequence[int], seeds: Sequence[int],
+                snapshots: Sequence[int] = (), overwrite: bool = False) -> None:
+    """Refuse before the compute when ``out`` cannot hold the images still to make (a lower bound per
+    image, ``io.image_bytes_estimate``); a result whose JSON is already there counts as made, unless
+    ``overwrite``. (Without this a full disk showed up after all the compute: ENOSPC on the first save.)"""
+    from ..io import check_free_space, image_bytes_estimate
+
+    todo = [(c, l, s) for c in dict.fromkeys(x.strip() for x in concepts) for l in dict.fromkeys(layers)
+            for s in dict.fromkeys(seeds) if overwrite or not (Path(out) / f"{stem(c, l, s)}.json").exists()]
+    n = len(todo) * (1 + len(snapshots or ()))
+    if n:
+        check_free_space(out, n * image_bytes_estimate(image_size), f"{n} image(s)")
 
 
 def done_in(out: Path):
