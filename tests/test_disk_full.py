@@ -153,12 +153,13 @@ def test_a_judge_cache_on_a_full_disk_is_one_line(tmp_path):
 def test_a_sweep_that_cannot_fit_is_refused_before_any_compute(tmp_path, monkeypatch):
     run, spec = tmp_path / "run", _spec(tmp_path)
     monkeypatch.setattr(ld_io, "free_bytes", lambda folder: 100_000)
-    engine = Engine(image_size=896)  # 18 images of a 896-px model: at least 10 MiB
-    with pytest.raises(UserError, match=r"has 97.7 KiB free, and the 18 pending images .* need at least"):
+    engine = Engine(image_size=896)  # some 20 images of a 896-px model: at least 10 MiB
+    with pytest.raises(UserError, match=r"has 97.7 KiB free, and the \d+ pending images .* need at least \d+\.\d MiB"):
         run_sweep(spec, run, execute=engine, progress=False, log=lambda m: None)
     assert engine.calls == 0 and not run.exists()  # no compute, no RUN left behind
     monkeypatch.setattr(ld_io, "free_bytes", lambda folder: 10**12)
-    assert run_sweep(spec, run, execute=engine, progress=False, log=lambda m: None).ran == 18
+    outcome = run_sweep(spec, run, execute=engine, progress=False, log=lambda m: None)
+    assert outcome.ran == outcome.total > 0
 
 
 def test_synthesize_checks_the_space_of_what_is_left_to_make(tmp_path, monkeypatch):
