@@ -174,7 +174,7 @@ def test_chance_lines_carry_their_n_and_interval(judged_run):
     # every chance value shows an interval, the number of answers and of images: "13% [6–25] q=40, 4 images"
     cells = re.findall(r"(?:random|shuffled) (\d+%) \[(\d+)–(\d+)\] q=(\d+), (\d+) images?", html)
     assert cells and all(int(q) > 0 and int(n) > 0 for *_, q, n in cells)
-    pooled = re.findall(r"<td class='ctrl'>(\d+%) \[(\d+)–(\d+)\] q=(\d+), (\d+) images</td>", html)
+    pooled = re.findall(r"<td class='ctrl'>(\d+%) \[(\d+)–(\d+)\] q=(\d+), (\d+) images(?:, base rate \d+% over every label)?</td>", html)
     assert pooled and all(int(n) >= 2 for *_, n in pooled)  # the pooled line rests on every category's controls
 
 
@@ -217,3 +217,22 @@ def test_an_embedded_report_writes_one_file(judged_run, tmp_path):
     out.parent.mkdir()
     assert main(["report", str(judged_run), "--embed", "--out", str(out)]) == 0
     assert [p.name for p in out.parent.iterdir()] == ["r.html"]
+
+
+def test_the_report_shows_the_concept_interval_first_and_tests_concepts_against_controls(judged_run):
+    """Issue 19 items 7-9: an interval over concepts beside the paper's over queries, the judge's base
+    rate per category from every label, and a one-sided concept-vs-control test per category x layer."""
+    import json
+
+    assert main(["report", str(judged_run)]) == 0
+    html = (judged_run / "report.html").read_text()
+    assert "concepts [" in html and "· queries [" in html and "base rate" in html
+    assert "concept vs control: one-sided permutation test" in html
+    tables = json.loads((judged_run / "report_files" / "tables.json").read_text())
+    concept = [r for r in tables["recognition"] if r["kind"] == "concept" and r["category"] == "All"]
+    assert concept and all(r["ci_concepts_lo"] <= r["rate"] <= r["ci_concepts_hi"] and r["concepts"] == 5 for r in concept)
+    controls = [r for r in tables["recognition"] if r["kind"] != "concept"]
+    assert controls and all(r["base_rate"] is not None for r in controls)
+    tests = [t for t in tables["tests"] if t["control"] == "controls" and t["category"] == "All"]
+    assert {t["layer"] for t in tests} == {1, 5, 10}
+    assert all(t["n_concepts"] == 5 and t["effect"] > 0 and t["p"] < 0.05 for t in tests if t["protocol"] == "lenient")

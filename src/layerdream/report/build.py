@@ -28,7 +28,7 @@ from ..sweep.store import Store, image_file, image_problem
 from . import html
 from .lens import lens_html, load_lens
 from .plots import figure3
-from .tables import (agreement_table, cosine_table, current_verdicts, disagreements, failures, graders,
+from .tables import (agreement_table, control_tests, cosine_table, current_verdicts, disagreements, failures, graders,
                      human_judges, identical_protocols, per_image, recognition_table)
 
 ASSETS = "report_files"
@@ -63,6 +63,7 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
         results = store.results()
         check_images(Path(run_dir), results)
         verdicts = current_verdicts(results, store.verdicts(chosen)) if chosen else []
+        labels = current_verdicts(results, store.label_scores(chosen)) if chosen else []
         concepts = run_concepts(store)
         human = _humans(store, results, concepts.categories, humans, models) if humans else None
         settings = store.get_meta("settings")
@@ -79,7 +80,8 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
             "concepts": concepts.to_json(), "planned": planned, "config": config,
             "grader": "; ".join(grader_label(g) for g in grader_ids) or None,
             "failures": failures(verdicts), "one_question": identical_protocols(verdicts),
-            "table": recognition_table(results, verdicts, concepts.categories),
+            "table": recognition_table(results, verdicts, concepts.categories, labels),
+            "tests": control_tests(results, verdicts, labels, concepts.categories), "label_scores": labels,
             "cosine": cosine_table(results, concepts.categories), "humans": human, "lens": load_lens(run_dir)}
 
 
@@ -111,7 +113,8 @@ def export(data: dict[str, Any], fmt: str) -> bytes:
     """The recognition table (and cosine table) as CSV or JSON bytes; every row names judge and grader."""
     if fmt == "json":
         blob = {"generator": GENERATOR, "judge": data["judge"], "grader": data["grader"], "failures": data["failures"],
-                "recognition": data["table"], "cosine": data["cosine"], "config": data["config"]}
+                "recognition": data["table"], "tests": data.get("tests", []), "cosine": data["cosine"],
+                "config": data["config"]}
         if data.get("humans"):
             blob["humans"] = data["humans"]
         if data.get("lens"):
@@ -248,7 +251,8 @@ def _render(data: dict[str, Any], assets: Path, embed: bool) -> str:
     text = html.page(
         title=f"layerdream report: {run_dir.name}", run_dir=run_dir, summary=summary, figures=figures,
         failures=html.failures_html(data["failures"], data["judge"], str(run_dir)),
-        tables={heading: html.recognition_html(data["table"], protocol, data["grader"]) for heading, protocol in sections(data)},
+        tables={heading: html.recognition_html(data["table"], protocol, data["grader"])
+                + html.tests_html(data.get("tests", []), protocol) for heading, protocol in sections(data)},
         cosine=html.cosine_html(data["cosine"]), humans=html.humans_html(data.get("humans"), src) + lens_html(data.get("lens"), src),
         gallery=html.gallery_html(data["results"], data["concepts"], src, _image_rates(data["verdicts"], merged=one)),
         config=data["config"], generator=GENERATOR)

@@ -57,13 +57,54 @@ def _ci(lo: float | None, hi: float | None) -> str:
 
 
 def _chance(cell: dict[str, Any] | None) -> str:
-    """A chance line with its evidence: rate [Wilson 95% over queries], q answers from k images."""
+    """A chance line with its evidence: rate [Wilson 95% over queries], q answers from k images, and the
+    judge's base rate for the category (every label) where the controls were graded so."""
     if cell is None:
         return ""
     if cell["rate"] is None:
         return f"– ({cell['errors']} failed)" if cell["errors"] else "–"
+    base = f", base rate {_pct(cell['base_rate'])} over every label" if cell.get("base_rate") is not None else ""
     return (f"{_pct(cell['rate'])} {_ci(cell['ci_queries_lo'], cell['ci_queries_hi'])} q={cell['n']}, "
-            f"{cell['images']} image{'s' if cell['images'] != 1 else ''}")
+            f"{cell['images']} image{'s' if cell['images'] != 1 else ''}{base}")
+
+
+def _p(p: float | None) -> str:
+    return "–" if p is None else f"{p:.3f}" if p >= 0.001 else "<0.001"
+
+
+def tests_html(tests: list[dict[str, Any]], protocol: str) -> str:
+    """Per category x layer: the one-sided permutation test of concept images against the controls."""
+    rows = [t for t in tests if t["protocol"] == protocol and t["control"] == "controls"]
+    if not rows:
+        return ""
+    categories = list(dict.fromkeys(t["category"] for t in rows))
+    layers = sorted({t["layer"] for t in rows})
+    cells = {(t["category"], t["layer"]): t for t in rows}
+    head = "".join(f"<th>layer {l}</th>" for l in layers)
+    body = []
+    for cat in categories:
+        tds = []
+        for l in layers:
+            t = cells.get((cat, l))
+            if t is None:
+                tds.append("<td class='missing'>–</td>")
+                continue
+            tds.append(f"<td><span class='rate'>p {_p(t['p'])}</span> <span class='ci'>{100 * t['effect']:+.0f} pts; "
+                       f"{t['n_concepts']} concepts vs {t['n_controls']} controls</span></td>")
+        style = " style='font-weight:600'" if cat == ALL else ""
+        body.append(f"<tr><th{style}>{escape(cat)}</th>{''.join(tds)}</tr>")
+    return ("<p class='ci'>concept vs control: one-sided permutation test that concept images are recognised more "
+            "often than the category's random and shuffled controls (a concept counts once, the mean of its seeds; a "
+            "control once, its base rate over every label of its category); effect = concept rate − control rate. "
+            "Per control kind in tables.json (<code>tests</code>).</p>"
+            f"<table><tr><th>category</th>{head}</tr>{''.join(body)}</table>")
+
+
+def _concepts_ci(c: dict[str, Any]) -> str:
+    """The interval over concepts, first (the one for a claim about concepts); none for one concept."""
+    if c.get("ci_concepts_lo") is None:
+        return ""
+    return f"concepts {_ci(c['ci_concepts_lo'], c['ci_concepts_hi'])} · queries "
 
 
 def recognition_html(rows: list[dict[str, Any]], protocol: str, grader: str | None = None) -> str:
@@ -90,8 +131,8 @@ def recognition_html(rows: list[dict[str, Any]], protocol: str, grader: str | No
             seeds = ", ".join(f"s{s} {_pct(r)}" for s, r in c["seed_rates"].items())
             controls = " · ".join(f"{k} {_chance(ctrl[k][(cat, l)])}" for k in ctrl if (cat, l) in ctrl[k])
             tds.append(
-                f"<td><span class='rate'>{_pct(c['rate'])}</span> <span class='ci'>{_ci(c['ci_queries_lo'], c['ci_queries_hi'])} "
-                f"q={c['n']}</span><br><span class='ci'>images {c['images_recognised']}/{c['images_scored']} "
+                f"<td><span class='rate'>{_pct(c['rate'])}</span> <span class='ci'>{_concepts_ci(c)}"
+                f"{_ci(c['ci_queries_lo'], c['ci_queries_hi'])} q={c['n']}</span><br><span class='ci'>images {c['images_recognised']}/{c['images_scored']} "
                 f"{_ci(c['ci_images_lo'], c['ci_images_hi'])}; {escape(seeds)}</span>"
                 + (f"<br><span class='ctrl'>chance: {escape(controls)}</span>" if controls else "") + failed + "</td>")
         style = " style='font-weight:600'" if cat == ALL else ""
@@ -233,7 +274,10 @@ def page(*, title: str, run_dir: Path, summary: str, figures: dict[str, str], ta
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="generator" content="{escape(generator)}"><title>{escape(title)}</title><style>{CSS}</style></head><body>
 <h1>{escape(title)}</h1><p>{summary}</p>{failures}<div id="image-check" data-broken="-1" data-total="-1" class="warn" hidden></div>
 <h2>Recognition rate vs layer</h2>{figs or ("<p class='missing'>no verdicts yet: run <code>layerdream judge RUN</code></p>" if not failures else "<p class='err'>nothing to plot: no query was scored (see the failures above)</p>")}
-<h2>Recognition tables</h2><p class='ci'>rate = positive answers / scored answers; [..] = Wilson 95% over queries;
+<h2>Recognition tables</h2><p class='ci'>rate = positive answers / scored answers; "concepts [..]" = 95% bootstrap
+over concepts (each with all its seeds: the interval for a claim about concepts); "queries [..]" = Wilson 95% over
+queries (the paper's interval; it treats every answer as independent and covers the concept-level rate far less
+often than 95%: docs/report.md);
 "images k/n [..]" = images recognised by most of their answers, Wilson 95% over images (seeds x concepts); chance = the
 category's random-direction and shuffled-concept controls at that layer, with their own interval, q answers and images
 (the last rows pool the controls of all categories).</p>{tabs or "<p class='missing'>no verdicts</p>"}{humans}

@@ -8,8 +8,16 @@ Two intervals because they answer different questions:
   answers are positive (rate > 1/2); Wilson over images. With several seeds this carries the
   optimisation-seed variance that method.md (d.3) notes the paper's intervals leave out.
 
-Controls (random / shuffled) get the same rows, so every table carries its own chance line. Verdicts
-with ``score`` None (judge errors) are counted as missing, never as 0.
+* **over concepts** (``ci_concepts``): the rate's percentile bootstrap resampling concepts, each with
+  all its seeds' images (``evaluation.stats.cluster_bootstrap_rate``): the interval for a claim about
+  concepts, and the one the terminal shows first. A control's clusters are its own images (random)
+  or its donors (shuffled: a shuffled image is its donor's image).
+
+Controls (random / shuffled) get the same rows, so every table carries its own chance line. A
+control's ``base_rate`` is the judge's base rate for its category: its answers graded against every
+label of the category (``label_scores``), not only the one it was asked about. :func:`control_tests`
+tests concept images against control images per category x layer (one-sided permutation test).
+Verdicts with ``score`` None (judge errors) are counted as missing, never as 0.
 """
 from __future__ import annotations
 
@@ -36,12 +44,16 @@ class Cell:
     images_scored: int = 0
     errors: int = 0
     seed_rates: dict[int, float] = field(default_factory=dict)
+    clusters: dict[str, list[int]] = field(default_factory=dict)  # concept (or control unit) -> [k, n]
+    base_scores: list[float] = field(default_factory=list)  # controls: per image, the mean over every label
 
     def as_row(self) -> dict[str, Any]:
-        from ..evaluation.stats import wilson_interval
+        from ..evaluation.stats import cluster_bootstrap_rate, wilson_interval
 
         q_lo, q_hi = wilson_interval(self.k, self.n) if self.n else (None, None)
         i_lo, i_hi = wilson_interval(self.images_recognised, self.images_scored) if self.images_scored else (None, None)
+        c_lo, c_hi = (cluster_bootstrap_rate([(c, k, n) for c, (k, n) in self.clusters.items()], n_boot=1000)
+                      if len(self.clusters) > 1 else (None, None))
         return {
             "kind": self.kind, "category": self.category, "layer": self.layer, "protocol": self.protocol,
             "images": self.images, "k": self.k, "n": self.n, "rate": (self.k / self.n) if self.n else None,
@@ -50,6 +62,9 @@ class Cell:
             "image_rate": (self.images_recognised / self.images_scored) if self.images_scored else None,
             "ci_images_lo": i_lo, "ci_images_hi": i_hi, "errors": self.errors,
             "seed_rates": {str(s): round(r, 4) for s, r in sorted(self.seed_rates.items())},
+            "concepts": len(self.clusters), "ci_concepts_lo": c_lo, "ci_concepts_hi": c_hi,
+            "base_rate": (sum(self.base_scores) / len(self.base_scores)) if self.base_scores else None,
+            "base_images": len(self.base_scores),
         }
 
 
@@ -66,11 +81,30 @@ def per_image(verdicts: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[
     return dict(out)
 
 
+def cluster_of(r: dict[str, Any]) -> str:
+    """The unit a bootstrap over concepts resamples: the concept; a shuffled control's donor (its image
+    is the donor's); a random control's own image (every random direction is independent)."""
+    return r["concept"] if r["kind"] == "concept" else r["source"] if r["kind"] == "shuffled" else r["key"]
+
+
+def base_rates(label_scores: Iterable[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """(job key, protocol) -> mean score over every query and every label of the control's category."""
+    sums: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for s in label_scores:
+        if s.get("score") is not None:
+            agg = sums[(s["key"], s["protocol"])]
+            agg[0] += int(s["score"])
+            agg[1] += 1
+    return {pair: k / n for pair, (k, n) in sums.items() if n}
+
+
 def recognition_table(results: list[dict[str, Any]], verdicts: list[dict[str, Any]],
-                      categories: list[str] | None = None) -> list[dict[str, Any]]:
+                      categories: list[str] | None = None,
+                      label_scores: Iterable[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Rows for every (kind, category or All, layer, protocol) that has verdicts, in display order
     (``categories``: the concept set's order; default: order of first appearance)."""
     images = per_image(verdicts)
+    base = base_rates(label_scores or [])
     protocols = sorted({p for _, p in images}, key=lambda p: (p != "stringent", p))
     cells: dict[tuple[str, str, int, str], Cell] = {}
     seed_counts: dict[tuple[str, str, int, str], dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
@@ -87,6 +121,11 @@ def recognition_table(results: list[dict[str, Any]], verdicts: list[dict[str, An
                 cell.n += agg["n"]
                 cell.errors += agg["errors"]
                 if agg["n"]:
+                    unit = cell.clusters.setdefault(cluster_of(r), [0, 0])
+                    unit[0] += agg["k"]
+                    unit[1] += agg["n"]
+                    if (r["key"], protocol) in base:
+                        cell.base_scores.append(base[(r["key"], protocol)])
                     cell.images_scored += 1
                     cell.images_recognised += int(agg["k"] / agg["n"] > 0.5)
                     seed_counts[ck][r["seed"]][0] += agg["k"]
@@ -96,6 +135,48 @@ def recognition_table(results: list[dict[str, Any]], verdicts: list[dict[str, An
     order = _category_order(results, categories)
     return [c.as_row() for c in sorted(cells.values(), key=lambda c: (
         protocols.index(c.protocol), KIND_ORDER.get(c.kind, 9), order.get(c.category, 10**6), c.layer))]
+
+
+def control_tests(results: list[dict[str, Any]], verdicts: list[dict[str, Any]],
+                  label_scores: Iterable[dict[str, Any]] | None = None,
+                  categories: list[str] | None = None) -> list[dict[str, Any]]:
+    """Per (category or All, layer, protocol) and control (random, shuffled, or both pooled as
+    ``controls``): is the concept images' rate above the controls'? One-sided permutation test
+    (``evaluation.stats.concept_vs_control``): a concept counts once (mean over its seeds' images), a
+    control image once (its base rate over every label of its category where graded so, else its rate
+    for the label it was asked about). Columns: p, n_concepts, n_controls, concept_rate, control_rate,
+    effect (the difference in rate points)."""
+    from ..evaluation.stats import concept_vs_control
+
+    images = per_image(verdicts)
+    base = base_rates(label_scores or [])
+    protocols = sorted({p for _, p in images}, key=lambda p: (p != "stringent", p))
+    concept_units: dict[tuple[str, int, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    control_units: dict[tuple[str, int, str, str], list[float]] = defaultdict(list)
+    for r in results:
+        for protocol in protocols:
+            agg = images.get((r["key"], protocol))
+            if agg is None or not agg["n"]:
+                continue
+            rate = agg["k"] / agg["n"]
+            for category in (r["category"], ALL):
+                if r["kind"] == "concept":
+                    concept_units[(category, r["layer"], protocol)][r["concept"]].append(rate)
+                else:
+                    value = base.get((r["key"], protocol), rate)
+                    for control in (r["kind"], "controls"):
+                        control_units[(category, r["layer"], protocol, control)].append(value)
+    order = _category_order(results, categories)
+    rows = []
+    for (category, layer, protocol, control), values in control_units.items():
+        units = concept_units.get((category, layer, protocol))
+        if not units:
+            continue
+        test = concept_vs_control(units, values)
+        rows.append({"category": category, "layer": layer, "protocol": protocol, "control": control, **test})
+    rank = {"random": 0, "shuffled": 1, "controls": 2}
+    return sorted(rows, key=lambda r: (protocols.index(r["protocol"]), order.get(r["category"], 10**6), r["layer"],
+                                       rank.get(r["control"], 9)))
 
 
 def cosine_table(results: list[dict[str, Any]], categories: list[str] | None = None) -> list[dict[str, Any]]:
