@@ -207,6 +207,8 @@ def test_an_error_in_execute_fails_only_its_batch_and_a_user_error_ends_the_swee
 
 
 def test_bad_worker_shapes_are_one_line_errors(ray_address, tmp_path, concepts_file):
+    """...refused by the preflight, before the RUN is written (issue 24.21: the refused sweep left its
+    settings, so the corrected command was refused as 'made with layers=[1], not [1, 2]')."""
     spec = _spec(concepts_file, layers=(1,))
     for runner, message in [
         (RayRunner(workers=3, progress=False), "--workers 3 x 1 CPU each does not fit"),
@@ -216,8 +218,62 @@ def test_bad_worker_shapes_are_one_line_errors(ray_address, tmp_path, concepts_f
         with pytest.raises(UserError, match=message):
             run_sweep(spec, tmp_path / "run", batch_size=2, runner=runner, execute=SlowFake(), progress=False,
                       log=lambda m: None)
+        assert not (tmp_path / "run").exists()  # no RUN, so no settings to refuse the next command
+    corrected = _spec(concepts_file, layers=(1, 2))
+    outcome = run_sweep(corrected, tmp_path / "run", batch_size=2, runner=RayRunner(workers=2, progress=False, log=lambda m: None),
+                        execute=SlowFake(), progress=False, log=lambda m: None)
+    assert outcome.failed == 0 and outcome.ran == outcome.total
     with pytest.raises(UserError, match="--workers must be at least 1"):
         RayRunner(workers=0)
+
+
+class DiesOnce(SlowFake):
+    """Kills its own worker process on its first batch ever (a marker file says it happened), so the
+    worker dies before the driver has seen any result of it; Ray restarts it and retries the batch."""
+
+    def __init__(self, marker: str):
+        super().__init__()
+        self.marker = marker
+
+    def __call__(self, batch):
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().__call__(batch)
+
+
+def test_a_worker_restarted_during_its_first_batch_is_reported(ray_address, tmp_path, concepts_file):
+    """Issue 24.17: the summary said nothing of a restart when the worker died before its first result."""
+    runner = RayRunner(workers=1, progress=False, log=lambda m: None)
+    outcome = run_sweep(_spec(concepts_file, layers=(1,)), tmp_path / "run", batch_size=4, runner=runner,
+                        execute=DiesOnce(str(tmp_path / "died")), progress=False, log=lambda m: None)
+    assert (tmp_path / "died").exists() and outcome.failed == 0 and outcome.ran == outcome.total
+    assert "restarted 1x" in runner.summary, runner.summary
+
+
+def test_nothing_listening_at_the_ray_address_is_one_line_at_once(tmp_path, concepts_file):
+    """Issue 24.8: `--ray 127.0.0.1:1` printed Ray's reconnect warnings for 600 s and ignored SIGTERM."""
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "layerdream.cli", "sweep", "--concepts", str(concepts_file), "--out",
+                           str(tmp_path / "run"), "--ray", "127.0.0.1:1", "--quiet"], env=cli_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "nothing answers at the Ray address 127.0.0.1:1" in proc.stderr
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "run").exists()
+
+
+def test_ray_auto_with_a_stale_cluster_file_is_one_line(monkeypatch):
+    """`--ray auto` after an earlier local --ray run joined the address it left in ray_current_cluster."""
+    from ray._private import services, utils
+
+    from layerdream.sweep.ray_connect import check_reachable
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(utils, "read_ray_address", lambda temp_dir=None: "127.0.0.1:1")
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: [])
+    with pytest.raises(UserError, match="ray_current_cluster, which an earlier `ray start` or --ray run left"):
+        check_reachable("auto")
 
 
 # -- the driver: the real CLI in a subprocess that joins this test's Ray ------------------------------------

@@ -12,8 +12,6 @@ nothing is there, and in at most ``TIMEOUT`` seconds when packets are dropped. T
 from __future__ import annotations
 
 import os
-import socket
-import threading
 from urllib.parse import urlparse
 
 from ..errors import UserError
@@ -50,26 +48,11 @@ def _bypassed(host: str) -> bool:
 
 
 def reachable(url: str | None = None, timeout: float = TIMEOUT) -> bool:
-    """Whether a TCP connection to the hub (or its proxy) opens within ``timeout`` seconds.
+    """Whether a TCP connection to the hub (or its proxy) opens within ``timeout`` seconds."""
+    from ..net import port_open
 
-    The lookup runs in a daemon thread: ``getaddrinfo`` has no timeout of its own and can stall for
-    many seconds on a machine whose resolver is unreachable."""
     host, port = _target(url or endpoint())
-    if not host:
-        return False
-    result: list[bool] = []
-
-    def attempt() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=attempt, daemon=True, name="layerdream-hub-check")
-    thread.start()
-    thread.join(timeout + 0.5)
-    return bool(result and result[0])
+    return port_open(host, port, timeout)
 
 
 def cached(repo_id: str, filename: str = "config.json") -> bool:

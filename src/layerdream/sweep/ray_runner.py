@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import UserError
 from .plan import Job
+from .ray_connect import check_reachable, sigterm_ends_connect
 from .runner import Batch, Execute, JobFailure, OnResult
 
 RAY_MISSING = "--ray needs Ray, which is not installed here: pip install 'layerdream[ray]' (or pip install 'ray[client]>=2.9')"
@@ -130,13 +131,16 @@ class Worker:
     def identity(self) -> dict[str, Any]:
         """Who ran a batch: the pid changes when Ray restarts the worker."""
         ids: list = []
+        restarted = False
         try:
             import ray
 
             ids = [str(g) for g in ray.get_gpu_ids()]
+            # Ray's own word: a worker killed before the driver ever saw its first pid is restarted too
+            restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
         except Exception:  # noqa: BLE001 - identity is informative only
             pass
-        return {"pid": os.getpid(), "host": socket.gethostname(), "gpus": ids}
+        return {"pid": os.getpid(), "host": socket.gethostname(), "gpus": ids, "restarted": restarted}
 
     def ready(self) -> dict[str, Any]:
         """Returns once the engine is built; raises what stopped it from being built."""
@@ -172,18 +176,27 @@ class WorkerStats:
     host: str = "?"
     gpus: list[str] = field(default_factory=list)
     alive: bool = True
+    reconstructed: bool = False  # Ray says this actor was restarted at least once
 
     def note(self, identity: dict[str, Any]) -> None:
         self.host = identity.get("host", self.host)
         self.gpus = identity.get("gpus", self.gpus)
+        self.reconstructed = self.reconstructed or bool(identity.get("restarted"))
         pid = identity.get("pid")
         if pid is not None and pid not in self.pids:
             self.pids.append(pid)
 
+    @property
+    def restarts(self) -> int:
+        """Restarts seen: new pids, or at least one when Ray says so (a worker killed during its first
+        batch or its model load was restarted before the driver knew its first pid)."""
+        return max(len(self.pids) - 1, 1 if self.reconstructed else 0)
+
     def label(self) -> str:
         where = f"gpu{','.join(self.gpus)}" if self.gpus else f"pid {self.pids[-1] if self.pids else '?'}"
-        restarts = f", restarted {len(self.pids) - 1}x" if len(self.pids) > 1 else ""
-        return f"w{self.index} ({self.host} {where}{restarts})"
+        restarts = f", restarted {self.restarts}x" if self.restarts else ""
+        gone = ", died (restarts used up)" if not self.alive else ""
+        return f"w{self.index} ({self.host} {where}{restarts}{gone})"
 
 
 class RayRunner:
@@ -233,15 +246,36 @@ class RayRunner:
         self.summary: str = ""
         self.elapsed = 0.0  # seconds from the first batch sent to the last result persisted (models loaded)
         self.delivered = 0
+        self._started: bool | None = None  # preflight connected: True if it started the Ray instance
 
     # -- Runner protocol ---------------------------------------------------------------------------------
+    def preflight(self, n_jobs: int) -> None:
+        """Reach Ray and check that the workers asked for fit the cluster, before the sweep writes its
+        RUN: a refused `--workers 99` or an unreachable cluster leaves no settings behind that would then
+        refuse the corrected command. The connection is kept for :meth:`run` (:meth:`release` drops it)."""
+        ray = import_ray()
+        if self._started is None:
+            self._started = self._connect(ray)
+        try:
+            self._layout(ray, max(1, n_jobs))
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Shut down a Ray this runner started in :meth:`preflight` and has not used (safe to call twice)."""
+        if self._started:
+            import_ray().shutdown()
+        self._started = None
+
     def run(self, batches: Sequence[Batch], execute: Execute, on_result: OnResult) -> int:
         ray = import_ray()
         self.failures, self.stats, self.summary = [], [], ""
         jobs = [job for batch in batches for job in batch]
         if not jobs:
             return 0
-        started_ray = self._connect(ray)
+        started_ray = self._connect(ray) if self._started is None else self._started
+        self._started = None  # from here on this call owns the connection (and shuts down what it started)
         actors: list = []
         try:
             use_gpu, per_gpu, per_cpu, n = self._layout(ray, len(batches))
@@ -273,9 +307,10 @@ class RayRunner:
         kwargs = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         kwargs.update(self.init_kwargs)
         address = self.address or "local"
+        check_reachable(address)  # nothing listening (or a stale --ray auto file): one line now, not 600 s
         try:
-            with warnings.catch_warnings():  # Ray Client warns before it raises; the one line below says it
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(), sigterm_ends_connect():  # Ray Client warns before it raises;
+                warnings.simplefilter("ignore")  # the one line below says it
                 ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError, OSError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
@@ -334,11 +369,15 @@ class RayRunner:
         Waiting for the plans also waits for every worker's model to load, so a model a worker cannot
         load is one line here, before any batch is sent."""
         if not hasattr(execute, "planned_batch"):
+            plans: list[int | None] = [None] * len(actors)
             _get(ray, [a.ready.remote() for a in actors])  # every worker up before the clock starts
-            return [None] * len(actors)
-        if self.progress:
-            self.log(f"layerdream sweep: {len(actors)} Ray worker(s) loading the model (once each)")
-        return _get(ray, [a.planned_batch.remote(jobs, self.batch) for a in actors])
+        else:
+            if self.progress:
+                self.log(f"layerdream sweep: {len(actors)} Ray worker(s) loading the model (once each)")
+            plans = _get(ray, [a.planned_batch.remote(jobs, self.batch) for a in actors])
+        for stats, identity in zip(self.stats, _get(ray, [a.identity.remote() for a in actors])):
+            stats.note(identity)  # each worker's first pid: a later restart shows as a new one
+        return plans
 
     # -- the loop ----------------------------------------------------------------------------------------
     def _drive(self, ray, actors: list, work: "WorkQueue", on_result: OnResult, use_gpu: bool, per_gpu: float,
@@ -366,7 +405,7 @@ class RayRunner:
                     if ref in probes:
                         i = probes.pop(ref)
                         try:
-                            ray.get(ref)
+                            self.stats[i].note(ray.get(ref))  # back after a restart: its new pid
                         except Exception:  # noqa: BLE001 - restarts used up: this worker is gone for good
                             self.stats[i].alive = False
                         feed(i)

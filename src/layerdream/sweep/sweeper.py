@@ -2,8 +2,9 @@
 
 The order matters for the user: everything that can be refused (unreadable concepts file, a RUN
 made with other settings, an unwritable folder) is refused *before* the model loads, in seconds, and
-nothing is written until the model has accepted every layer and every concept (the preflight): a
-sweep that fails on its concept file leaves no RUN behind that would then refuse the corrected file.
+nothing is written until the model has accepted every layer and every concept, and a Ray runner has
+reached its cluster and fitted its workers to it (the preflight): a sweep that fails on its concept
+file or its --workers leaves no RUN behind that would then refuse the corrected command.
 
 Resuming trusts no file blindly: every recorded image must still exist and hash to its recorded
 sha256; a row whose image is gone or changed is dropped and its job made again.
@@ -217,6 +218,8 @@ def run_sweep(
                 store, _ = open_run(spec, run_dir, extend)
             log(f"layerdream sweep: all {len(jobs)} jobs in {run_dir} are done; nothing to run")
             return SweepOutcome(len(jobs), already, 0, 0.0)
+        if hasattr(runner, "preflight"):  # Ray: cluster reached, workers' shape accepted, before the RUN is written
+            runner.preflight(len(pending))  # type: ignore[union-attr]
         if execute is None:
             import layerdream as ld
 
@@ -266,6 +269,8 @@ def run_sweep(
             store.close()
         if lock is not None:
             lock.close()
+        if hasattr(runner, "release"):  # a Ray started by the preflight of a sweep that stopped before running
+            runner.release()  # type: ignore[union-attr]
 
 
 ROW_BYTES = 512  # a results row in sweep.sqlite
