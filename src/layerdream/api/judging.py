@@ -158,21 +158,37 @@ def judge_summary(outcome: JudgeOutcome, judge_id: str, grader: str, run: str) -
 
 
 def rates_summary(run: str, judge_id: str) -> str:
-    """What the judge just measured, all categories pooled: concepts beside their controls, per
-    protocol and layer, with 95 % Wilson intervals over queries (the report has every category)."""
+    """What the judge just measured, all categories pooled, per protocol and layer: the concept rate with
+    its 95 % interval over concepts first (bootstrap, seeds nested: the interval for a claim about
+    concepts), the paper's interval (Wilson over queries) beside it, each control's rate, and the
+    one-sided test of concept images against the controls (p, effect, n). The report has every category."""
     from ..report.build import load
     from ..report.tables import ALL
 
-    rows = [r for r in load(run, judge_id)["table"] if r["category"] == ALL]
-    lines = [f"recognition rate by layer (all categories; 95 % CI over queries); details: layerdream report {run}"]
+    data = load(run, judge_id)
+    rows = [r for r in data["table"] if r["category"] == ALL]
+    tests = {(t["protocol"], t["layer"]): t for t in data.get("tests", []) if t["category"] == ALL and t["control"] == "controls"}
+    lines = [f"recognition rate by layer, all categories: rate [95 % CI over concepts] (the paper's interval, over "
+             f"queries); controls at their base rate over every label; details: layerdream report {run}"]
     for protocol in dict.fromkeys(r["protocol"] for r in rows):
         cells = {(r["kind"], r["layer"]): r for r in rows if r["protocol"] == protocol}
         for layer in sorted({layer for _, layer in cells}):
+            c = cells.get(("concept", layer))
             parts = []
-            for kind in ("concept", "shuffled", "random"):
+            if c and c["rate"] is not None:
+                concepts = (f"[{c['ci_concepts_lo']:.2f}, {c['ci_concepts_hi']:.2f}] over {c['concepts']} concepts"
+                            if c.get("ci_concepts_lo") is not None else "(one concept: no interval over concepts)")
+                parts.append(f"concept {c['rate']:.2f} {concepts} (paper's: [{c['ci_queries_lo']:.2f}, "
+                             f"{c['ci_queries_hi']:.2f}] over {c['n']} queries)")
+            for kind in ("shuffled", "random"):
                 r = cells.get((kind, layer))
                 if r and r["rate"] is not None:
-                    parts.append(f"{kind} {r['rate']:.2f} [{r['ci_queries_lo']:.2f}, {r['ci_queries_hi']:.2f}] n={r['n']}")
+                    rate = r["base_rate"] if r.get("base_rate") is not None else r["rate"]
+                    parts.append(f"{kind} {rate:.2f} n={r['images_scored']}")
+            t = tests.get((protocol, layer))
+            if t and t["p"] is not None:
+                parts.append(f"concept vs controls {100 * t['effect']:+.0f} pts, one-sided p={t['p']:.3g} "
+                             f"({t['n_concepts']} concepts, {t['n_controls']} controls)")
             if parts:
-                lines.append(f"  {protocol:<9} layer {layer:>2}: " + "   ".join(parts))
+                lines.append(f"  {protocol:<9} layer {layer:>2}: " + "; ".join(parts))
     return "\n".join(lines)

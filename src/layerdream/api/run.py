@@ -105,8 +105,17 @@ class Run:
         control's rate beside it: random_rate, random_ci_queries_lo/hi, random_n, random_images, and the
         same for shuffled. ``controls="same"``: the controls of the same group; ``"pooled"``: all
         categories' controls at the same layer (and seed), as the report's figure draws them.
+
+        Also: ``concepts`` and ``ci_concepts_lo/hi``, the 95 % interval over concepts (bootstrap, each
+        concept with all its seeds; the one for a claim about concepts); per control kind its
+        ``base_rate`` (answers graded against every label of the category) and the one-sided
+        permutation test of concept images against those controls, ``<kind>_p`` and ``<kind>_effect``
+        (concept rate minus control rate); ``controls_p``, ``controls_effect``, ``controls_n``: the
+        same against both kinds together (docs/evaluation.md).
         """
         from ..evaluation.prompts import PROTOCOLS
+        from ..evaluation.stats import concept_vs_control
+        from ..report.tables import image_values
 
         pd = _pandas()
         keys = (by,) if isinstance(by, str) else tuple(by)
@@ -118,9 +127,12 @@ class Run:
             raise UserError(f"controls must be 'same' or 'pooled', got {controls!r}")
         data = self._data(judge)
         verdicts = [v for v in data["verdicts"] if protocol is None or v["protocol"] == protocol]
-        rows = grouped_recognition(data["results"], verdicts, keys)
+        labels = data.get("label_scores") or []
+        rows = grouped_recognition(data["results"], verdicts, keys, labels)
         control_keys = keys if controls == "same" else tuple(k for k in keys if k in ("layer", "seed"))
-        chance = rows if control_keys == keys else grouped_recognition(data["results"], verdicts, control_keys)
+        chance = rows if control_keys == keys else grouped_recognition(data["results"], verdicts, control_keys, labels)
+        values = image_values(data["results"], verdicts, labels)
+        info = {r["key"]: r for r in data["results"]}
         out = []
         for row in rows:
             if row["kind"] != "concept":
@@ -128,16 +140,31 @@ class Run:
             entry = {k: row[k] for k in keys}
             entry["protocol"] = row["protocol"]
             entry.update({k: row[k] for k in ("images", "k", "n", "rate", "ci_queries_lo", "ci_queries_hi", "image_rate",
-                                               "ci_images_lo", "ci_images_hi", "errors")})
+                                               "ci_images_lo", "ci_images_hi", "errors", "concepts", "ci_concepts_lo",
+                                               "ci_concepts_hi")})
+            mine = [(info[key], v) for (key, proto), v in values.items() if proto == row["protocol"]]
+            units: dict[str, list[float]] = {}
+            for r, v in mine:
+                if r["kind"] == "concept" and all(r[k] == row[k] for k in keys):
+                    units.setdefault(r["concept"], []).append(v)
+            pooled: list[float] = []
             for kind in CONTROL_KINDS:
                 match = next((c for c in chance if c["kind"] == kind and c["protocol"] == row["protocol"]
                               and all(c[k] == row[k] for k in control_keys)), None)
-                for col in ("rate", "ci_queries_lo", "ci_queries_hi", "n", "images"):
+                for col in ("rate", "ci_queries_lo", "ci_queries_hi", "n", "images", "base_rate"):
                     entry[f"{kind}_{col}"] = None if match is None else match[col]
+                ctrl = [v for r, v in mine if r["kind"] == kind and all(r[k] == row[k] for k in control_keys)]
+                pooled += ctrl
+                test = concept_vs_control(units, ctrl)
+                entry[f"{kind}_p"], entry[f"{kind}_effect"] = test["p"], test["effect"]
+            test = concept_vs_control(units, pooled)
+            entry["controls_p"], entry["controls_effect"], entry["controls_n"] = test["p"], test["effect"], test["n_controls"]
             out.append(entry)
         columns = [*keys, "protocol", "images", "k", "n", "rate", "ci_queries_lo", "ci_queries_hi", "image_rate",
-                   "ci_images_lo", "ci_images_hi", "errors",
-                   *[f"{kind}_{col}" for kind in CONTROL_KINDS for col in ("rate", "ci_queries_lo", "ci_queries_hi", "n", "images")]]
+                   "ci_images_lo", "ci_images_hi", "errors", "concepts", "ci_concepts_lo", "ci_concepts_hi",
+                   *[f"{kind}_{col}" for kind in CONTROL_KINDS
+                     for col in ("rate", "ci_queries_lo", "ci_queries_hi", "n", "images", "base_rate", "p", "effect")],
+                   "controls_p", "controls_effect", "controls_n"]
         frame = pd.DataFrame(out, columns=columns)
         order = _sort_order(data["concepts"])
         frame = frame.sort_values(by=["protocol", *keys], key=lambda col: col.map(lambda v: order(col.name, v)),
@@ -234,7 +261,8 @@ class Run:
         return f"<div>{head}{more}{gallery}{caption}{plot}</div>"
 
 
-def grouped_recognition(results: list[dict[str, Any]], verdicts: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+def grouped_recognition(results: list[dict[str, Any]], verdicts: list[dict[str, Any]], keys: Sequence[str],
+                        label_scores: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """``report.tables.recognition_table`` grouped by ``keys`` instead of (category, layer): the same counts
     and Wilson intervals, computed by the same code. Each row carries its group's key values."""
     from ..report.tables import ALL, recognition_table
@@ -244,7 +272,7 @@ def grouped_recognition(results: list[dict[str, Any]], verdicts: list[dict[str, 
                   for r in results]
     values = {"\x1f".join(str(r[k]) for k in group): {k: r[k] for k in group} for r in results}
     out = []
-    for row in recognition_table(relabelled, verdicts):
+    for row in recognition_table(relabelled, verdicts, label_scores=label_scores):
         if row["category"] == ALL and group:
             continue
         if not group and row["category"] != ALL:

@@ -137,6 +137,19 @@ def recognition_table(results: list[dict[str, Any]], verdicts: list[dict[str, An
         protocols.index(c.protocol), KIND_ORDER.get(c.kind, 9), order.get(c.category, 10**6), c.layer))]
 
 
+def image_values(results: list[dict[str, Any]], verdicts: list[dict[str, Any]],
+                 label_scores: Iterable[dict[str, Any]] | None = None) -> dict[tuple[str, str], float]:
+    """(job key, protocol) -> the image's rate: k/n for a concept image, the base rate over every label
+    of its category for a control (its k/n for the one label where it was not graded so)."""
+    base = base_rates(label_scores or [])
+    kinds = {r["key"]: r["kind"] for r in results}
+    out = {}
+    for pair, agg in per_image(verdicts).items():
+        if agg["n"] and pair[0] in kinds:
+            out[pair] = base.get(pair, agg["k"] / agg["n"]) if kinds[pair[0]] != "concept" else agg["k"] / agg["n"]
+    return out
+
+
 def control_tests(results: list[dict[str, Any]], verdicts: list[dict[str, Any]],
                   label_scores: Iterable[dict[str, Any]] | None = None,
                   categories: list[str] | None = None) -> list[dict[str, Any]]:
