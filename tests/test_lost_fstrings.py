@@ -25,6 +25,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "layerdream"
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}\n]+)\}(?!\})")
 _SKIP = {tokenize.NL, tokenize.COMMENT}
+# what may follow the ':' of a placeholder (format-spec mini-language); "{name: word, ...}" is prose
+_SPEC = re.compile(r"(?:.?[<>=^])?[+\- ]?z?#?0?\d*[_,]?(?:\.\d+)?[bcdeEfFgGnosxX%]?")
 
 
 def _bound_names(tree: ast.AST) -> set[str]:
@@ -95,7 +97,11 @@ def lost_fstrings(source: str) -> list[tuple[int, str]]:
                 continue
             for match in _PLACEHOLDER.finditer(text):
                 inner = match.group(1)
-                expr = re.split(r"![rsa](?=$|:)|:(?![^\[(]*[\])])", inner, maxsplit=1)[0].strip()
+                parts = re.split(r"(![rsa](?=$|:)|:(?![^\[(]*[\])]))", inner, maxsplit=1)
+                expr = parts[0].strip()
+                spec = inner[len(parts[0]):].removeprefix("!r").removeprefix("!s").removeprefix("!a")
+                if spec.startswith(":") and not _SPEC.fullmatch(spec[1:]):
+                    continue  # not a format spec: braces in prose, e.g. "{name: word, synonyms: [..]}"
                 try:
                     parsed = ast.parse(expr, mode="eval").body
                 except SyntaxError:
@@ -116,6 +122,7 @@ def test_the_scan_finds_the_bug_it_was_written_for():
     fine = ("name = 'a'\nmsg = f'{name}' 'literal {{braces}}'\nt = '{name}'.format(name=name)\n"
             "route = '/image/{name:str}'\nv = '{\"json\": 1}'\nw = '{unbound.attr}'\n"
             "x = f'{{category: [concepts]}}'\n"
+            "y = (f'{name!r}: give words, or '\n     '{name: word, synonyms: [..]} entries')\n"
             "def f(k, n):\n    \"\"\"-> {k, n} over the queries.\"\"\"\n")
     assert lost_fstrings(fine) == []
 
