@@ -100,6 +100,7 @@ class Spy:
 
 
 def _spec(concepts_file, model="fake", layers=(1, 2), seeds=(0,), **kw) -> SweepSpec:
+    kw.setdefault("controls_per_category", 1)  # the job counts below (8 concepts + 2 x 3 controls per layer and seed)
     return SweepSpec(model=model, concepts=load_concept_set(str(concepts_file)), layers=list(layers), seeds=list(seeds),
                      **kw)
 
