@@ -195,3 +195,32 @@ def test_default_rubric_grader_is_gpt5_mini_on_openais_endpoint(judge_url, grade
     named = make_judge("openai", model="judge-model", api_key_env="LD_TEST_KEY", grader_model="my-grader", **opts)
     assert named.grader.client.model == "my-grader" and named.grader_description == "the paper's rubric, graded by " \
         + named.grader_id[4:]
+
+
+def test_the_judge_summary_says_which_rule_chose_the_grader(server, images, tmp_path):
+    """The `layerdream judge` line names the grader and, for a default, the rule (issue 19 item 6)."""
+    import layerdream as ld
+    from layerdream.api import make_judge as api_make_judge
+    from layerdream.sweep.conceptsets import load_concept_set
+    from layerdream.sweep.sweeper import SweepSpec, run_sweep
+
+    (tmp_path / "c.yaml").write_text("categories:\n  Animals: [dog, cat]\n")
+    red = images["red"]
+
+    class Result:
+        cosine_initial, cosine_final, seconds, trajectory, config = 0.0, 0.5, 0.0, [], {}
+
+        def to_pil(self):
+            from PIL import Image
+
+            return Image.open(red).convert("RGB")
+
+    spec = SweepSpec(model="fake", concepts=load_concept_set(str(tmp_path / "c.yaml")), layers=[1], seeds=[0],
+                     controls=False)
+    run_sweep(spec, tmp_path / "run", execute=lambda batch: [(j, Result()) for j in batch], progress=False, log=lambda m: None)
+    judge = api_make_judge("openai", model="fake-vlm", base_url=server.url, api_key_env="LD_TEST_KEY")
+    summary = ld.api.judge_run_with(tmp_path / "run", judge, n_queries=1, progress=False).summary()
+    assert "graded by fake-vlm@" in summary and "default off OpenAI's endpoint: the judge's own model" in summary
+    on_openai = api_make_judge("openai", model="gpt-5", base_url=server.url, api_key_env="LD_TEST_KEY",
+                               grader_base_url="https://api.openai.com/v1")
+    assert on_openai.grader.client.model == "gpt-5-mini"  # --grader-base-url alone: the default model there

@@ -25,8 +25,9 @@ def make_judge(judge: str = "toy", *, model: str | None = None, base_url: str | 
     from ..evaluation.evaluate import make_judge as build
 
     grading: dict[str, Any] = {}
-    if grader_model:
-        grading = {"grader_model": grader_model, "grader_base_url": grader_base_url, "grader_api_key_env": grader_api_key_env}
+    if grader_model or grader_base_url or grader_api_key_env:  # an endpoint alone picks the default model there
+        grading = {k: v for k, v in (("grader_model", grader_model), ("grader_base_url", grader_base_url),
+                                     ("grader_api_key_env", grader_api_key_env)) if v}
     if grader:
         grading["grader"] = grader
     if judge == "openai":
@@ -87,7 +88,8 @@ def judge_run_with(run: Run | str | os.PathLike[str], judge: Judge, *, protocols
         outcome = judge_run(store, judge, protocols=protocols, n_queries=n_queries, rejudge=rejudge, progress=progress)
     finally:
         store.close()
-    return JudgeSummary(run, getattr(judge, "id", "judge"), grader_label(getattr(judge, "grader_id", None)), outcome)
+    grader = getattr(judge, "grader_description", None) or grader_label(getattr(judge, "grader_id", None))
+    return JudgeSummary(run, getattr(judge, "id", "judge"), grader, outcome)
 
 
 def judge(run: Run | str | os.PathLike[str], judge: str | Judge = "toy", *, protocols: str | Sequence[str] = ("stringent", "lenient"),

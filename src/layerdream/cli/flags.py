@@ -155,7 +155,8 @@ def add_judge_flags(parser: argparse.ArgumentParser) -> None:
                    help="rubric: the paper's LLM rubric grader (default for --judge openai); matcher: the offline "
                         "string matcher (default for --judge hf; not the paper's grader)")
     g.add_argument("--grader-model", default=None,
-                   help="model of the rubric grader, e.g. gpt-5-mini as in the paper (default: the judge's own model)")
+                   help="model of the rubric grader (default: gpt-5-mini, the paper's grader, when the grader's endpoint "
+                        "is OpenAI's own; else the judge's own model; the summary says which)")
     g.add_argument("--grader-base-url", default=None, help="grader endpoint (default: --judge-base-url)")
     g.add_argument("--grader-api-key-env", default=None, help="grader key variable (default: --judge-api-key-env)")
     g.add_argument("--protocol", default=",".join(PROTOCOLS), help="comma list of stringent,lenient (default: both)")
