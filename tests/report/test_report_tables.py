@@ -46,3 +46,31 @@ def test_category_order_follows_the_concept_set():
     v = verdicts("a", "stringent", [1]) + verdicts("b", "stringent", [0])
     rows = recognition_table(results, v, categories=["Zoo", "Apples"])
     assert grid(rows, "concept", "stringent")[0] == ["Zoo", "Apples", ALL]
+
+
+def test_a_one_layer_figure_keeps_its_bands_and_chance_lines():
+    """Issue 24 item 13: with one layer the bands had no width and the chance lines one point: gone,
+    though the legend listed them. Every drawn series must cover some width."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    from layerdream.report.plots import figure3_figure
+    from layerdream.report.tables import recognition_table
+
+    results, verdicts = [], []
+    for kind, concept, source in (("concept", "dog", "dog"), ("concept", "cat", "cat"), ("random", "dog", "random#0"),
+                                  ("shuffled", "cat", "paris")):
+        key = f"{kind}|{concept}|{source}|L1|s0"
+        results.append({"key": key, "kind": kind, "concept": concept, "category": "Animals", "source": source,
+                        "layer": 1, "seed": 0})
+        verdicts += [{"key": key, "protocol": "lenient", "query_index": i, "score": int(kind == "concept" or i == 0)}
+                     for i in range(4)]
+    fig = figure3_figure(recognition_table(results, verdicts), "lenient")
+    ax = fig.axes[0]
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 3 and all(b.get_paths()[0].get_extents().width > 0 for b in bands)
+    lines = [l for l in ax.get_lines() if l.get_label() and not l.get_label().startswith("_")]
+    assert len(lines) == 3
+    for line in lines:
+        assert len(line.get_xdata()) > 1 or line.get_marker() not in (None, "None", "")
+    plt.close(fig)

@@ -17,6 +17,33 @@ from .tables import ALL, grid
 
 def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: str = "") -> Path | None:
     """Write the figure for one protocol to ``path``; None if there is nothing to plot (no scored query)."""
+    import matplotlib.pyplot as plt
+
+    fig = figure3_figure(rows, protocol, title)
+    if fig is None:
+        return None
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _band(ax, xs: list[int], lo: list[float], hi: list[float], **style: Any) -> None:
+    """A shaded interval over layers; at a single layer a band has no width, so a short one is drawn
+    half a layer either side (else the one-layer plot lost its bands and chance lines: issue 24 item 13)."""
+    if len(xs) == 1:
+        xs, lo, hi = [xs[0] - 0.35, xs[0] + 0.35], lo * 2, hi * 2
+    ax.fill_between(xs, lo, hi, **style)
+
+
+def _line(ax, xs: list[int], ys: list[float], **style: Any) -> None:
+    if len(xs) == 1 and not style.get("marker"):  # one point of a line without markers draws nothing
+        xs, ys = [xs[0] - 0.35, xs[0] + 0.35], ys * 2
+    ax.plot(xs, ys, **style)
+
+
+def figure3_figure(rows: list[dict[str, Any]], protocol: str, title: str = ""):
+    """The figure for one protocol (a matplotlib Figure; Agg), or None if there is nothing to plot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,19 +64,21 @@ def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: 
         ys = [cells[(category, l)]["rate"] for l in xs]
         lo = [cells[(category, l)]["ci_queries_lo"] for l in xs]
         hi = [cells[(category, l)]["ci_queries_hi"] for l in xs]
-        ax.fill_between(xs, lo, hi, color="tab:red", alpha=0.2, linewidth=0)
-        ax.plot(xs, ys, color="tab:red", marker="o", markersize=4, linewidth=1.5, label="concept")
+        _band(ax, xs, lo, hi, color="tab:red", alpha=0.2, linewidth=0)
+        _line(ax, xs, ys, color="tab:red", marker="o", markersize=4, linewidth=1.5, label="concept")
         for ctrl, style, name in ((random_cells, "--", "random control"), (shuffled_cells, ":", "shuffled control")):
             cx = [l for l in layers if (ALL, l) in ctrl and ctrl[(ALL, l)]["rate"] is not None]
             if cx:
                 cells_c = [ctrl[(ALL, l)] for l in cx]
-                ax.fill_between(cx, [c["ci_queries_lo"] for c in cells_c], [c["ci_queries_hi"] for c in cells_c],
-                                color="0.5", alpha=0.12, linewidth=0)
-                ax.plot(cx, [c["rate"] for c in cells_c], color="0.45", linestyle=style, linewidth=1.2,
-                        label=f"{name} ({_n_range(cells_c)} per layer, all categories)")
+                _band(ax, cx, [c["ci_queries_lo"] for c in cells_c], [c["ci_queries_hi"] for c in cells_c],
+                      color="0.5", alpha=0.12, linewidth=0)
+                _line(ax, cx, [c["rate"] for c in cells_c], color="0.45", linestyle=style, linewidth=1.2,
+                      label=f"{name} ({_n_range(cells_c)} per layer, all categories)")
         ax.set_title(category, fontsize=10)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xticks(layers)
+        if len(layers) == 1:
+            ax.set_xlim(layers[0] - 1, layers[0] + 1)
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("recognition rate")
@@ -64,10 +93,7 @@ def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: 
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
     fig.suptitle(title or f"Recognition rate by layer ({protocol}; 95% Wilson band over queries)", fontsize=10)
     fig.tight_layout(rect=(0, bottom, 1, 0.95))
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _n_range(cells: list[dict[str, Any]]) -> str:
