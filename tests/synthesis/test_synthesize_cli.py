@@ -79,7 +79,8 @@ def test_unknown_model_type(tiny_folder, tmp_path, capsys):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "mamba"}))
     code = _main(["synthesize", "red", "--model", str(folder), "--out", str(tmp_path / "o")])
-    assert code == 2 and "supported families: gemma3" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "supported families: " in err and "gemma3" in err and "docs/adding-a-model.md" in err
 
 
 def _main(argv):

@@ -127,6 +127,9 @@ _ENTRIES = [
     _s("janus", "JanusForConditionalGeneration", "Janus / Janus-Pro", "576 (384 px, 24x24)",
        "the understanding path (SigLIP + aligner); the VQ path (generation only) never runs",
        ["deepseek-community/Janus-Pro-1B", "deepseek-community/Janus-Pro-7B"], "docs/families/janus.md"),
+    _s("blip-2", "Blip2ForConditionalGeneration", "BLIP-2 (OPT)", "32 (224 px; Q-Former queries, flat prior)",
+       "learned queries: flat spatial prior, recorded; Flan-T5 checkpoints refused (encoder-decoder)",
+       ["Salesforce/blip2-opt-2.7b", "Salesforce/blip2-opt-6.7b"], "docs/families/blip2.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -189,9 +192,6 @@ _ENTRIES = [
     _n("molmo2", "Molmo2ForConditionalGeneration", "Molmo2",
        f"{_ADAPTER}: attention pooling over ViT layers with pooling-index tensors; processor needs torchvision",
        ["allenai/Molmo2-8B"]),
-    _n("blip-2", "Blip2ForConditionalGeneration", "BLIP-2",
-       f"{_ADAPTER}: 32 Q-Former query outputs as image tokens (no spatial grid: needs a stated prior rule); "
-       "decoder-only OPT checkpoints only (Flan-T5 ones are encoder-decoder)", ["Salesforce/blip2-opt-2.7b"]),
     _n("instructblip", "InstructBlipForConditionalGeneration", "InstructBLIP",
        f"{_ADAPTER}: Q-Former queries conditioned on the instruction text (the prompt changes the image tokens); "
        "Vicuna checkpoints only", ["Salesforce/instructblip-vicuna-7b"]),

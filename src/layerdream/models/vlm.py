@@ -48,8 +48,10 @@ class VLM:
         self.adapter = adapter
         self.name = name
         self.path = path
-        self.backbone = model.model  # never the top-level forward: it computes full-vocab logits
-        self.layers = model.get_decoder().layers
+        # never the top-level forward: it computes full-vocab logits; families whose classes have no
+        # `.model` (BLIP-2) give their own backbone and decoder through the adapter
+        self.backbone = getattr(adapter, "backbone", None) or model.model
+        self.layers = (getattr(adapter, "decoder", None) or model.get_decoder()).layers
         text_config = model.config.get_text_config()
         self.num_layers = int(text_config.num_hidden_layers)
         self.hidden_size = int(text_config.hidden_size)

@@ -98,7 +98,8 @@ def copy_cost(config, layer: int, image_size: int, canvas: int, prompt_length: i
     kept = n * d_v * a if checkpoint_vision else block
     vision_bytes = dims.layers * kept + 3 * image_size**2 * a + n * d_v * a  # + the conv's input, the post-norm
     tc = config.get_text_config()
-    d, i_t, heads = tc.hidden_size, tc.intermediate_size, tc.num_attention_heads
+    d, heads = tc.hidden_size, tc.num_attention_heads
+    i_t = getattr(tc, "intermediate_size", None) or getattr(tc, "ffn_dim", None) or 4 * d  # OPT (BLIP-2): ffn_dim
     kv = getattr(tc, "num_key_value_heads", heads) or heads
     hd = getattr(tc, "head_dim", None) or d // heads
     t = prompt_length
