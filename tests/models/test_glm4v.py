@@ -68,5 +68,34 @@ def test_the_moe_variant_is_served_by_the_same_adapter():
     assert x.grad.abs().sum() > 0 and vlm.image_positions().numel() == 256
 
 
+def test_glm46v_is_served_with_the_models_own_positions():
+    """GLM-4.6V: the same vision path under its own classes (Glm46VProcessor, its own get_rope_index):
+    our explicit positions give the states the model computes from the processor's own output."""
+    from PIL import Image
+    from transformers import Glm46VConfig, Glm46VForConditionalGeneration, Glm46VProcessor
+    from transformers.models.glm46v.image_processing_pil_glm46v import Glm46VImageProcessorPil
+
+    from layerdream.models.glm4v import Glm4vAdapter
+    from layerdream.models.vlm import VLM
+
+    model, processor = family.build_model_and_processor(
+        config_cls=Glm46VConfig, model_cls=Glm46VForConditionalGeneration, processor_cls=Glm46VProcessor,
+        image_processor_cls=Glm46VImageProcessorPil, layers=2)  # layer 1 < L: hidden_states[L] is post-norm
+    model.requires_grad_(False)
+    vlm = VLM(model, processor, Glm4vAdapter(model, processor), name="glm46v")
+    array = np.random.default_rng(1).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
+    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    ours = vlm.image_tokens(x, 1)
+    enc = dict(processor.apply_chat_template([{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
+                                             add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
+    with torch.no_grad():
+        model.model.rope_deltas = None
+        theirs = model.model(**enc, use_cache=False, output_hidden_states=True).hidden_states[1][:, vlm.image_positions()]
+    torch.testing.assert_close(ours, theirs.float(), rtol=0, atol=1e-5)
+    x.requires_grad_(True)
+    vlm.image_tokens(x, 1).pow(2).mean().backward()
+    assert x.grad.abs().sum() > 0
+
+
 def test_memory_model_matches_what_the_tower_keeps(vlm):
     assert_memory_model_close(vlm, vlm.image_size, 1)

@@ -130,6 +130,9 @@ _ENTRIES = [
     _s("blip-2", "Blip2ForConditionalGeneration", "BLIP-2 (OPT)", "32 (224 px; Q-Former queries, flat prior)",
        "learned queries: flat spatial prior, recorded; Flan-T5 checkpoints refused (encoder-decoder)",
        ["Salesforce/blip2-opt-2.7b", "Salesforce/blip2-opt-6.7b"], "docs/families/blip2.md"),
+    _s("glm46v", "Glm46VForConditionalGeneration", "GLM-4.6V", "256 (448 px, 16x16)",
+       "GLM-4.1V's vision path under its own classes (the GLM-4V adapter)", ["zai-org/GLM-4.6V"],
+       "docs/families/glm4v.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -175,8 +178,6 @@ _ENTRIES = [
     _n("llama4", "Llama4ForConditionalGeneration", "Llama 4",
        f"{_ADAPTER}: ViT + pixel-shuffle MLP; MoE text model; tiles + global image; processor needs torchvision",
        ["meta-llama/Llama-4-Scout-17B-16E-Instruct"]),
-    _n("glm46v", "Glm46VForConditionalGeneration", "GLM-4.6V", f"{_ADAPTER}: GLM-4.xV vision path; 3-D positions",
-       ["zai-org/GLM-4.6V"]),
     _n("glmga", "Glm46VForConditionalGeneration", "GLM-GA (GLM-4.6V class)",
        f"{_ADAPTER}: loads as Glm46VForConditionalGeneration (no modeling file of its own)"),
     _n("glm5_next", "Glm5NextForConditionalGeneration", "GLM-5 Next", f"{_ADAPTER}: ViT + merger; MoE text model"),

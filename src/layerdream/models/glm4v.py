@@ -23,7 +23,7 @@ from .qwen2_5_vl import Qwen2_5_VLAdapter
 
 
 class Glm4vAdapter(Qwen2_5_VLAdapter):
-    model_types = ("glm4v", "glm4v_moe")
+    model_types = ("glm4v", "glm4v_moe", "glm46v")
 
     def __init__(self, model, processor):
         super().__init__(model, processor)

@@ -40,6 +40,7 @@ ADAPTERS: dict[str, str] = {
     "blip-2": "blip2:Blip2Adapter",
     "glm4v": "glm4v:Glm4vAdapter",
     "glm4v_moe": "glm4v:Glm4vAdapter",
+    "glm46v": "glm4v:Glm4vAdapter",
     "aya_vision": "aya_vision:AyaVisionAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only

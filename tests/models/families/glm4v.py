@@ -28,7 +28,8 @@ SPECIALS = ["<|endoftext|>", "[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|as
             "<|end_of_image|>", "<|image|>", "<|begin_of_video|>", "<|end_of_video|>", "<|video|>", "<unk>"]
 
 
-def build_model_and_processor(*, layers: int = 2, seed: int = 0, config_cls=None, model_cls=None, text=None):
+def build_model_and_processor(*, layers: int = 2, seed: int = 0, config_cls=None, model_cls=None, text=None,
+                              processor_cls=None, image_processor_cls=None):
     import torch
     from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vProcessor
     from transformers.models.glm4v.image_processing_pil_glm4v import Glm4vImageProcessorPil
@@ -42,7 +43,8 @@ def build_model_and_processor(*, layers: int = 2, seed: int = 0, config_cls=None
     tok.add_tokens(SPECIALS[1:12], special_tokens=True)
     ids = tok.convert_tokens_to_ids
     video = images_only_video_processor("Glm4vVideoProcessor", patch_size=PATCH)
-    processor = make_processor(Glm4vProcessor, image_processor=Glm4vImageProcessorPil(patch_size=PATCH), tokenizer=tok,
+    processor = make_processor(processor_cls or Glm4vProcessor,
+                               image_processor=(image_processor_cls or Glm4vImageProcessorPil)(patch_size=PATCH), tokenizer=tok,
                                video_processor=video, chat_template=CHAT_TEMPLATE)
     text_config = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
                        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=1024,
