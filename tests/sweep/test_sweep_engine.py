@@ -126,6 +126,11 @@ def test_the_run_keeps_lr_and_tau_per_layer_and_a_resume_that_would_change_them_
     row = store.results()[0]
     extra = json.loads(row["extra"])
     assert extra["lr"] == schedule["1"]["lr"] and extra["tau"] == schedule["1"]["tau"]
+    assert 1.0 <= extra["effective_tokens"] <= extra["image_tokens"] == 4  # issue 19 item 4: per result, in the RUN
+    from layerdream.report.build import load
+
+    [cell] = [c for c in load(run)["cosine"] if c["kind"] == "concept" and c["category"] == "All"]
+    assert cell["mean_effective_tokens"] >= 1.0 and cell["image_tokens"] == 4
     assert json.loads((run / row["image_path"]).with_suffix(".json").read_text())["config"]["tau_source"] == "interpolated"
     store.set_meta("schedule", {"1": {**schedule["1"], "tau": 0.005}})  # as if an older rule had made them
     store.close()

@@ -59,7 +59,7 @@ def test_lr_and_tau_say_where_they_came_from():
     assert same.to_dict() == at10.to_dict()
     fast = make_config("fast", layer=1, **geo)
     assert (fast.lr_source, fast.tau_source, fast.paper_layer) == ("preset", "preset", None)
-    with pytest.raises(TypeError):
+    with pytest.raises(UserError, match="unknown synthesis option 'lr_source'"):  # provenance, not an option
         make_config("fast", layer=1, lr_source="paper", **geo)
 
 
@@ -73,3 +73,25 @@ def test_results_record_interpolated_lr_tau_and_the_fingerprint_knows(tiny_vlm):
     assert cfg["lr"] > 0 and cfg["tau"] > 0
     as_paper = {k: v for k, v in cfg.items() if k != "fingerprint"} | {"lr_source": "paper", "tau_source": "paper"}
     assert fingerprint(as_paper, "red") != cfg["fingerprint"]
+
+
+def test_every_result_says_how_many_tokens_its_representation_rests_on(tiny_vlm):
+    """Issue 19 item 4: exp(entropy) of the final attention weights; mean pooling rests on all of them."""
+    import torch
+
+    from layerdream.synthesis.objective import attention_weights, effective_tokens
+
+    z = torch.randn(2, 16, 8)
+    v = torch.nn.functional.normalize(torch.randn(2, 8), dim=-1)
+    hard = attention_weights(z, v, (4, 4), sigma=2.0, tau=0.005, weighting="paper")
+    assert float(effective_tokens(hard).max()) < 1.5
+    assert torch.allclose(effective_tokens(attention_weights(z, v, (4, 4), sigma=2.0, tau=0.1, weighting="mean")),
+                          torch.full((2,), 16.0, dtype=torch.float64))
+    free = attention_weights(z, v, (4, 4), sigma=0.5, tau=1e3, weighting="noprior")  # no prior: nearly uniform
+    assert float(effective_tokens(free).min()) > 15.9
+    [paper] = ld.synthesize(tiny_vlm, "red", steps=2, preset="fast", progress=False)
+    [mean] = ld.synthesize(tiny_vlm, "red", steps=2, preset="fast", weighting="mean", progress=False)
+    P = tiny_vlm.grid[0] * tiny_vlm.grid[1]
+    assert paper.image_tokens == mean.image_tokens == P
+    assert 1.0 <= paper.effective_tokens <= P and mean.effective_tokens == pytest.approx(P)
+    assert paper.metadata()["effective_tokens"] == paper.effective_tokens

@@ -71,8 +71,9 @@ def add_synthesis_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=None, help="SGD learning rate")
     g.add_argument("--tau", type=float, default=None, help="softmax temperature of the attention weights")
     g.add_argument("--copies", type=int, default=None, help="augmented copies per step (K)")
-    g.add_argument("--weighting", choices=["paper", "prior", "mean"], default=None,
-                   help="paper: softmax((s+logG)/tau); prior: softmax(s/tau+logG); mean: mean pooling")
+    g.add_argument("--weighting", choices=["paper", "prior", "noprior", "mean"], default=None,
+                   help="paper: softmax((s+logG)/tau); prior: softmax(s/tau+logG); noprior: softmax(s/tau), the "
+                        "spatial prior off; mean: mean pooling")
     g.add_argument("--per-position-centring", action="store_true", default=None,
                    help="centre each image token on the gray image's token at the same position")
     g.add_argument("--upsample", choices=["bilinear", "bicubic"], default=None,

@@ -157,6 +157,15 @@ def failures_html(fail: dict[str, Any], judge: str | None, run: str) -> str:
 
 def cosine_html(cos_rows: list[dict[str, Any]]) -> str:
     by = {(r["kind"], r["category"], r["layer"]): r["mean_cosine_final"] for r in cos_rows}
+    eff = {(r["kind"], r["category"], r["layer"]): r for r in cos_rows if r.get("mean_effective_tokens") is not None}
+
+    def tokens(c: str, l: int) -> str:
+        r = eff.get(("concept", c, l))
+        if r is None:
+            return ""
+        of = f" of {r['image_tokens']}" if r.get("image_tokens") else ""
+        return f"<br><span class='ci'>{r['mean_effective_tokens']:.1f}{of} tokens</span>"
+
     cats = list(dict.fromkeys(r["category"] for r in cos_rows if r["kind"] == "concept"))
     layers = sorted({r["layer"] for r in cos_rows})
     if not cats:
@@ -166,8 +175,11 @@ def cosine_html(cos_rows: list[dict[str, Any]]) -> str:
         f"<tr><th>{escape(c)}</th>" + "".join(
             f"<td>{by.get(('concept', c, l), float('nan')):.3f}"
             + "".join(f" <span class='ctrl'>{k[:4]} {by[(k, c, l)]:.3f}</span>" for k in ("random", "shuffled") if (k, c, l) in by)
-            + "</td>" for l in layers) + "</tr>" for c in cats)
-    return f"<table><tr><th>category</th>{head}</tr>{body}</table>"
+            + tokens(c, l) + "</td>" for l in layers) + "</tr>" for c in cats)
+    note = ("<p class='ci'>\"n of P tokens\" = the concept images' mean effective number of image tokens their "
+            "representation rests on: exp of the entropy of the attention weights at the final image (1 = a hard max "
+            "over patches, P = mean pooling).</p>") if eff else ""
+    return f"{note}<table><tr><th>category</th>{head}</tr>{body}</table>"
 
 
 def gallery_html(results: list[dict[str, Any]], concepts: list[dict[str, Any]], src: Callable[[str], str],

@@ -192,15 +192,38 @@ def control_tests(results: list[dict[str, Any]], verdicts: list[dict[str, Any]],
                                        rank.get(r["control"], 9)))
 
 
+def _extra(r: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    extra = r.get("extra")
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            return {}
+    return extra if isinstance(extra, dict) else {}
+
+
 def cosine_table(results: list[dict[str, Any]], categories: list[str] | None = None) -> list[dict[str, Any]]:
-    """Mean final cosine per (kind, category, layer): the engine's own score, available before any judge."""
+    """Mean final cosine per (kind, category, layer): the engine's own score, available before any judge;
+    with the mean effective number of tokens the final images' representations rest on (exp of the
+    attention weights' entropy; None for images made before it was recorded) and the tokens there are."""
     sums: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+    eff: dict[tuple[str, str, int], list[float]] = defaultdict(list)
+    tokens: dict[tuple[str, str, int], int] = {}
     for r in results:
         if r.get("cosine_final") is not None:
+            extra = _extra(r)
             for category in (r["category"], ALL):
-                sums[(r["kind"], category, r["layer"])].append(float(r["cosine_final"]))
+                key = (r["kind"], category, r["layer"])
+                sums[key].append(float(r["cosine_final"]))
+                if extra.get("effective_tokens") is not None:
+                    eff[key].append(float(extra["effective_tokens"]))
+                    tokens[key] = int(extra.get("image_tokens") or 0) or tokens.get(key, 0)
     order = _category_order(results, categories)
-    return [{"kind": k, "category": c, "layer": l, "images": len(v), "mean_cosine_final": sum(v) / len(v)}
+    return [{"kind": k, "category": c, "layer": l, "images": len(v), "mean_cosine_final": sum(v) / len(v),
+             "mean_effective_tokens": (sum(eff[(k, c, l)]) / len(eff[(k, c, l)])) if eff.get((k, c, l)) else None,
+             "image_tokens": tokens.get((k, c, l))}
             for (k, c, l), v in sorted(sums.items(), key=lambda kv: (KIND_ORDER.get(kv[0][0], 9), order.get(kv[0][1], 10**6), kv[0][2]))]
 
 

@@ -165,8 +165,12 @@ class Persist:
             "seconds": _float(getattr(result, "seconds", None)), "finished_at": time.time(),
         }
         config = getattr(result, "config", None)
-        if isinstance(config, dict):  # what the report shows per image without opening its JSON
-            record["extra"] = {k: config[k] for k in (*SCHEDULE_FIELDS, "effective_tokens") if k in config}
+        extra = {k: config[k] for k in SCHEDULE_FIELDS if k in config} if isinstance(config, dict) else {}
+        for k in ("effective_tokens", "image_tokens"):  # what the report shows per image without opening its JSON
+            if getattr(result, k, None) is not None:
+                extra[k] = getattr(result, k)
+        if extra:
+            record["extra"] = extra
         atomic_write_json(png.with_suffix(".json"), {
             **record, "trajectory": getattr(result, "trajectory", None), "config": getattr(result, "config", None)})
         if not self.config_recorded:

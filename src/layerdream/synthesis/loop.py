@@ -21,7 +21,7 @@ from ..concepts import baseline_words, concept_vectors, token_positions
 from ..errors import UserError
 from ..models.vlm import VLM
 from . import arguments, augment, determinism, eta
-from .objective import aggregate, centre, cosine_objective
+from .objective import aggregate, attention_weights, centre, cosine_objective, effective_tokens
 from .memory import Plan, parse_bytes, plan
 from .param import MultiResolutionImage
 from .presets import SynthesisConfig, choose_preset, make_config
@@ -296,7 +296,13 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
                     bar.set_postfix(layer=layer, seed=seed, cos=f"{history[step, 1].mean().item():.3f}")
     with torch.no_grad():
         final = image()
-        cos_final = cosine_objective(represent(final, target, cfg.sigma_end), target)[1]
+        z = centre(vlm.image_tokens(final, layer, cfg.prompt_format), gray, cfg.per_position_centring)
+        flat = not getattr(vlm.adapter, "spatial_layout", True)
+        sigma_end = math.inf if flat else cfg.sigma_end
+        rep = aggregate(z, target, vlm.grid, sigma=sigma_end, tau=cfg.tau, weighting=cfg.weighting)
+        cos_final = cosine_objective(rep, target)[1]
+        weights = attention_weights(z, target, vlm.grid, sigma=sigma_end, tau=cfg.tau, weighting=cfg.weighting)
+        n_eff = effective_tokens(weights).cpu()  # what the final image's representation rests on
     seconds = (time.perf_counter() - started) / b
     hist = history.cpu()
     config = result_config(vlm, cfg, layer, seed, extra)
@@ -311,6 +317,7 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
             config=config | {"fingerprint": fingerprint(config, _target_id(labels[i], kinds[i], vectors[i]))},
             target=kinds[i],
             snapshots={s: img[i] for s, img in snapshots.items()},
+            effective_tokens=round(float(n_eff[i]), 4), image_tokens=int(weights.shape[1]),
         )
         for i in range(b)
     ]

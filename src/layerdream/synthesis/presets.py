@@ -216,7 +216,7 @@ def validate(cfg: SynthesisConfig) -> None:
         raise UserError(f"--copies must be at least 1, got {cfg.copies}")
     if cfg.lr <= 0 or cfg.tau <= 0:
         raise UserError(f"--lr and --tau must be positive, got lr={cfg.lr} tau={cfg.tau}")
-    if cfg.weighting not in ("paper", "prior", "mean"):
-        raise UserError(f"unknown weighting {cfg.weighting!r}; choose paper, prior or mean")
+    if cfg.weighting not in ("paper", "prior", "noprior", "mean"):
+        raise UserError(f"unknown weighting {cfg.weighting!r}; choose paper, prior, noprior or mean")
     if cfg.upsample not in ("bilinear", "bicubic"):
         raise UserError(f"unknown upsampling {cfg.upsample!r}; choose bilinear or bicubic")

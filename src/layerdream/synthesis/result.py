@@ -37,6 +37,10 @@ class SynthesisResult:
     config: dict
     target: str = "concept"  # concept | vector (a user-given direction: random or shuffled controls)
     snapshots: dict[int, torch.Tensor] = field(default_factory=dict)
+    # exp(entropy) of the final image's attention weights over its image_tokens: how many tokens its
+    # representation rests on (1: a hard max over patches; image_tokens: mean pooling)
+    effective_tokens: float | None = None
+    image_tokens: int | None = None
 
     @property
     def concept(self) -> str:
@@ -54,6 +58,7 @@ class SynthesisResult:
             "target": self.target, "preset": self.config.get("preset"), "steps": self.config.get("steps"),
             "cosine_initial": self.cosine_initial, "cosine_final": self.cosine_final,
             "seconds": round(self.seconds, 4), "hook_point": f"blocks.{self.layer - 1}.hook_resid_post",
+            "effective_tokens": self.effective_tokens, "image_tokens": self.image_tokens,
             "config": self.config, "versions": versions(), "trajectory": self.trajectory,
         }
 
