@@ -146,6 +146,15 @@ def atomic_save_png(path: str | os.PathLike, image) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def atomic_save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically (drawn in memory first: a full disk leaves no half a PNG)."""
+    import io as _io
+
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def ensure_writable_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     """Create ``path`` if needed and prove we can write there, before any expensive work starts."""
     path = Path(path)

@@ -261,12 +261,10 @@ def plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     fig.suptitle(title or "Text-image alignment by layer (mean over concepts, ±1 s.d.)", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    import io as _io
+    from ..io import atomic_save_figure
 
-    from ..io import atomic_write_bytes
-
-    buf = _io.BytesIO()  # drawn in memory, then written atomically: a full disk never leaves half a PNG
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    try:
+        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
+    finally:
+        plt.close(fig)
     return path

@@ -43,8 +43,12 @@ def rates(table: list[dict[str, Any]], path: str | Path, title: str = "") -> Pat
                  "(95% Wilson band; dashed: mismatched labels)", fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from ..io import atomic_save_figure
+
+    try:
+        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -72,6 +76,10 @@ def sources(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Pa
     ax.set_title(title or "Where contextual neighbours come from (%)", fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from ..io import atomic_save_figure
+
+    try:
+        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
+    finally:
+        plt.close(fig)
     return path

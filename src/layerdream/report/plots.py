@@ -23,8 +23,12 @@ def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: 
     if fig is None:
         return None
     path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from ..io import atomic_save_figure
+
+    try:
+        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
+    finally:
+        plt.close(fig)
     return path
 
 
