@@ -133,6 +133,9 @@ _ENTRIES = [
     _s("glm46v", "Glm46VForConditionalGeneration", "GLM-4.6V", "256 (448 px, 16x16)",
        "GLM-4.1V's vision path under its own classes (the GLM-4V adapter)", ["zai-org/GLM-4.6V"],
        "docs/families/glm4v.md"),
+    _s("deepseek_vl", "DeepseekVLForConditionalGeneration", "DeepSeek-VL", "576 (384 px, 24x24)",
+       "SigLIP + aligner (Janus's adapter without the VQ part)", ["deepseek-community/deepseek-vl-1.3b-chat"],
+       "docs/families/deepseek_vl.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -207,8 +210,6 @@ _ENTRIES = [
     _n("ovis2", "Ovis2ForConditionalGeneration", "Ovis2",
        f"{_ADAPTER}: visual tokens index an embedding table through a hard softmax (gradients only via its straight-through estimator); tiling",
        ["thisisiron/Ovis2-2B-hf"]),
-    _n("deepseek_vl", "DeepseekVLForConditionalGeneration", "DeepSeek-VL", f"{_ADAPTER}: SigLIP + aligner MLP",
-       ["deepseek-community/deepseek-vl-1.3b-chat"]),
     _n("deepseek_vl_hybrid", "DeepseekVLHybridForConditionalGeneration", "DeepSeek-VL (hybrid)",
        f"{_ADAPTER}: SigLIP low-res + SAM high-res features fused by the aligner", ["deepseek-community/deepseek-vl-7b-chat"]),
     _n("fast_vlm", "FastVlmForConditionalGeneration", "FastVLM",

@@ -37,6 +37,7 @@ ADAPTERS: dict[str, str] = {
     "gemma4": "gemma4:Gemma4Adapter",
     "mistral3": "mistral3:Mistral3Adapter",
     "janus": "janus:JanusAdapter",
+    "deepseek_vl": "deepseek_vl:DeepseekVLAdapter",
     "blip-2": "blip2:Blip2Adapter",
     "glm4v": "glm4v:Glm4vAdapter",
     "glm4v_moe": "glm4v:Glm4vAdapter",
