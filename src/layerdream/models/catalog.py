@@ -136,6 +136,8 @@ _ENTRIES = [
     _s("deepseek_vl", "DeepseekVLForConditionalGeneration", "DeepSeek-VL", "576 (384 px, 24x24)",
        "SigLIP + aligner (Janus's adapter without the VQ part)", ["deepseek-community/deepseek-vl-1.3b-chat"],
        "docs/families/deepseek_vl.md"),
+    _s("lighton_ocr", "LightOnOcrForConditionalGeneration", "LightOnOCR", "256 (448 px, 16x16)",
+       "Pixtral ViT + merger + Qwen3: the Mistral 3 adapter", (), "docs/families/mistral3.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -267,7 +269,6 @@ _ENTRIES = [
        f"{_ADAPTER}, but a block of decoder layers runs several passes: 'layer l' needs a rule over the unrolled passes"),
     _n("inkling_mm_model", "InklingForConditionalGeneration", "Inkling", f"{_ADAPTER}: ViT + audio tower; MoE text model"),
     _n("kimi_k25", "Kimi_K25ForConditionalGeneration", "Kimi K2.5", f"{_ADAPTER}: native-resolution ViT + projector; MoE"),
-    _n("lighton_ocr", "LightOnOcrForConditionalGeneration", "LightOnOCR", f"{_ADAPTER}: Pixtral-style ViT + patch merger"),
     _n("minicpm_ocr", "MiniCPMOcrForConditionalGeneration", "MiniCPM-OCR", f"{_ADAPTER}: SigLIP + windowed merger (resampler)"),
     _n("minicpmv4_6", "MiniCPMV4_6ForConditionalGeneration", "MiniCPM-V 4.6", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
     _n("minicpmv4_7", "MiniCPMV4_7ForConditionalGeneration", "MiniCPM-V 4.7", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),

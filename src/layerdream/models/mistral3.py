@@ -40,7 +40,7 @@ def _side(value) -> int:
 
 
 class Mistral3Adapter(FamilyAdapter):
-    model_types = ("mistral3",)
+    model_types = ("mistral3", "lighton_ocr")
 
     def __init__(self, model, processor):
         self.model, self.processor = model, processor

@@ -36,6 +36,7 @@ ADAPTERS: dict[str, str] = {
     "smolvlm": "idefics3:Idefics3Adapter",
     "gemma4": "gemma4:Gemma4Adapter",
     "mistral3": "mistral3:Mistral3Adapter",
+    "lighton_ocr": "mistral3:Mistral3Adapter",
     "janus": "janus:JanusAdapter",
     "deepseek_vl": "deepseek_vl:DeepseekVLAdapter",
     "blip-2": "blip2:Blip2Adapter",
