@@ -319,7 +319,7 @@ def test_driver_sigkilled_then_resumed_on_ray_and_locally(ray_address, tmp_path,
     db = run / "sweep.sqlite"
     base = [sys.executable, "-m", "layerdream.cli", "sweep", "--model", str(tiny_folder), "--concepts", str(concepts_file),
             "--layer", "1,2,3", "--seed", "0,1", "--steps", "2", "--batch", "2", "--device", "cpu", "--dtype", "float32",
-            "--out", str(run), "--quiet"]
+            "--controls-per-category", "1", "--out", str(run), "--quiet"]
     on_ray = base + ["--ray", ray_address, "--workers", "2", "--cpus-per-worker", "1"]
     total = 3 * 2 * (8 + 2 * 3)
     first, rc, _ = _signal_when(on_ray, db, 6, signal.SIGKILL)  # the driver dies: its Ray workers with it
@@ -389,7 +389,7 @@ def test_ray_with_no_address_runs_on_a_local_instance_of_its_own(tmp_path, tiny_
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "layerdream.cli", "sweep", "--model", str(tiny_folder), "--concepts", str(concepts_file),
            "--layer", "1", "--seed", "0", "--steps", "1", "--batch", "4", "--device", "cpu", "--out", str(run), "--quiet",
-           "--ray", "--cpus-per-worker", "1"]
+           "--controls-per-category", "1", "--ray", "--cpus-per-worker", "1"]
     env = {k: v for k, v in cli_env().items() if k != "RAY_ADDRESS"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

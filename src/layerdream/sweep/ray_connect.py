@@ -45,8 +45,18 @@ def bootstrap_address(address: str | None) -> tuple[str | None, str]:
     if resolved is None:
         return None, ""
     source = ("from RAY_ADDRESS" if from_env else
-              f"from {STALE_FILE}, which an earlier `ray start` or --ray run left" if address == "auto" else "")
+              f"from {_cluster_file()}, which an earlier `ray start` or --ray run left" if address == "auto" else "")
     return resolved, source
+
+
+def _cluster_file() -> str:
+    """Where `--ray auto` reads the last cluster's address (RAY_TMPDIR/ray/ray_current_cluster, usually /tmp/ray/...)."""
+    try:
+        from ray._common.utils import get_ray_address_file
+
+        return get_ray_address_file(None)
+    except Exception:  # noqa: BLE001 - only for the message
+        return STALE_FILE
 
 
 def check_reachable(address: str | None, timeout: float = TIMEOUT) -> None:
