@@ -236,3 +236,25 @@ def test_the_report_shows_the_concept_interval_first_and_tests_concepts_against_
     tests = [t for t in tables["tests"] if t["control"] == "controls" and t["category"] == "All"]
     assert {t["layer"] for t in tests} == {1, 5, 10}
     assert all(t["n_concepts"] == 5 and t["effect"] > 0 and t["p"] < 0.05 for t in tests if t["protocol"] == "lenient")
+
+
+def test_the_weighting_ablation_is_shown_beside_the_main_result(tmp_path):
+    """Issue 19 item 4: the arm's rate in each cell, judged against the concept (not as a control)."""
+    from report_fakes import CONCEPTS, FakeJudge, fake_execute
+
+    from layerdream.sweep.conceptsets import load_concept_set
+    from layerdream.sweep.judging import judge_run
+    from layerdream.sweep.store import Store
+    from layerdream.sweep.sweeper import SweepSpec, run_sweep
+
+    (tmp_path / "c.yaml").write_text(CONCEPTS)
+    spec = SweepSpec(model="fake", concepts=load_concept_set(str(tmp_path / "c.yaml")), layers=[1], seeds=[0],
+                     controls_per_category=1, arms=["weighting-mean", "weighting-noprior"])
+    run_sweep(spec, tmp_path / "run", execute=fake_execute, progress=False, log=lambda m: None)
+    store = Store.open_existing(tmp_path / "run")
+    judge_run(store, FakeJudge(), n_queries=2, progress=False)
+    assert not {s["key"] for s in store.label_scores()} & {r["key"] for r in store.results() if r["kind"].startswith("weighting")}
+    store.close()
+    assert main(["report", str(tmp_path / "run")]) == 0
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "ablation: mean pooling" in html and "prior off" in html

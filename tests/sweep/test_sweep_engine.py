@@ -139,3 +139,32 @@ def test_the_run_keeps_lr_and_tau_per_layer_and_a_resume_that_would_change_them_
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "tau 0.005" in err and "new --out" in err and err.count("layerdream: error:") == 1
+
+
+def test_the_weighting_ablation_is_an_arm_a_sweep_can_add(tiny_folder, tmp_path, capsys):
+    """Issue 19 item 4: --ablation weighting makes each concept again with mean pooling and with the prior
+    off; --extend adds it to an existing RUN; the report shows it beside the main result."""
+    import json
+
+    from layerdream.cli import main
+    from layerdream.sweep.store import Store
+
+    concepts = tmp_path / "c.csv"
+    concepts.write_text("concept,category\nred,colour\nblue,colour\n")
+    run = tmp_path / "run"
+    argv = ["sweep", "--model", str(tiny_folder), "--device", "cpu", "--steps", "1", "--no-progress", "--no-controls",
+            "--concepts", str(concepts), "--layer", "1", "--out", str(run)]
+    assert main(argv) == 0
+    assert main([*argv, "--ablation", "weighting"]) == 2 and "--extend" in capsys.readouterr().err
+    assert main([*argv, "--ablation", "weighting", "--extend"]) == 0
+    store = Store.open_existing(run)
+    rows = store.results()
+    assert sorted(r["kind"] for r in rows) == ["concept"] * 2 + ["weighting-mean"] * 2 + ["weighting-noprior"] * 2
+    weighting = {r["kind"]: json.loads((run / r["image_path"]).with_suffix(".json").read_text())["config"]["weighting"]
+                 for r in rows}
+    assert weighting == {"concept": "paper", "weighting-mean": "mean", "weighting-noprior": "noprior"}
+    mean_tokens = {json.loads(r["extra"])["effective_tokens"] for r in rows if r["kind"] == "weighting-mean"}
+    assert mean_tokens == {4.0}  # mean pooling rests on all 4 tokens of the tiny grid
+    store.close()
+    capsys.readouterr()
+    assert main([*argv, "--ablation", "nope"]) == 2 and "unknown ablation 'nope'" in capsys.readouterr().err

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # only for type checkers: importing these costs seconds
 def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str], layers: Sequence[int] = (1,),
                   seeds: Sequence[int] = (0,), preset: str | None = None, steps: int | None = None, dtype: str | None = None,
                   device: str | None = None, controls: bool = True, controls_per_category: int | None = None, extend: bool = False,
+                  ablation: str | Sequence[str] | None = None,
                   batch_size: int | None = None, max_memory: str | int | None = None,
                   checkpoint_vision: str | bool = "auto", deterministic: bool = False, runner: Runner | None = None,
                   progress: bool = True,
@@ -35,6 +36,7 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
     """
     from ..synthesis.memory import parse_bytes
     from ..sweep.settings import device_default_dtype, preset_constants
+    from ..sweep.plan import arms_for
     from ..sweep.sweeper import SweepSpec, resolve_spec
 
     from .. import checks
@@ -75,7 +77,7 @@ def prepare_sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str
         dtype = _dtype_of(vlm, dtype, device)
     spec = SweepSpec(model=model if vlm is None else vlm.name, concepts=concept_set(concepts), layers=layers, seeds=seeds,
                      preset=preset, steps=steps, dtype=dtype, controls=controls,
-                     controls_per_category=controls_per_category, options=options,
+                     controls_per_category=controls_per_category, options=options, arms=arms_for(ablation),
                      default_dtype=device_default_dtype(str(vlm.device)) if vlm is not None else None)
     spec = resolve_spec(spec, out)  # None: the RUN's own number of controls, else the default
     kwargs: dict[str, Any] = dict(device=device, batch_size=batch_size, resources=resources, extend=extend,
@@ -98,7 +100,9 @@ def sweep(model: str | VLM, concepts: Any, *, out: str | os.PathLike[str], layer
     same PNG on a rerun, docs/reproducibility.md), ``runner`` (default: local; e.g. a Ray runner),
     ``progress``, and the method options ``lr``, ``tau``, ``copies``, ``weighting``,
     ``per_position_centring``, ``upsample``, ``prompt_format``, ``baseline`` (a file or a list of words),
-    ``negatives`` (``{"text": 0.3}``). Returns the :class:`Run`; ``run.outcome`` says what was done.
+    ``negatives`` (``{"text": 0.3}``), ``ablation`` (``"weighting"``: every concept also made with mean
+    pooling and with the spatial prior off, shown beside the main result; ``extend=True`` adds it to a
+    RUN). Returns the :class:`Run`; ``run.outcome`` says what was done.
     """
     from ..sweep.sweeper import run_sweep
 
@@ -130,7 +134,8 @@ def _engine_for(vlm: VLM, spec: SweepSpec, out: Any, extend: bool, resources: di
 
     run_dir = check_out_folder(out)
     settings = planned_settings(spec, run_dir, extend)  # refuses other settings
-    jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category)
+    jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category,
+                     settings.get("arms", []))
     done: set[str] = set()
     if Store.peek_settings(run_dir) is not None:
         store = Store.open_existing(run_dir, readonly=True)

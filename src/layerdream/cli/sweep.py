@@ -38,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="random and shuffled controls per category, layer and seed (default 4, enough for the "
                         "concept-vs-control test; an existing RUN keeps its own number); each shuffled control has "
                         "its own donor concept, so a category gets at most as many as there are concepts outside it")
-    p.add_argument("--extend", action="store_true", help="allow adding layers/seeds to an existing RUN")
+    p.add_argument("--ablation", default=None, metavar="weighting",
+                   help="add a standard ablation arm: 'weighting' makes every concept again with mean pooling "
+                        "(--weighting mean) and with the spatial prior off (noprior); the report shows them beside "
+                        "the main result (add to an existing RUN with --extend)")
+    p.add_argument("--extend", action="store_true", help="allow adding layers/seeds (or --ablation arms) to an existing RUN")
     add_quiet_flag(p)
     p.set_defaults(func=cmd_sweep)
 
@@ -53,6 +57,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec, kwargs = prepare_sweep(args.model, args.concepts, out=args.out, layers=args.layer, seeds=args.seed, preset=preset,
                                  steps=steps, dtype=args.dtype, device=args.device, controls=args.controls,
                                  controls_per_category=args.controls_per_category, extend=args.extend,
+                                 ablation=args.ablation,
                                  progress=not args.quiet, runner=runner, **resources, **options)
     outcome = run_sweep(spec, args.out, **kwargs)
     print(f"layerdream sweep: {outcome.ran} images made in {outcome.seconds:.1f}s; "

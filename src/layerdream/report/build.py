@@ -68,7 +68,7 @@ def load(run_dir: str | Path, judge: str | None = None) -> dict[str, Any]:
         human = _humans(store, results, concepts.categories, humans, models) if humans else None
         settings = store.get_meta("settings")
         planned = len(plan_jobs(concepts, settings["layers"], settings["seeds"], settings["controls"],
-                                max(1, settings.get("controls_per_category") or 1)))
+                                max(1, settings.get("controls_per_category") or 1), settings.get("arms", [])))
         grader_ids = graders(verdicts)
         config = {"settings": settings, "synthesis_config": store.get_meta("synthesis_config"),
                   "versions": store.get_meta("versions"), "judge": chosen, "judges_in_run": judges,

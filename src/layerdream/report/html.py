@@ -107,6 +107,20 @@ def _concepts_ci(c: dict[str, Any]) -> str:
     return f"concepts {_ci(c['ci_concepts_lo'], c['ci_concepts_hi'])} · queries "
 
 
+ARM_NAMES = {"weighting-mean": "mean pooling", "weighting-noprior": "prior off"}
+
+
+def _arms(arms: dict[str, dict], cat: str, layer: int) -> str:
+    """The ablation arms of a cell, beside the main result: rate [over concepts] and q."""
+    parts = []
+    for kind, cells in arms.items():
+        a = cells.get((cat, layer))
+        if a is None or a["rate"] is None:
+            continue
+        parts.append(f"{ARM_NAMES[kind]} {_pct(a['rate'])} {_ci(a.get('ci_concepts_lo'), a.get('ci_concepts_hi'))} q={a['n']}")
+    return f"<br><span class='ci'>ablation: {escape(' · '.join(parts))}</span>" if parts else ""
+
+
 def recognition_html(rows: list[dict[str, Any]], protocol: str, grader: str | None = None) -> str:
     """Category x layer table: concept rate with both intervals, the category's controls beside it
     (with n and interval), the controls of all categories as chance rows, and the grader named."""
@@ -115,6 +129,7 @@ def recognition_html(rows: list[dict[str, Any]], protocol: str, grader: str | No
     if not categories:
         return caption + "<p class='missing'>no verdicts for this protocol</p>"
     ctrl = {kind: grid(rows, kind, protocol)[2] for kind in ("random", "shuffled")}
+    arms = {kind: grid(rows, kind, protocol)[2] for kind in ARM_NAMES if any(r["kind"] == kind for r in rows)}
     head = "".join(f"<th>layer {l}</th>" for l in layers)
     body = []
     for cat in categories:
@@ -134,7 +149,8 @@ def recognition_html(rows: list[dict[str, Any]], protocol: str, grader: str | No
                 f"<td><span class='rate'>{_pct(c['rate'])}</span> <span class='ci'>{_concepts_ci(c)}"
                 f"{_ci(c['ci_queries_lo'], c['ci_queries_hi'])} q={c['n']}</span><br><span class='ci'>images {c['images_recognised']}/{c['images_scored']} "
                 f"{_ci(c['ci_images_lo'], c['ci_images_hi'])}; {escape(seeds)}</span>"
-                + (f"<br><span class='ctrl'>chance: {escape(controls)}</span>" if controls else "") + failed + "</td>")
+                + (f"<br><span class='ctrl'>chance: {escape(controls)}</span>" if controls else "")
+                + _arms(arms, cat, l) + failed + "</td>")
         style = " style='font-weight:600'" if cat == ALL else ""
         body.append(f"<tr><th{style}>{escape(cat)}</th>{''.join(tds)}</tr>")
     for kind, name in (("random", "chance: random directions"), ("shuffled", "chance: shuffled concepts")):

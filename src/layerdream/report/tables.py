@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 ALL = "All"
-KIND_ORDER = {"concept": 0, "random": 1, "shuffled": 2}
+KIND_ORDER = {"concept": 0, "random": 1, "shuffled": 2, "weighting-mean": 3, "weighting-noprior": 4}
+CONTROLS = ("random", "shuffled")
 
 
 @dataclass
@@ -84,7 +85,7 @@ def per_image(verdicts: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[
 def cluster_of(r: dict[str, Any]) -> str:
     """The unit a bootstrap over concepts resamples: the concept; a shuffled control's donor (its image
     is the donor's); a random control's own image (every random direction is independent)."""
-    return r["concept"] if r["kind"] == "concept" else r["source"] if r["kind"] == "shuffled" else r["key"]
+    return r["source"] if r["kind"] == "shuffled" else r["key"] if r["kind"] == "random" else r["concept"]
 
 
 def base_rates(label_scores: Iterable[dict[str, Any]]) -> dict[tuple[str, str], float]:
@@ -146,7 +147,7 @@ def image_values(results: list[dict[str, Any]], verdicts: list[dict[str, Any]],
     out = {}
     for pair, agg in per_image(verdicts).items():
         if agg["n"] and pair[0] in kinds:
-            out[pair] = base.get(pair, agg["k"] / agg["n"]) if kinds[pair[0]] != "concept" else agg["k"] / agg["n"]
+            out[pair] = base.get(pair, agg["k"] / agg["n"]) if kinds[pair[0]] in CONTROLS else agg["k"] / agg["n"]
     return out
 
 
@@ -175,7 +176,7 @@ def control_tests(results: list[dict[str, Any]], verdicts: list[dict[str, Any]],
             for category in (r["category"], ALL):
                 if r["kind"] == "concept":
                     concept_units[(category, r["layer"], protocol)][r["concept"]].append(rate)
-                else:
+                elif r["kind"] in CONTROLS:
                     value = base.get((r["key"], protocol), rate)
                     for control in (r["kind"], "controls"):
                         control_units[(category, r["layer"], protocol, control)].append(value)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from ..errors import UserError
 from ..io import atomic_write_bytes, atomic_write_json, slugify
-from .plan import Job, random_direction
+from .plan import ARMS, Job, random_direction
 from .store import Store
 
 
@@ -116,6 +116,15 @@ class EngineExecute:
         ld.concept_vectors(self.vlm, list(concepts), min(layers), **kwargs)
 
     def __call__(self, batch: Sequence[Job]) -> list[tuple[Job, Any]]:
+        """The batch's images; ablation-arm jobs go in a call of their own per arm (their option differs)."""
+        main = [j for j in batch if j.kind not in ARMS]
+        out = self._synthesize(main) if main else []
+        for arm in sorted({j.kind for j in batch if j.kind in ARMS}):
+            out += self._synthesize([j for j in batch if j.kind == arm], ARMS[arm])
+        order = {j.key: i for i, j in enumerate(batch)}
+        return sorted(out, key=lambda pair: order[pair[0].key])
+
+    def _synthesize(self, batch: Sequence[Job], arm_options: dict[str, Any] | None = None) -> list[tuple[Job, Any]]:
         import layerdream as ld
 
         layer, seed = batch[0].layer, batch[0].seed
@@ -128,8 +137,9 @@ class EngineExecute:
         # a shuffled control's donor may also be a concept of this batch (or two controls share one):
         # the same vector, layer and seed is the same image, so it is made once and given to each job
         unique = list(dict.fromkeys(names))
+        options = {**self.options, **(arm_options or {})}
         results = ld.synthesize(self.vlm, unique, layers=[layer], seeds=[seed], preset=self.preset, steps=self.steps,
-                                targets=targets or None, batch_size=len(batch), progress=False, **self.options,
+                                targets=targets or None, batch_size=len(batch), progress=False, **options,
                                 **{k: v for k, v in self.resources.items() if k != "batch_size"})
         expected = unique + [j.label for j in randoms]
         got = [r.label for r in results]

@@ -108,8 +108,10 @@ def judge_run(
     for s in store.label_scores(judge_id):
         if s["error"] is None and s["prompt_version"] == version and s["image_sha256"] == sha.get(s["key"]):
             labelled[(s["key"], s["protocol"])].add(s["label"])
+    from .plan import is_control
+
     kind = {r["key"]: r["kind"] for r in results}
-    labels_of = {r["key"]: members.get(r["category"], [r["concept"]]) for r in results if r["kind"] != "concept"}
+    labels_of = {r["key"]: members.get(r["category"], [r["concept"]]) for r in results if is_control(r["kind"])}
 
     def current(pair: tuple[str, str]) -> bool:  # verdicts for this question and this very image
         vs = existing.get(pair, [])
@@ -117,7 +119,7 @@ def judge_run(
 
     def done(pair: tuple[str, str]) -> bool:  # a control is done once graded against every label of its category
         return (current(pair) and all(v["error"] is None for v in existing[pair])
-                and (kind.get(pair[0]) == "concept" or set(labels_of.get(pair[0], ())) <= labelled.get(pair, set())))
+                and (not is_control(kind.get(pair[0], "")) or set(labels_of.get(pair[0], ())) <= labelled.get(pair, set())))
 
     todo: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)  # protocols to ask -> rows
     for r in results:

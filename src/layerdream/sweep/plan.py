@@ -26,6 +26,35 @@ if TYPE_CHECKING:
     import torch
 
 KINDS = ("concept", "random", "shuffled")
+CONTROL_KINDS = ("random", "shuffled")
+# Ablation arms: the concept again, made with one method option changed, judged against the concept and
+# shown beside the main result (issue 19 item 4). Added to a RUN with --ablation (and --extend).
+ARMS = {"weighting-mean": {"weighting": "mean"}, "weighting-noprior": {"weighting": "noprior"}}
+ABLATIONS = {"weighting": ("weighting-mean", "weighting-noprior")}
+
+
+def is_control(kind: str) -> bool:
+    return kind in CONTROL_KINDS
+
+
+def arms_for(ablations: object) -> list[str]:
+    """``"weighting"`` (or a list of ablation names or arm kinds) -> the arm kinds, checked."""
+    from ..errors import UserError
+
+    if not ablations:
+        return []
+    items = [ablations] if isinstance(ablations, str) else list(ablations)  # type: ignore[call-overload]
+    out: list[str] = []
+    for item in items:
+        for name in str(item).split(","):
+            name = name.strip()
+            if name in ABLATIONS:
+                out += ABLATIONS[name]
+            elif name in ARMS:
+                out.append(name)
+            elif name:
+                raise UserError(f"unknown ablation {name!r}; choose {', '.join(ABLATIONS)} (arms: {', '.join(ARMS)})")
+    return sorted(set(out))
 
 
 @dataclass(frozen=True)
@@ -47,7 +76,11 @@ class Job:
     @property
     def label(self) -> str:
         """The label handed to the engine (unique within a batch)."""
-        return self.concept if self.kind == "concept" else f"{self.kind}:{self.source}->{self.concept}"
+        if self.kind == "concept":
+            return self.concept
+        if self.kind in ARMS:
+            return f"{self.kind}:{self.concept}"
+        return f"{self.kind}:{self.source}->{self.concept}"
 
 
 def _rng_seed(*parts: object) -> int:
@@ -74,14 +107,18 @@ def plan_jobs(
     seeds: list[int],
     controls: bool = True,
     controls_per_category: int = DEFAULT_CONTROLS_PER_CATEGORY,
+    arms: list[str] | tuple[str, ...] = (),
 ) -> list[Job]:
-    """All jobs, in the order they run: per layer, per seed, concepts first, then controls."""
+    """All jobs, in the order they run: per layer, per seed, concepts first, then controls, then the
+    ablation arms (each concept again with the arm's option)."""
     jobs: list[Job] = []
     for layer in layers:
         for seed in seeds:
             jobs += [Job("concept", c.name, c.category, layer, seed, c.name) for c in concepts.concepts]
             if controls:
                 jobs += control_jobs(concepts, layer, seed, controls_per_category)
+            for arm in arms:
+                jobs += [Job(arm, c.name, c.category, layer, seed, c.name) for c in concepts.concepts]
     return jobs
 
 

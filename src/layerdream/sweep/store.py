@@ -29,7 +29,7 @@ from .settings import canonical_settings
 DB_NAME = "sweep.sqlite"
 SCHEMA_VERSION = 1
 # Settings that may grow between invocations with --extend (a union), all others must match exactly.
-EXTENDABLE = ("layers", "seeds")
+EXTENDABLE = ("layers", "seeds", "arms")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -41,6 +41,7 @@ class SweepSpec:
     dtype: str | None = None
     controls: bool = True
     controls_per_category: int | None = None  # None: the RUN's own number, else DEFAULT_CONTROLS_PER_CATEGORY
+    arms: list[str] = field(default_factory=list)  # ablation arms (plan.ARMS), e.g. weighting-mean
     options: dict[str, Any] = field(default_factory=dict)  # method overrides: lr, tau, weighting, baseline...
     # the dtype the model gets without --dtype where this sweep runs (set by run_sweep; not a setting):
     # a --dtype equal to it is stored and compared as no --dtype (settings.device_default_dtype)
@@ -61,7 +62,7 @@ class SweepSpec:
             "options": {k: v for k, v in sorted(self.options.items()) if v is not None},
             "concept_set": self.concepts.name, "concepts_fingerprint": self.concepts.fingerprint(),
             "controls": self.controls, "controls_per_category": self.controls_per_category if self.controls else 0,
-            "layers": sorted(set(self.layers)), "seeds": sorted(set(self.seeds)),
+            "layers": sorted(set(self.layers)), "seeds": sorted(set(self.seeds)), "arms": sorted(set(self.arms)),
         }, self.default_dtype)
 
 
@@ -148,7 +149,8 @@ def open_run(spec: SweepSpec, out: str | Path, extend: bool = False) -> tuple[St
         store.set_meta("preset_rule", spec.resolved_preset[1])
     store.set_meta("versions", versions())
     settings = store.get_meta("settings")
-    jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category)
+    jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category,
+                     settings.get("arms", []))
     return store, jobs
 
 
@@ -195,7 +197,8 @@ def run_sweep(
     run_dir = check_out_folder(out)
     spec = resolve_spec(spec, run_dir)
     settings = planned_settings(spec, run_dir, extend)  # refuses other settings; writes nothing
-    jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category)
+    jobs = plan_jobs(spec.concepts, settings["layers"], settings["seeds"], spec.controls, spec.controls_per_category,
+                     settings.get("arms", []))
     existed = Store.peek_settings(run_dir) is not None
     lock = _exclusive(run_dir) if existed else None
     store: Store | None = None
