@@ -74,7 +74,11 @@ def test_bad_inputs_are_one_line(cache, tmp_path, capsys):
     no_images = tmp_path / "imgs"
     no_images.mkdir()
     (no_images / "notes.txt").write_text("not an image")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"not a png")
     cases = [
+        (["--images", str(broken)], "cannot read image"),
         (["--corpus", str(empty_corpus)], "is empty"),
         (["--layer", "9"], "out of range"),
         (["--images", str(no_images)], "no images found"),

@@ -76,6 +76,14 @@ def scan_folder(folder: str | Path, categories: dict[str, str]) -> list[tuple[Pa
     if not found:
         raise UserError(f"--images {str(folder)!r}: no images found (.png, .jpg, .jpeg, .webp, .bmp, directly in it or in "
                         "subfolders named after concepts)")
+    from PIL import Image
+
+    for path, _ in found:
+        try:
+            with Image.open(path) as img:
+                img.verify()
+        except (OSError, SyntaxError, ValueError) as err:
+            raise UserError(f"cannot read image {str(path)!r} ({type(err).__name__}); remove or replace it") from None
     return found
 
 

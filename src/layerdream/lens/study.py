@@ -66,7 +66,7 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
             model = Store.peek_settings(run_dir)["model"]
     elif images is not None:
         cats, syn = _concepts(concepts)
-        found = IM.scan_folder(images, cats)
+        IM.scan_folder(images, cats)  # every file found and checked now; read after the model loads
         data = None
     else:
         data = IM.from_toyworld(n_images, seed)
@@ -77,7 +77,6 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
     vlm = _load(model or "toy-aligned", device, dtype)
     vlm.require_vision()
     if data is None:
-        del found
         data = IM.from_folder(images, cats, syn)
     layer_list = list(range(1, vlm.num_layers + 1)) if layers is None else _ints(layers, "--layer")
     for layer in layer_list:
