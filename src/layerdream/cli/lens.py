@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_flags(p)
     p.set_defaults(model=None)
     p.add_argument("--images", default=None, metavar="DIR|RUN",
-                   help="a folder of images, or a sweep RUN (default: the toy world's images, labels known)")
+                   help="a folder of images, or a sweep RUN, read with the RUN's own model unless --model is given "
+                        "(default: the toy world's images, labels known)")
     p.add_argument("--concepts", default="toy", help="concepts that label a folder's subfolders: 'toy' (default), 'paper' or a .yaml/.csv file")
     p.add_argument("--layer", type=int_list, default=None, help="image-token layers to read, e.g. 1,5,10 (default: every layer)")
     p.add_argument("--lens", default="embedding,logit,contextual", help="comma list of embedding, logit, contextual (default: all three)")
