@@ -37,7 +37,12 @@ def baseline_words(vlm: VLM, baseline: Baseline = None) -> list[str]:
     if baseline is None:
         shipped = Path(vlm.path) / "baseline_words.txt" if vlm.path else None
         baseline = shipped if shipped is not None and shipped.exists() else "paper"
-    if isinstance(baseline, str) and baseline == "paper":
+    return read_baseline_words(baseline)
+
+
+def read_baseline_words(baseline: Baseline) -> list[str]:
+    """The words of ``"paper"``, a word file or a list (no model needed: a bad file is refused before one loads)."""
+    if baseline is None or (isinstance(baseline, str) and baseline == "paper"):
         return paper_baseline_words()
     if isinstance(baseline, (str, os.PathLike)):
         try:

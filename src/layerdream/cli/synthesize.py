@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"unknown preset {opts['preset']!r}; choose paper or fast")
     if any(is_blank(c) for c in args.concepts):  # also invisible-only text (a zero-width space)
         raise UserError("empty concept; give a word or phrase such as 'dog'")
+    if args.baseline is not None:  # an unreadable word file: one line before the model loads
+        from ..concepts import read_baseline_words
+
+        read_baseline_words(args.baseline)
     out = ensure_writable_dir(args.out)
     started = time.perf_counter()
     vlm = load(args.model, device=args.device, dtype=args.dtype)
