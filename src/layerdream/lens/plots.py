@@ -21,8 +21,13 @@ def rates(table: list[dict[str, Any]], path: str | Path, title: str = "") -> Pat
     """One panel per group: rate (pass@k) vs layer for each lens, Wilson 95 % band, null dashed."""
     plt = _pyplot()
     rows = [r for r in table if r["category"] == "All" and r["rate"] is not None]
-    groups = list(dict.fromkeys(r["group"] for r in rows))
-    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5.0 * max(1, len(groups)), 3.6), squeeze=False, sharey=True)
+    groups = list(dict.fromkeys(r["group"] for r in rows)) or [""]
+    ncols = min(3, len(groups))  # a RUN has a group per kind and synthesis layer: wrap, never shrink
+    nrows = (len(groups) + ncols - 1) // ncols
+    fig, grid = plt.subplots(nrows, ncols, figsize=(max(6.4, 5.0 * ncols), 3.4 * nrows + 0.4), squeeze=False, sharey=True)
+    axes = [list(grid.flat)]
+    for ax in axes[0][len(groups):]:
+        ax.set_visible(False)
     for ax, group in zip(axes[0], groups):
         for lens in dict.fromkeys(r["lens"] for r in rows):
             sel = sorted((r for r in rows if r["group"] == group and r["lens"] == lens), key=lambda r: r["layer"])
@@ -37,9 +42,11 @@ def rates(table: list[dict[str, Any]], path: str | Path, title: str = "") -> Pat
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.set_xticks(sorted({r["layer"] for r in rows if r["group"] == group}))
-    axes[0][0].set_ylabel("interpretable tokens (pass@k)")
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.suptitle(title or "Lens readouts: share of image tokens whose top-k names the image's content "
+    for row in grid:
+        row[0].set_ylabel("interpretable tokens (pass@k)")
+    axes[0][len(groups) - 1].legend(fontsize=7, loc="best")
+    sep = " " if ncols > 1 else "\n"  # one panel is narrow: two lines, never cut at the edges
+    fig.suptitle(title or f"Lens readouts: share of image tokens whose top-k names the image's content{sep}"
                  "(95% Wilson band; dashed: mismatched labels)", fontsize=9)
     fig.tight_layout()
     path = Path(path)

@@ -91,7 +91,8 @@ def lens_html(lens: dict[str, Any] | None, src: Callable[[str], str]) -> str:
             body.append(f"<tr><th>{escape(str(name))}</th>{tds}</tr>")
         parts.append("<h3>Judge-free measures</h3><p class='ci'>top-1 retrieval of the image's concept among all N concept "
                      "vectors; linear CKA and mutual-kNN between the concepts' mean image representations and their "
-                     "concept vectors; null = mean of 1000 permutations of the pairing, p one-sided.</p>"
+                     f"concept vectors; null = mean of {measures[0].get('n_perm', '–')} permutations of the pairing, "
+                     "p one-sided.</p>"
                      f"<table><tr><th>measure</th>{head}</tr>{''.join(body)}</table>")
     judged = lens.get("judged") or []
     if judged:
