@@ -16,7 +16,9 @@ from layerdream.errors import UserError
 def vlm(tmp_path_factory):
     folder = tmp_path_factory.mktemp("glm4v") / "checkpoint"
     folder.mkdir()
-    family.build(folder)
+    from families import save_checkpoint
+
+    save_checkpoint(folder, *family.build_model_and_processor(max_side=None), family.BASELINE)  # the default bounds
     return ld.load(str(folder), device="cpu")
 
 
@@ -38,13 +40,21 @@ def test_image_states_use_the_models_own_3d_positions(vlm):
     torch.testing.assert_close(ours, theirs.float(), rtol=0, atol=1e-5)
 
 
-def test_bounds_that_would_resize_the_square_are_refused(vlm):
+def test_the_square_follows_glms_budget_and_impossible_bounds_are_refused(vlm):
+    """GLM's budget counts the temporal patch: a 2 x 128^2-px budget fixes a 128-px square (8 x 8 tokens of
+    16 px), which smart_resize leaves alone; bounds no square satisfies are refused in one line."""
+    from transformers.models.glm4v.image_processing_pil_glm4v import smart_resize
+
     from layerdream.models.glm4v import Glm4vAdapter
 
     processor = vlm.processor
     saved = dict(processor.image_processor.size)
     try:
-        processor.image_processor.size = {"shortest_edge": saved["shortest_edge"], "longest_edge": 2 * 64 * 64}
+        processor.image_processor.size = {"shortest_edge": 2 * 32 * 32, "longest_edge": 2 * 128 * 128}
+        adapter = Glm4vAdapter(vlm.model, processor)
+        assert (adapter.image_size, adapter.grid) == (128, (8, 8))
+        assert smart_resize(2, 128, 128, factor=16, min_pixels=2 * 32 * 32, max_pixels=2 * 128 * 128) == (128, 128)
+        processor.image_processor.size = {"shortest_edge": 2 * 80 * 80, "longest_edge": 2 * 64 * 64}
         with pytest.raises(UserError, match="resizes a .*-px square"):
             Glm4vAdapter(vlm.model, processor)
     finally:
@@ -65,7 +75,7 @@ def test_the_moe_variant_is_served_by_the_same_adapter():
     vlm = VLM(model, processor, Glm4vAdapter(model, processor), name="glm4v-moe")
     x = torch.rand(1, 3, vlm.image_size, vlm.image_size, requires_grad=True)
     vlm.image_tokens(x, 1).pow(2).mean().backward()
-    assert x.grad.abs().sum() > 0 and vlm.image_positions().numel() == 256
+    assert x.grad.abs().sum() > 0 and vlm.image_positions().numel() == 16  # 4 x 4 at the tiny bounds
 
 
 def test_glm46v_is_served_with_the_models_own_positions():

@@ -4,7 +4,8 @@ Qwen2.5-VL's adapter with GLM's names. Only what differs from ``qwen2_5_vl.py``:
 * **The same patch layout, another resize rule.** The GLM-4.1V image processor patchifies exactly as
   Qwen's (patch 14, 2x2 merge windows, temporal patch 2, flattened ``pixel_values`` + ``image_grid_thw``)
   but its ``smart_resize`` counts the temporal patch in the pixel budget and rounds to the nearest
-  multiple of 28. layerdream fixes the same 16 x 16-token square (448 px) and checks on load, with the
+  multiple of 28. layerdream fixes the same 16 x 16-token square (448 px), its side chosen within the
+  bounds divided by the temporal patch (GLM's budget counts t x h x w), and checks on load, with the
   processor's own ``smart_resize``, that it passes unresized (else the checkpoint is refused in one line).
 * **3-D positions, explicitly.** ``get_rope_index`` takes ``mm_token_type_ids`` (the processor returns
   them) and ``image_grid_thw`` as Qwen's does; the positions are built once per prompt and passed on every
@@ -19,7 +20,7 @@ Qwen2.5-VL's adapter with GLM's names. Only what differs from ``qwen2_5_vl.py``:
 from __future__ import annotations
 
 from ..errors import UserError
-from .qwen2_5_vl import Qwen2_5_VLAdapter
+from .qwen2_5_vl import Qwen2_5_VLAdapter, fixed_side
 
 
 class Glm4vAdapter(Qwen2_5_VLAdapter):
@@ -33,6 +34,10 @@ class Glm4vAdapter(Qwen2_5_VLAdapter):
         size = ip.size
         get = size.get if hasattr(size, "get") else lambda key: getattr(size, key, None)
         unit = self.patch * self.merge
+        low, high = get("shortest_edge"), get("longest_edge")
+        # GLM's budget counts the temporal patch (t x h x w pixels): the square's side follows from bounds / t
+        self.side = fixed_side(unit, low and -(-int(low) // self.temporal), high and int(high) // self.temporal)
+        self.image_size = self.side * unit
         out = smart_resize(self.temporal, self.image_size, self.image_size, temporal_factor=self.temporal, factor=unit,
                            min_pixels=get("shortest_edge"), max_pixels=get("longest_edge"))
         if tuple(out) != (self.image_size, self.image_size):

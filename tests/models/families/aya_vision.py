@@ -1,10 +1,10 @@
 """Aya Vision: SigLIP (all tokens) -> pixel shuffle x2 -> LayerNorm + SwiGLU MLP -> Cohere2.
 
-The processor is ``AyaVisionProcessor`` at its defaults (``crop_to_patches`` on, img_size 364, the
+The processor is ``AyaVisionProcessor`` at its defaults (``crop_to_patches`` on, the
 tiler's min/max patches 1..12) over ``GotOcr2ImageProcessorPil`` at its defaults except ``size``,
-which the released checkpoints set to the 364-px tile (the class default, 384, is GOT-OCR's). The tiny
-tower cuts the tile into 26-px patches (14 x 14, shuffled to 7 x 7 = 49 tokens; the real one: 14 px,
-26 x 26 -> 13 x 13 = 169), so the processor's ``patch_size`` is 52 (26 x the shuffle). The template is
+which a checkpoint sets to its tile (364 px released; the class default, 384, is GOT-OCR's): 208 px here,
+cut by the tiny tower into 26-px patches (8 x 8, shuffled to 4 x 4 = 16 tokens; the real one: 14 px,
+26 x 26 -> 13 x 13 = 169), so the processor's ``patch_size`` and ``img_size`` are 52 and 208. The template is
 a reduced Aya/Command-R template (BOS in the template, turn tokens).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from families import save_checkpoint
 FAMILY = "aya_vision"
 CLASS = "AyaVisionForConditionalGeneration"
 
-TILE, PATCH = 364, 26
+TILE, PATCH = 208, 26  # the released tile: 364 px (tests/models/test_aya_vision.py builds that geometry)
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "{% if message['role'] == 'user' %}<|START_OF_TURN_TOKEN|><|USER_TOKEN|>"

@@ -1,7 +1,9 @@
 """GLM-4.1V: ViT (patch 14 there, 8 here) -> 2x2 merger -> GLM-4 with 3-D M-RoPE on part of each head.
 
-``Glm4vImageProcessorPil`` at its defaults except ``patch_size`` 8 (the tiny tower's): the default pixel
-bounds leave a 16 x 16-token square alone (256 px here, 448 px on the released checkpoints). Video slot:
+``Glm4vImageProcessorPil`` at its defaults except ``patch_size`` 8 (the tiny tower's) and, by default here,
+a ``longest_edge`` budget of 2 x 64 x 64 px (the temporal patch counts), so the battery's square is 4 x 4
+tokens; at the default bounds it is 16 x 16 (256 px here, 448 px on the released checkpoints: 1024
+patches, ~20 s of the battery on CI's CPU), which tests/models/test_glm4v.py runs (``max_side=None``). Video slot:
 the images-only stand-in saved as ``Glm4vVideoProcessor``. The template is a reduced GLM-4.1V template
 (``[gMASK]<sop><|user|>\\n<|begin_of_image|><|image|><|end_of_image|><|assistant|>\\n``); no BOS token.
 """
@@ -29,7 +31,7 @@ SPECIALS = ["<|endoftext|>", "[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|as
 
 
 def build_model_and_processor(*, layers: int = 2, seed: int = 0, config_cls=None, model_cls=None, text=None,
-                              processor_cls=None, image_processor_cls=None):
+                              processor_cls=None, image_processor_cls=None, max_side: int | None = 64):
     import torch
     from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vProcessor
     from transformers.models.glm4v.image_processing_pil_glm4v import Glm4vImageProcessorPil
@@ -43,8 +45,9 @@ def build_model_and_processor(*, layers: int = 2, seed: int = 0, config_cls=None
     tok.add_tokens(SPECIALS[1:12], special_tokens=True)
     ids = tok.convert_tokens_to_ids
     video = images_only_video_processor("Glm4vVideoProcessor", patch_size=PATCH)
+    bounds = {"size": {"shortest_edge": 2 * 32 * 32, "longest_edge": 2 * max_side * max_side}} if max_side else {}
     processor = make_processor(processor_cls or Glm4vProcessor,
-                               image_processor=(image_processor_cls or Glm4vImageProcessorPil)(patch_size=PATCH), tokenizer=tok,
+                               image_processor=(image_processor_cls or Glm4vImageProcessorPil)(patch_size=PATCH, **bounds), tokenizer=tok,
                                video_processor=video, chat_template=CHAT_TEMPLATE)
     text_config = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
                        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=1024,
