@@ -36,9 +36,8 @@ from ..errors import UserError
 from ..evaluation.prompts import category_noun
 from ..evaluation.types import Grader
 from ..sweep.judging import run_concepts
-from ..sweep.store import Store, image_file
+from ..sweep.store import HUMAN_PREFIX, Store, image_file, is_human  # noqa: F401  (is_human: re-exported, part of annotate's API)
 
-HUMAN_PREFIX = "human:"
 # The words a human is shown. Not the model's prompts (those end "One word.", which reads oddly to a
 # person and is not what the issue asks a human); versioned like them so a change is never mixed.
 HUMAN_PROMPT_VERSION = "human-v1"
@@ -50,11 +49,6 @@ MAX_ANSWER = 200
 SECRET_META = "annotate_secret"
 
 _NAME = re.compile(r"^[\w][\w .'-]{0,39}$")
-
-
-def is_human(judge_id: str | None) -> bool:
-    """True for the verdicts of a human annotator (judge ``human:<name>``)."""
-    return bool(judge_id) and str(judge_id).startswith(HUMAN_PREFIX)
 
 
 def clean_name(raw: str | None) -> str:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from ..resample import resize
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,6 @@ def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
     if images.shape[-1] <= size and images.shape[-2] <= size:
-        from ..synthesis.param import resize  # lazy: synthesis imports models
-
         return resize(images, size)
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 

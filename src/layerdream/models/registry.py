@@ -8,8 +8,7 @@ import torch
 
 from ..checks import describe
 from ..errors import UserError
-from ..toyworld import CHECKPOINTS, GEMMA_TOY_MODELS, TOY_MODELS
-from . import hub
+from . import hub, shipped
 from .adapter import FamilyAdapter, TextOnlyAdapter
 from .catalog import CATALOG, REFUSED, unsupported_message
 from .vlm import VLM
@@ -48,9 +47,12 @@ ADAPTERS: dict[str, str] = {
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
 NOT_ADAPTER_BASED = {t: e.note for t, e in CATALOG.items() if e.status == REFUSED}
-TOY_ROOT = CHECKPOINTS
-# GEMMA_TOY_MODELS: toy VLMs on the real Gemma 3 270M; their folder ships the tower and projector, the LM
-# comes from the realmodel extra at load time (layerdream.toyworld.gemma)
+# The shipped names (data/shipped_models.json, models/shipped.py). GEMMA_TOY_MODELS: toy VLMs on the real
+# Gemma 3 270M; their folder ships the tower and projector, the LM comes from the realmodel extra at load
+# time (models/reference_vlm.py)
+TOY_ROOT = shipped.ROOT
+GEMMA_TOY_MODELS = shipped.REFERENCE_LM_NAMES
+TOY_MODELS = tuple(n for n in shipped.NAMES if n not in GEMMA_TOY_MODELS)
 ALL_TOY_MODELS = TOY_MODELS + GEMMA_TOY_MODELS
 DEFAULT_MODEL = "toy-aligned"
 
@@ -58,12 +60,11 @@ DEFAULT_MODEL = "toy-aligned"
 def resolve(name_or_path: str, gguf_file: str | None = None) -> tuple[str, bool]:
     """(location, is_local) for a hub id, a local folder, or a shipped toy name."""
     if name_or_path in ALL_TOY_MODELS:
-        folder = TOY_ROOT / name_or_path
+        folder = shipped.folder(name_or_path)
         if not (folder / "config.json").exists():
             raise UserError(
                 f"the toy model {name_or_path!r} is not in this installation ({folder}); "
-                f"rebuild it with `layerdream toyworld train --out DIR{' --stage ' + name_or_path if name_or_path in GEMMA_TOY_MODELS else ''}` "
-                "and pass --model DIR/" + name_or_path
+                f"rebuild it with `{shipped.rebuild_command(name_or_path)}` and pass --model DIR/{name_or_path}"
             )
         return str(folder), True
     if name_or_path.startswith("toy-") and not os.path.exists(name_or_path):
@@ -94,9 +95,9 @@ _WEIGHT_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 def _is_gemma_toy(folder: str) -> bool:
     if not os.path.isfile(os.path.join(folder, "toyworld.json")):
         return False
-    from ..toyworld.gemma import is_gemma_toy
+    from .reference_vlm import is_reference_lm_folder
 
-    return is_gemma_toy(folder)
+    return is_reference_lm_folder(folder)
 
 
 def adapter_for(model_type: str) -> type:
@@ -163,7 +164,7 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
         config = AutoConfig.from_pretrained(location, **kwargs)
         adapter_cls = adapter_for(config.model_type)
         if local and _is_gemma_toy(location):  # weights of the LM are not in the folder
-            from ..toyworld.gemma import load_folder
+            from .reference_vlm import load_folder
 
             net, processor = load_folder(location, dtype=torch_dtype)
         elif adapter_cls is TextOnlyAdapter:

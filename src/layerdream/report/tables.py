@@ -292,7 +292,7 @@ def graders(verdicts: list[dict[str, Any]]) -> list[str]:
 
 def human_judges(judges: Iterable[str]) -> list[str]:
     """The human annotators' judge ids among ``judges`` (``human:<name>``), in the given order."""
-    from ..annotate.session import is_human
+    from ..sweep.store import is_human
 
     return [j for j in judges if is_human(j)]
 

@@ -19,21 +19,23 @@ one copy) stops the sweep instead: every batch would fail the same way.
 Each actor is fed one batch at a time, so a batch that fails is always the one its worker was running,
 and a slow worker never holds work that a fast one could take. Ray is an optional dependency
 (``pip install 'layerdream[ray]'``); this module imports it only inside :meth:`RayRunner.run`.
+
+This module is the driver (:class:`RayRunner`); the actor's side is ``ray_worker.py`` (the engine
+recipe and the actor body), the driver's bookkeeping ``work_queue.py`` (pending jobs, worker stats).
 """
 from __future__ import annotations
 
 import os
-import socket
 import time
 import warnings
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..errors import UserError
 from .plan import Job
 from .ray_connect import check_reachable, sigterm_ends_connect
+from .ray_worker import EngineRecipe, Ready, Worker, _parked, share_budget  # noqa: F401  (share_budget: re-exported)
 from .runner import Batch, Execute, JobFailure, OnResult
+from .work_queue import WorkerStats, WorkQueue
 
 RAY_MISSING = "--ray needs Ray, which is not installed here: pip install 'layerdream[ray]' (or pip install 'ray[client]>=2.9')"
 DEFAULT_MAX_RESTARTS = 3  # worker processes Ray may start again after one dies (per actor)
@@ -50,154 +52,7 @@ def import_ray():
     return ray
 
 
-# -- what runs inside an actor ---------------------------------------------------------------------------
-
-@dataclass
-class EngineRecipe:
-    """How a worker builds its own engine: the model loaded once, on the device Ray gave the worker.
-
-    Sent to the actor instead of the driver's loaded model (a 4B model is 8 GiB to ship, and the worker
-    should load it straight onto its own GPU). ``gpu_fraction`` < 1 shares one card between actors:
-    each then plans its batches within its share of the card, not 90 % of what is free at that moment
-    (which a neighbour could be about to take).
-    """
-
-    model: str  # what the worker loads: a hub id or toy name as given, a local path made absolute
-    device: str
-    dtype: str | None
-    preset: str
-    steps: int | None
-    options: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, Any] = field(default_factory=dict)
-    gpu_fraction: float = 1.0
-    name: str | None = None  # the --model as the user typed it: results record it, as in a local sweep
-
-    def __call__(self) -> Execute:
-        import layerdream as ld
-
-        from .execute import EngineExecute
-
-        vlm = ld.load(self.model, device=self.device, dtype=self.dtype)
-        if self.name is not None:
-            vlm.name = self.name
-        resources = dict(self.resources)
-        if vlm.device.type == "cuda" and self.gpu_fraction < 1 and resources.get("max_memory") is None:
-            resources["max_memory"] = share_budget(vlm.device, self.gpu_fraction)
-        return EngineExecute(vlm, self.preset, self.steps, self.options, resources)
-
-
-def share_budget(device: Any, fraction: float) -> int:
-    """Activation budget of an actor that owns ``fraction`` of a card: 90 % of its share, minus what it
-    already holds (the weights); a share too small for the model is one line."""
-    import torch
-
-    from ..synthesis.memory import GiB
-
-    total = torch.cuda.get_device_properties(device).total_memory
-    held = torch.cuda.memory_allocated(device)
-    budget = int(0.9 * fraction * total) - held
-    if budget <= 0:
-        raise UserError(f"--gpus-per-worker {fraction:g} gives each worker {fraction * total / GiB:.1f} GiB, less than "
-                        f"the model's {held / GiB:.1f} GiB; use a larger fraction (fewer workers per GPU)")
-    return budget
-
-
-@dataclass
-class Ready:
-    """A recipe for an ``execute`` that is already built and picklable (tests, custom engines)."""
-
-    execute: Execute
-
-    def __call__(self) -> Execute:
-        return self.execute
-
-
-class Worker:
-    """The actor body: build the engine once, then run batch after batch.
-
-    A failure to build (model missing, CUDA absent) is kept and raised by every call rather than in
-    the constructor: Ray would restart a constructor that raises, loading and failing again, and the
-    driver would see only "actor died" instead of the one-line reason.
-    """
-
-    def __init__(self, recipe: Callable[[], Execute]):
-        self.error: BaseException | None = None
-        self.execute: Execute | None = None
-        try:
-            self.execute = recipe()
-        except Exception as err:  # noqa: BLE001 - handed to the driver with its type
-            self.error = err
-
-    def identity(self) -> dict[str, Any]:
-        """Who ran a batch: the pid changes when Ray restarts the worker."""
-        ids: list = []
-        restarted = False
-        try:
-            import ray
-
-            ids = [str(g) for g in ray.get_gpu_ids()]
-            # Ray's own word: a worker killed before the driver ever saw its first pid is restarted too
-            restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
-        except Exception:  # noqa: BLE001 - identity is informative only
-            pass
-        return {"pid": os.getpid(), "host": socket.gethostname(), "gpus": ids, "restarted": restarted}
-
-    def ready(self) -> dict[str, Any]:
-        """Returns once the engine is built; raises what stopped it from being built."""
-        if self.error is not None:
-            raise self.error
-        return self.identity()
-
-    def planned_batch(self, jobs: Sequence[Job], cap: int | None) -> int | None:
-        if self.error is not None:
-            raise self.error
-        plan = getattr(self.execute, "planned_batch", None)
-        return None if plan is None else int(plan(jobs, cap))
-
-    def run(self, batch: Batch) -> tuple[list, float, dict[str, Any]]:
-        if self.error is not None:
-            raise self.error
-        assert self.execute is not None
-        started = time.perf_counter()
-        results = list(self.execute(batch))
-        return results, time.perf_counter() - started, self.identity()
-
-
 # -- the driver ------------------------------------------------------------------------------------------
-
-@dataclass
-class WorkerStats:
-    """What the driver knows about one actor: its throughput and how busy it was."""
-
-    index: int
-    images: int = 0
-    busy: float = 0.0  # seconds inside execute, measured in the worker
-    pids: list[int] = field(default_factory=list)
-    host: str = "?"
-    gpus: list[str] = field(default_factory=list)
-    alive: bool = True
-    reconstructed: bool = False  # Ray says this actor was restarted at least once
-
-    def note(self, identity: dict[str, Any]) -> None:
-        self.host = identity.get("host", self.host)
-        self.gpus = identity.get("gpus", self.gpus)
-        self.reconstructed = self.reconstructed or bool(identity.get("restarted"))
-        pid = identity.get("pid")
-        if pid is not None and pid not in self.pids:
-            self.pids.append(pid)
-
-    @property
-    def restarts(self) -> int:
-        """Restarts seen: new pids, or at least one when Ray says so (a worker killed during its first
-        batch or its model load was restarted before the driver knew its first pid)."""
-        return max(len(self.pids) - 1, 1 if self.reconstructed else 0)
-
-    def label(self) -> str:
-        where = f"gpu{','.join(self.gpus)}" if self.gpus else f"pid {self.pids[-1] if self.pids else '?'}"
-        restarts = f", restarted {self.restarts}x" if self.restarts else ""
-        gone = ", died (restarts used up)" if not self.alive else ""
-        return f"w{self.index} ({self.host} {where}{restarts}{gone})"
-
 
 class RayRunner:
     """:class:`~layerdream.sweep.runner.Runner` on Ray: actors compute, this process persists.
@@ -501,75 +356,6 @@ class RayRunner:
                 f"{len(self.stats)} worker(s) x {each}; " + "; ".join(parts) + tail)
 
 
-class WorkQueue:
-    """Pending jobs, handed out in plan order, each worker's batch cut to that worker's plan.
-
-    Jobs of one (layer, seed) share a forward; a worker with plan B takes the next B jobs of the
-    current group. With equal plans this cuts exactly as :func:`make_batches` does (and so as a local
-    sweep does); without plans the driver's batches go out as they are.
-    """
-
-    def __init__(self, batches: Sequence[Batch], plans: Sequence[int | None]):
-        self.plans = list(plans)
-        if all(p for p in self.plans):
-            groups: dict[tuple[int, int], list[Job]] = {}
-            for job in (j for b in batches for j in b):
-                groups.setdefault((job.layer, job.seed), []).append(job)
-            self.items: deque[list[Job]] = deque(groups.values())
-            self.cut = True
-        else:
-            self.items = deque(list(b) for b in batches)
-            self.cut = False
-
-    def __len__(self) -> int:
-        return sum(len(item) for item in self.items)
-
-    def take(self, worker: int) -> list[Job]:
-        if not self.cut:
-            return self.items.popleft()
-        head = self.items[0]
-        size = max(1, int(self.plans[worker] or 1))
-        batch, rest = head[:size], head[size:]
-        if rest:
-            self.items[0] = rest
-        else:
-            self.items.popleft()
-        return batch
-
-    def drain(self) -> list[Job]:
-        jobs = [j for item in self.items for j in item]
-        self.items.clear()
-        return jobs
-
-
-class _parked:
-    """While the workers run, the driver's copy of the model (it served the preflight) waits in host
-    memory, so the worker that Ray puts on the driver's GPU gets the whole card; it goes back after."""
-
-    def __init__(self, execute: Execute):
-        self.model = getattr(getattr(execute, "vlm", None), "model", None)
-        self.device = None
-
-    def __enter__(self) -> None:
-        import torch
-
-        if self.model is None:
-            return
-        device = next(self.model.parameters()).device
-        if device.type != "cuda":
-            return
-        try:
-            self.model.to("cpu")
-        except RuntimeError:  # not enough host memory: leave it where it is
-            return
-        self.device = device
-        torch.cuda.empty_cache()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.device is not None:
-            self.model.to(self.device)
-
-
 # -- helpers ---------------------------------------------------------------------------------------------
 
 def _get(ray, refs: list) -> list:
@@ -594,4 +380,4 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-__all__ = ["RayRunner", "EngineRecipe", "Worker", "import_ray", "RAY_MISSING"]
+__all__ = ["RayRunner", "WorkQueue", "EngineRecipe", "Worker", "import_ray", "RAY_MISSING"]

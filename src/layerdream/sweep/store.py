@@ -30,6 +30,9 @@ DB_NAME = "sweep.sqlite"
 SCHEMA_VERSION = 1
 # Settings that may grow between invocations with --extend (a union), all others must match exactly.
 EXTENDABLE = ("layers", "seeds", "arms")
+# The judge id of a person's verdicts (``human:<name>``, written by ``layerdream annotate``): human
+# verdicts are verdicts like any other in this store, told apart by their judge id alone.
+HUMAN_PREFIX = "human:"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -303,6 +306,11 @@ def image_problem(run_dir: Path, row: dict[str, Any]) -> str | None:
     except OSError:
         return "missing"
     return None if hashlib.sha256(data).hexdigest() == row["image_sha256"] else "changed since the sweep recorded it"
+
+
+def is_human(judge_id: str | None) -> bool:
+    """True for the verdicts of a human annotator (judge ``human:<name>``)."""
+    return bool(judge_id) and str(judge_id).startswith(HUMAN_PREFIX)
 
 
 def check_settings(stored: dict[str, Any], new: dict[str, Any], extend: bool, run_dir: Path,

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..models import shipped
+
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
-TOY_MODELS = ("toy-aligned", "toy-plain", "toy-shuffled")
-GEMMA_TOY_MODELS = ("toy-gemma", "toy-gemma-aligned")  # on the real Gemma 3 270M (extra realmodel): gemma.py
+# The shipped names are a table in data/shipped_models.json, read by models/ (which resolves them) and here.
+TOY_MODELS = tuple(n for n in shipped.NAMES if n not in shipped.REFERENCE_LM_NAMES)  # toy-aligned, -plain, -shuffled
+GEMMA_TOY_MODELS = shipped.REFERENCE_LM_NAMES  # toy-gemma, toy-gemma-aligned: on the real Gemma 3 270M (gemma.py)
 
 
 def checkpoint_path(name: str) -> Path:
