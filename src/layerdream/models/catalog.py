@@ -18,6 +18,9 @@ stream for "layer l" to name).
 
 ``registry.py`` (the load-time errors), ``layerdream families`` / ``ld.families()`` and the README
 table (``scripts/families_table.py``) all read this one table.
+
+Over 400 lines because it is that one table (an entry per model type, in one place to read and review);
+the code around it is a few lines.
 """
 from __future__ import annotations
 

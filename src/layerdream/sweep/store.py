@@ -13,6 +13,9 @@ value is no difference.
 Verdicts are only ever *replaced*, pair by pair, in the transaction that inserts their successors
 (:meth:`Store.replace_verdicts`): a re-judge that dies half-way (server down, a missing image) leaves
 every verdict it did not yet redo as it was.
+
+Over 400 lines because the schema, every statement that reads or writes it, and the checks on what a
+RUN holds (its settings, its recorded image paths) change together: all the SQL is in this one file.
 """
 from __future__ import annotations
 
