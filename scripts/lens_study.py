@@ -60,15 +60,18 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def run_model(model: str, n_images: int, tokens: str) -> None:
+def run_model(model: str, n_images: int, tokens: str, sources_only: bool = False) -> None:
+    """``sources_only``: the contextual lens alone, rewriting only lens_sources.csv (the same images and
+    seed give the same image rows; the noise control's rows are added)."""
     import layerdream as ld
 
     with tempfile.TemporaryDirectory(prefix="lens-study-") as tmp:
         result = ld.lens(model, n_images=n_images, tokens=tokens if tokens == "all" else int(tokens), out=tmp,
-                         progress=False)
+                         progress=False, lenses="contextual" if sources_only else ("embedding", "logit", "contextual"),
+                         measures=not sources_only)
         folder = DOCS / model
         folder.mkdir(parents=True, exist_ok=True)
-        for name in KEEP:
+        for name in (("lens_sources.csv",) if sources_only else KEEP):
             if (Path(tmp) / name).is_file():
                 shutil.copy(Path(tmp) / name, folder / name)
     for line in result.summary():
@@ -121,9 +124,11 @@ def figures() -> None:
     fig.savefig(ROOT / "docs" / "img" / "lens-vs-synthesis.png", dpi=110)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.4), squeeze=False)
-    for ax, model in zip(axes[0], models):
-        rows = read_csv(DOCS / model / "lens_sources.csv")
+    kinds = ["images"] + (["noise"] if any(r.get("images") == "noise" for m in models
+                                            for r in read_csv(DOCS / m / "lens_sources.csv")) else [])
+    fig, axes = plt.subplots(len(kinds), len(models), figsize=(3.2 * len(models), 3.1 * len(kinds) + 0.3), squeeze=False)
+    for (ax, model, kind) in [(axes[i][j], m, k) for i, k in enumerate(kinds) for j, m in enumerate(models)]:
+        rows = [r for r in read_csv(DOCS / model / "lens_sources.csv") if r.get("images", "images") == kind]
         vis = sorted({int(r["layer"]) for r in rows})
         txt = sorted({int(r["text_layer"]) for r in rows})
         grid = np.zeros((len(vis), len(txt)))
@@ -138,8 +143,9 @@ def figures() -> None:
         ax.set_yticks(range(len(vis)), [str(v) for v in vis], fontsize=7)
         ax.set_xlabel("text layer of the neighbour", fontsize=8)
         ax.set_ylabel("visual layer", fontsize=8)
-        ax.set_title(model, fontsize=9)
-    fig.suptitle("Where the contextual lens's top-5 neighbours come from (% per visual layer)", fontsize=10)
+        ax.set_title(model if kind == "images" else f"{model}: uniform noise (control)", fontsize=9)
+    fig.suptitle("Where the contextual lens's top-5 neighbours come from (% per visual layer); bottom: 4 uniform-noise "
+                 "images, the control", fontsize=10)
     fig.tight_layout()
     fig.savefig(ROOT / "docs" / "img" / "lens-sources.png", dpi=110)
     plt.close(fig)
@@ -174,6 +180,7 @@ def main() -> None:
     parser.add_argument("--n-images", type=int, default=64)
     parser.add_argument("--tokens", default="all")
     parser.add_argument("--figure-only", action="store_true")
+    parser.add_argument("--sources-only", action="store_true", help="contextual lens only: rewrite lens_sources.csv")
     parser.add_argument("--markdown", action="store_true", help="print the docs' results table (from docs/lens/*/)")
     args = parser.parse_args()
     import torch
@@ -184,7 +191,7 @@ def main() -> None:
         return
     if not args.figure_only:
         for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-            run_model(model, args.n_images, args.tokens)
+            run_model(model, args.n_images, args.tokens, args.sources_only)
     figures()
     print(f"wrote {ROOT / 'docs' / 'img' / 'lens-vs-synthesis.png'} and lens-sources.png", file=sys.stderr)
 

@@ -60,8 +60,10 @@ def test_aligned_toy_model_reads_its_images(outcome):
 
 
 def test_sources_and_measures(outcome):
-    for layer in (1, 2):
-        assert abs(sum(s["share"] for s in outcome.sources if s["layer"] == layer) - 1) < 1e-9
+    for kind in ("images", "noise"):  # the noise images are the heatmap's control
+        for layer in (1, 2):
+            assert abs(sum(s["share"] for s in outcome.sources if s["layer"] == layer and s["images"] == kind) - 1) < 1e-9
+    assert sum(s["neighbours"] for s in outcome.sources if s["images"] == "noise" and s["layer"] == 1) == 4 * 16 * 5
     names = {(m["layer"], m["measure"]) for m in outcome.measures}
     assert names == {(l, m) for l in (1, 2) for m in ("retrieval_top1", "linear_cka", "mutual_knn")}
     ret = [m for m in outcome.measures if m["measure"] == "retrieval_top1"][0]

@@ -40,8 +40,9 @@ class LensResult:
         return _pandas().DataFrame(self.outcome.table)
 
     def sources(self) -> pd.DataFrame:
-        """Share of contextual neighbours per (visual layer, text layer)."""
-        return _pandas().DataFrame(self.outcome.sources, columns=["layer", "text_layer", "neighbours", "share"])
+        """Share of contextual neighbours per (visual layer, text layer), for the images and for uniform
+        noise (``images`` = "images" | "noise": the control)."""
+        return _pandas().DataFrame(self.outcome.sources, columns=["images", "layer", "text_layer", "neighbours", "share"])
 
     def measures(self) -> pd.DataFrame:
         """Top-1 retrieval, linear CKA, mutual-kNN per layer, each with N and its permutation null."""

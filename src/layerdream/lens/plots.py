@@ -60,28 +60,33 @@ def rates(table: list[dict[str, Any]], path: str | Path, title: str = "") -> Pat
 
 
 def sources(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Heatmap: rows = visual (image-token) layer, columns = text layer of the contextual neighbour."""
+    """Heatmaps, one per kind of input (the images; uniform noise, the control): rows = visual
+    (image-token) layer, columns = text layer of the contextual neighbour."""
     import numpy as np
 
     plt = _pyplot()
+    kinds = list(dict.fromkeys(r.get("images", "images") for r in rows))
     vis = sorted({r["layer"] for r in rows})
     txt = sorted({r["text_layer"] for r in rows})
-    grid = np.zeros((len(vis), len(txt)))
-    for r in rows:
-        grid[vis.index(r["layer"]), txt.index(r["text_layer"])] = r["share"]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(txt), 1.0 + 0.4 * len(vis)))
-    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto", origin="lower")
-    for i in range(len(vis)):
-        for j in range(len(txt)):
-            ax.text(j, i, f"{100 * grid[i, j]:.0f}", ha="center", va="center", fontsize=7,
-                    color="white" if grid[i, j] < 0.6 else "black")
-    ax.set_xticks(range(len(txt)), [str(t) for t in txt])
-    ax.set_yticks(range(len(vis)), [str(v) for v in vis])
-    ax.set_xlabel("text layer of the neighbour")
-    ax.set_ylabel("visual layer")
-    fig.colorbar(im, ax=ax, fraction=0.05, label="share of top-k neighbours")
-    ax.set_title(title or "Where contextual neighbours come from (%)", fontsize=9)
-    fig.tight_layout()
+    fig, axes = plt.subplots(1, len(kinds), figsize=(0.6 + (1.2 + 0.55 * len(txt)) * len(kinds), 1.2 + 0.4 * len(vis)),
+                             squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        grid = np.zeros((len(vis), len(txt)))
+        for r in rows:
+            if r.get("images", "images") == kind:
+                grid[vis.index(r["layer"]), txt.index(r["text_layer"])] = r["share"]
+        im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1, aspect="auto", origin="lower")
+        for i in range(len(vis)):
+            for j in range(len(txt)):
+                ax.text(j, i, f"{100 * grid[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if grid[i, j] < 0.6 else "black")
+        ax.set_xticks(range(len(txt)), [str(t) for t in txt])
+        ax.set_yticks(range(len(vis)), [str(v) for v in vis])
+        ax.set_xlabel("text layer of the neighbour")
+        ax.set_ylabel("visual layer")
+        ax.set_title("uniform noise (control)" if kind == "noise" else kind, fontsize=9)
+    fig.colorbar(im, ax=list(axes[0]), fraction=0.05, label="share of top-k neighbours")
+    fig.suptitle(title or "Where contextual neighbours come from (%)", fontsize=9)
     path = Path(path)
     from ..io import atomic_save_figure
 

@@ -8,7 +8,8 @@ through the layers) and each layer: the embedding lens, the logit lens, and the 
 Written to ``out`` (atomically; a RUN's default is ``RUN/lens/``):
 ``lens.csv`` (one row per candidate), ``lens_table.csv`` (interpretable rate per lens, layer, group
 and category with Wilson 95 % intervals, and the mismatched-label null beside it), ``lens_sources.csv``
-(share of contextual neighbours by visual layer x text layer), ``lens_measures.csv`` (judge-free
+(share of contextual neighbours by visual layer x text layer, for the images and for 4 uniform-noise
+images as a control), ``lens_measures.csv`` (judge-free
 retrieval, CKA, mutual-kNN with nulls, when images are labelled), ``lens.json`` (config, versions,
 timing) and the figures ``lens_rates.png``, ``lens_sources.png``; with an LLM judge also
 ``lens_judged.csv`` (one row per judged readout) and ``lens_judged_table.csv`` (its rate per lens and layer).
@@ -116,7 +117,10 @@ def read_images(vlm: Any, data: LensImages, layers: Sequence[int], lenses: Seque
         pbar.close()
     seconds = time.perf_counter() - t0
     table = rate_table(hits, lenses, layers, data)
-    sources = source_table(out_rows) if "contextual" in lenses else []
+    sources = []
+    if "contextual" in lenses:
+        sources = [{"images": "images", **r} for r in source_table(out_rows)]
+        sources += [{"images": "noise", **r} for r in noise_sources(vlm, layers, index, k, positions, prompt_format, seed)]
     measure_rows: list[dict[str, Any]] = []
     if gray is not None:
         from ..concepts import concept_vectors
@@ -219,6 +223,21 @@ def source_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         counts[key] = counts.get(key, 0) + 1
         totals[r["layer"]] = totals.get(r["layer"], 0) + 1
     return [{"layer": v, "text_layer": t, "neighbours": c, "share": c / totals[v]} for (v, t), c in sorted(counts.items())]
+
+
+def noise_sources(vlm: Any, layers: Sequence[int], index: ContextualIndex, k: int, positions: torch.Tensor,
+                  prompt_format: str, seed: int, n: int = 4) -> list[dict[str, Any]]:
+    """The source table of ``n`` uniform-noise images: the control LatentLens does not draw. Where noise
+    shows the same visual-layer -> text-layer pattern as the images, the pattern is the residual
+    stream's layer geometry (raw cosine), not content."""
+    g = torch.Generator().manual_seed(seed + 7)
+    x = torch.rand(n, 3, vlm.image_size, vlm.image_size, generator=g)
+    states = vlm.image_tokens_at(x, list(layers), prompt_format)
+    rows = []
+    for layer in layers:
+        nb = index.search(states[layer][:, positions].reshape(-1, states[layer].shape[-1]), k)
+        rows += [{"lens": "contextual", "layer": layer, "source_layer": s} for s in nb.layers.flatten().tolist()]
+    return source_table(rows)
 
 
 def to_csv(rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> bytes:
