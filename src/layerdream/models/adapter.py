@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
-from ..resample import resize
+from ..interpolation import resize
 
 
 @dataclass(frozen=True)

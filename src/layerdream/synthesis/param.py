@@ -19,8 +19,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-# The interpolation itself is the ground floor's (resample.py): the models' preprocessing uses it too.
-from ..resample import MODES, interpolation_matrix, resize  # noqa: F401  (re-exported)
+# The interpolation itself is the ground floor's (interpolation.py): the models' preprocessing uses it too.
+from ..interpolation import MODES, interpolation_matrix, resize  # noqa: F401  (re-exported)
 
 
 class MultiResolutionImage(nn.Module):
