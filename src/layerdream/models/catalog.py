@@ -237,7 +237,10 @@ _ENTRIES = [
        f"{_ADAPTER}: Qwen2.5-VL vision path inside an audio-visual thinker; 3-D positions", ["Qwen/Qwen2.5-Omni-7B"]),
     _n("qwen3_omni_moe_thinker", "Qwen3OmniMoeThinkerForConditionalGeneration", "Qwen3-Omni (thinker)",
        f"{_ADAPTER}: Qwen3-VL-style vision path with DeepStack; MoE", ["Qwen/Qwen3-Omni-30B-A3B-Instruct"]),
-    _n("qwen3_5", "Qwen3_5ForConditionalGeneration", "Qwen3.5", f"{_ADAPTER}: native-resolution ViT + merger; 3-D positions"),
+    _n("qwen3_5", "Qwen3_5ForConditionalGeneration", "Qwen3.5",
+       f"{_ADAPTER}: Qwen3-VL's tower without DeepStack + a hybrid linear/full-attention LM (Qwen2.5-VL's adapter "
+       "should fit); not tested: transformers forces Qwen3_5Tokenizer for this type, so a tiny offline checkpoint "
+       "needs a byte-level BPE tokenizer"),
     _n("qwen3_5_moe", "Qwen3_5MoeForConditionalGeneration", "Qwen3.5 MoE", f"{_ADAPTER}: as Qwen3.5 with a MoE text model",
        ["Qwen/Qwen3.5-35B-A3B-Instruct"]),
     _n("qwen4_exp", "Qwen4ExpForConditionalGeneration", "Qwen4 (experimental)", f"{_ADAPTER}: ViT + merger; MoE text model"),
