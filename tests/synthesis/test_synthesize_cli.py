@@ -30,7 +30,7 @@ def test_synthesize_writes_png_and_json_per_concept_layer_seed(tiny_folder, tmp_
     assert meta["config"]["preset_rule"].startswith("default for a real checkpoint")
     assert meta["config"]["canvas"] == 16 and meta["config"]["copies"] == 8 and "torch" in meta["versions"]
     assert Image.open(out / "red_L1_s0.png").size == (16, 16)
-    assert "8 image(s)" in proc.stdout
+    assert "8 image(s)" in proc.stdout and "preset paper (default for a real checkpoint" in proc.stdout
 
 
 def test_bad_model_is_one_line_exit_2_no_traceback(tmp_path):

@@ -58,5 +58,8 @@ def run(args: argparse.Namespace) -> int:
     # synthesize makes a repeated concept, layer or seed once (and says so): count what was asked once
     skipped = len(dict.fromkeys(c.strip() for c in args.concepts)) * len(set(args.layer)) * len(set(args.seed)) - len(results)
     note = f" ({skipped} already in {out} with the same settings: skipped; --overwrite redoes them)" if skipped else ""
+    if results:  # which method ran, and why (the default differs between real checkpoints and toy models)
+        cfg = results[0].config
+        note += f"; preset {cfg.get('preset')} ({cfg.get('preset_rule')})"
     print(f"{len(results)} image(s) in {time.perf_counter() - started:.1f} s -> {out}{note}")
     return 0
