@@ -25,6 +25,17 @@ VARIANTS = {
     "lr1e-2": {"lr": 1e-2},             # a higher learning rate
     "aligned": {"align_layers": (1, 2)},  # the positive control's recipe
 }
+# toy-gemma-cotrained (stage 2 from the shipped toy-gemma: projector + LoRA on the LM + text retention)
+COTRAINED = {
+    "cotrained": {},                                     # the shipped recipe: LoRA rank 8 on all 18 blocks
+    "cot-projector": {"lm": None, "retention": 0.0},     # control: the same stage 2 with the LM frozen
+    "cot-rank2": {"lora_rank": 2, "lora_alpha": 4},      # LoRA rank (alpha / r = 2 throughout)
+    "cot-rank32": {"lora_rank": 32, "lora_alpha": 64},
+    "cot-first4": {"lora_blocks": "first-4"},            # only blocks 1-4 trainable (make layers 1-4)
+    "cot-last4": {"lora_blocks": "last-4"},              # only blocks 15-18 trainable
+    "cot-full": {"lm": "full", "lm_lr": 1e-4},           # full fine-tuning of the blocks' attention and MLP
+    "cot-noretention": {"retention": 0.0},               # without the text-retention term
+}
 
 
 def run(variant: str, seed: int, out: Path, threads: int) -> None:
@@ -41,14 +52,23 @@ def run(variant: str, seed: int, out: Path, threads: int) -> None:
         return
     folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
-    recipe = {**gemma_train.RECIPES["toy-gemma"], **VARIANTS[variant]}
+    if variant in COTRAINED:  # stage 2 continues from the shipped toy-gemma (seed 0 of stage 1)
+        recipe = {**gemma_train.RECIPES["toy-gemma-cotrained"], **COTRAINED[variant]}
+        start = gemma.small_weights(checkpoint_path("toy-gemma") / "model.safetensors")
+    else:
+        recipe = {**gemma_train.RECIPES["toy-gemma"], **VARIANTS[variant]}
+        start = gemma.tower_state(checkpoint_path("toy-aligned") / "model.safetensors")
     toy = checkpoint_path("toy-aligned")
     log = open(folder / "train.log", "a")
     model, _, metrics = gemma_train.run_recipe(
         recipe, seed=seed, vision_config=AutoConfig.from_pretrained(toy).vision_config.to_dict(),
-        tower_state=gemma.tower_state(toy / "model.safetensors"), checkpoint=folder / "partial.pt",
+        tower_state=start, checkpoint=folder / "partial.pt",
         progress=lambda s: print(s, file=log, flush=True), name=f"{variant}_s{seed}")
     save_file(gemma.small_state(model), str(folder / "small.safetensors"))
+    if recipe.get("lm") == "lora":
+        from layerdream.toyworld.gemma_lora import lora_state
+
+        save_file(lora_state(model), str(folder / "lora.safetensors"))
     atomic_write_json(folder / "metrics.json", {"variant": variant, **metrics, "versions": versions()})
     (folder / "partial.pt").unlink(missing_ok=True)
     print(f"{folder.name}: {json.dumps(metrics['probe']['retrieval'])}")
@@ -69,7 +89,7 @@ def summarise(out: Path) -> str:
              "mean ± sd over seeds. Layers 1 and 4 per category, the others as the mean over categories.", "",
              "| variant | seeds | caption loss (last 100 steps) | reads the image | " + " | ".join(f"layer {l}" for l in layers) + " |",
              "|---" * (4 + len(layers)) + "|"]
-    for variant in VARIANTS:
+    for variant in {**VARIANTS, **COTRAINED}:
         rs = [r for r in runs if r["variant"] == variant]
         if not rs:
             continue
@@ -160,7 +180,8 @@ def align_table(csv_files: list[Path], aggregation: str = "mean") -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--variant", choices=list(VARIANTS), default="linear")
+    p.add_argument("--variant", choices=list(VARIANTS) + list(COTRAINED), default="linear",
+                   help="a toy-gemma variant, or a toy-gemma-cotrained one (cotrained = the shipped stage 2, cot-*)")
     p.add_argument("--seed", type=int, nargs="+", default=[0])
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--threads", type=int, default=1)

@@ -3,6 +3,8 @@
 settings); the language model and the tokenizer come from the ``realmodel`` package when it loads, so the
 LM is bit-for-bit the one every ``realmodel`` test uses (``models/reference.py``).
 
+A co-trained folder (``toy-gemma-cotrained``) adds ``lora.safetensors``, low-rank adapters of the LM that
+loading merges into the 270M's weights (``toyworld.json`` -> ``lora`` gives their scale).
 The shipped ``toy-gemma`` and ``toy-gemma-aligned`` are such folders (trained by toyworld/, whose
 ``gemma.py`` writes them); :func:`load_folder` is how ``models.load`` reads any of them, so loading needs
 nothing from toyworld/. A folder says it is one in its ``toyworld.json`` (``"language_model": MARKER``).
@@ -17,6 +19,7 @@ import torch
 from ..errors import UserError
 
 MARKER = "gemma-3-270m (layerdream[realmodel])"  # toyworld.json "language_model": load the LM from the extra
+LORA_FILE = "lora.safetensors"  # co-trained folders (toy-gemma-cotrained): LoRA factors merged into the 270M at load
 IMAGE_TOKEN, BOI, EOI = 262144, 255999, 256000
 
 
@@ -96,9 +99,30 @@ def load_folder(folder: str | Path, dtype: torch.dtype = torch.float32):
 
     folder = Path(folder)
     cfg = AutoConfig.from_pretrained(folder)
-    model = assemble(cfg, load_file(str(folder / "model.safetensors")), dtype=dtype)
-    return model, processor(cfg.vision_config.image_size, cfg.mm_tokens_per_image)
+    lora = json.loads((folder / "toyworld.json").read_text()).get("lora")
+    if lora is not None and not (folder / LORA_FILE).is_file():
+        raise UserError(f"{folder} is a co-trained toy-gemma without its {LORA_FILE}; copy the whole folder")
+    model = assemble(cfg, load_file(str(folder / "model.safetensors")))
+    if lora is not None:  # W + alpha / r * B @ A, in fp32, before any cast to the requested dtype
+        merge_lora(model, load_file(str(folder / LORA_FILE)), float(lora["scale"]))
+    return model.to(dtype), processor(cfg.vision_config.image_size, cfg.mm_tokens_per_image)
 
 
-__all__ = ["MARKER", "IMAGE_TOKEN", "BOI", "EOI", "is_reference_lm_folder", "processor", "config", "assemble",
-           "load_folder"]
+def merge_lora(model, factors: dict[str, torch.Tensor], scale: float) -> None:
+    """``W += scale * B @ A`` for every adapted projection (``<module>.lora_A``: r x in, ``.lora_B``: out x r),
+    strictly: each factor names a linear layer of the LM with fitting shapes, and each adapted layer has
+    both factors. Why merged: the loaded model is a plain Gemma 3 (no peft at load, no slower forward)."""
+    mods = dict(model.named_modules())
+    for name in sorted({k.rsplit(".", 1)[0] for k in factors}):
+        a, b = factors.get(f"{name}.lora_A"), factors.get(f"{name}.lora_B")
+        lin = mods.get(name)
+        if a is None or b is None or not isinstance(lin, torch.nn.Linear) or \
+                tuple(lin.weight.shape) != (b.shape[0], a.shape[1]) or a.shape[0] != b.shape[1]:
+            raise UserError(f"{LORA_FILE}: adapter {name!r} does not fit the Gemma 3 270M (missing factor, unknown "
+                            "layer or wrong shape); rebuild it with `layerdream toyworld train --stage toy-gemma-cotrained`")
+        with torch.no_grad():
+            lin.weight += (scale * (b.double() @ a.double())).to(lin.weight.dtype)
+
+
+__all__ = ["MARKER", "LORA_FILE", "IMAGE_TOKEN", "BOI", "EOI", "is_reference_lm_folder", "processor", "config",
+           "assemble", "load_folder", "merge_lora"]

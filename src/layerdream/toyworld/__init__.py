@@ -4,7 +4,8 @@ Why it exists: the method needs a model on which the answer is known. ``toy-alig
 construction (positive control and the default model of every command), ``toy-shuffled`` cannot be
 aligned (negative control), ``toy-plain`` is trained like an ordinary adapter VLM (a finding).
 ``toy-gemma`` (captioning only) and ``toy-gemma-aligned`` (its positive control) put the same tower in
-front of the real, frozen Gemma 3 270M, to test the paper's claim on a real pre-trained LM.
+front of the real, frozen Gemma 3 270M, to test the paper's claim on a real pre-trained LM;
+``toy-gemma-cotrained`` continues toy-gemma with the LM trained too (LoRA), LLaVA's second stage.
 An independent CNN judge reads the world's factors back from any image, so synthesis results on
 these models can be scored offline.
 """
@@ -17,12 +18,13 @@ from ..models import shipped
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 # The shipped names are a table in data/shipped_models.json, read by models/ (which resolves them) and here.
 TOY_MODELS = tuple(n for n in shipped.NAMES if n not in shipped.REFERENCE_LM_NAMES)  # toy-aligned, -plain, -shuffled
-GEMMA_TOY_MODELS = shipped.REFERENCE_LM_NAMES  # toy-gemma, toy-gemma-aligned: on the real Gemma 3 270M (gemma.py)
+# toy-gemma, toy-gemma-aligned (LM frozen), toy-gemma-cotrained (LM co-trained, LoRA merged at load): gemma.py
+GEMMA_TOY_MODELS = shipped.REFERENCE_LM_NAMES
 
 
 def checkpoint_path(name: str) -> Path:
     """Folder of a shipped toy checkpoint (``toy-aligned``, ``toy-plain``, ``toy-shuffled``, ``toy-gemma``,
-    ``toy-gemma-aligned``, ``judge``)."""
+    ``toy-gemma-aligned``, ``toy-gemma-cotrained``, ``judge``)."""
     from ..errors import UserError
 
     names = (*TOY_MODELS, *GEMMA_TOY_MODELS, "judge")

@@ -1,5 +1,6 @@
-"""Toy VLMs on a real language model: the toy world's SigLIP tower + Gemma 3's projector + the real,
-frozen Gemma 3 270M (``toy-gemma``, ``toy-gemma-aligned``).
+"""Toy VLMs on a real language model: the toy world's SigLIP tower + Gemma 3's projector + the real
+Gemma 3 270M, frozen (``toy-gemma``, ``toy-gemma-aligned``) or co-trained through LoRA adapters
+(``toy-gemma-cotrained``, whose folder adds ``lora.safetensors``: merged into the 270M at load time).
 
 Why: the small toy LMs are trained from scratch, so ``toy-plain``'s missing alignment may say more
 about a 4-layer LM than about the paper's claim. The 270M is the one real pre-trained Gemma 3 we can
@@ -51,6 +52,17 @@ def tower_state(path: str | Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def small_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tower and projector of a toy-gemma folder's ``model.safetensors``, keyed as in the model (the start
+    of toy-gemma-cotrained, LLaVA's stage 2 continuing from stage 1)."""
+    from safetensors.torch import load_file
+
+    out = {k if k.startswith("model.") else "model." + k: v for k, v in load_file(str(path)).items()}
+    if not any(k.startswith("model.multi_modal_projector.") for k in out):
+        raise UserError(f"{path} holds no projector; pass a toy-gemma folder's model.safetensors")
+    return out
+
+
 def small_state(model) -> dict[str, torch.Tensor]:
     """The trained part only: vision tower and projector (what a toy-gemma folder ships)."""
     return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()
@@ -70,6 +82,14 @@ def save(folder: Path, model, proc, info: dict) -> None:
     tmp.mkdir(parents=True)
     model.config.save_pretrained(tmp)
     save_file(small_state(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    from ..models.reference_vlm import LORA_FILE
+    from .gemma_lora import lora_state
+
+    factors = lora_state(model)
+    if factors:  # toy-gemma-cotrained: the LM's adapters, merged into the 270M at load time
+        if "lora" not in info:
+            raise ValueError("a model with LoRA adapters needs info['lora'] (rank, alpha, scale, blocks)")
+        save_file(factors, str(tmp / LORA_FILE), metadata={"format": "pt", "scale": str(info["lora"]["scale"])})
     proc.image_processor.save_pretrained(tmp)
     (tmp / "toyworld.json").write_text(json.dumps({**info, "language_model": MARKER}, indent=2, default=str) + "\n")
     shutil.rmtree(folder, ignore_errors=True)

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import UserError
 from . import world
 from .lm import align_loss
 
@@ -100,10 +101,10 @@ def caption_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), targets[:, 1:].reshape(-1), ignore_index=-100)
 
 
-def trainable(model, *, train_tower: bool) -> list[nn.Parameter]:
+def trainable(model, *, train_tower: bool, lm_params: list[nn.Parameter] = ()) -> list[nn.Parameter]:
     model.requires_grad_(False)
     mods = [model.model.multi_modal_projector] + ([model.model.vision_tower] if train_tower else [])
-    params = [p for m in mods for p in m.parameters()]
+    params = [p for m in mods for p in m.parameters()] + list(lm_params)
     for p in params:
         p.requires_grad_(True)
     return params
@@ -112,26 +113,34 @@ def trainable(model, *, train_tower: bool) -> list[nn.Parameter]:
 def train(model, layout: Layout, *, steps: int, lr: float, seed: int, batch: int = 16, train_tower: bool = False,
           tower_lr_scale: float = 0.1, align_layers: tuple[int, ...] = (), concept_vectors: dict | None = None,
           pool_size: int = 4096, data_seed: int = 1, checkpoint: Path | None = None, checkpoint_every: int = 50,
-          progress: Callable[[str], None] = print, name: str = "gemma", bf16: bool = False) -> dict:
-    """Train the projector (and the tower when ``train_tower``) in place; returns the stage's metrics."""
-    from .vision import optimiser_step
+          progress: Callable[[str], None] = print, name: str = "gemma", bf16: bool = False,
+          lm_params: list[nn.Parameter] = (), lm_lr: float | None = None, retention=None, retention_weight: float = 1.0,
+          retention_rows: int = 4) -> dict:
+    """Train the projector (and the tower when ``train_tower``, and ``lm_params`` of the LM at ``lm_lr``:
+    LoRA factors or block weights) in place; returns the stage's metrics. ``retention``
+    (``gemma_lora.Retention``) adds its KL on ``retention_rows`` text rows per step."""
+    from . import vision
 
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    params = trainable(model, train_tower=train_tower)
+    params = trainable(model, train_tower=train_tower, lm_params=lm_params)
     groups = [{"params": list(model.model.multi_modal_projector.parameters()), "lr": lr}]
     if train_tower:
         groups.append({"params": list(model.model.vision_tower.parameters()), "lr": lr * tower_lr_scale})
+    if lm_params:
+        groups.append({"params": list(lm_params), "lr": lm_lr or lr})
     opt = torch.optim.AdamW(groups, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[gr["lr"] for gr in groups], total_steps=steps, pct_start=0.05)
-    start, history = 0, []
+    start, history, kls = 0, [], []
     if checkpoint is not None and Path(checkpoint).is_file():
         state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"], strict=False)
+        unexpected = model.load_state_dict(state["model"], strict=False).unexpected_keys
+        if unexpected:  # a checkpoint of another recipe (e.g. LoRA weights into a model without adapters)
+            raise RuntimeError(f"{checkpoint} does not fit this recipe: {unexpected[:3]}; delete it to start over")
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         g.set_state(state["generator"])
-        start, history = state["step"], state["history"]
+        start, history, kls = state["step"], state["history"], state.get("retention_kl", [])
         progress(f"  {name}: resuming at step {start + 1}/{steps} from {checkpoint}")
     pool = world.pool(pool_size, data_seed)
     gray = torch.full((1, 3, world.IMAGE_SIZE, world.IMAGE_SIZE), 0.5)
@@ -148,6 +157,12 @@ def train(model, layout: Layout, *, steps: int, lr: float, seed: int, batch: int
             logits, hs = forward(model, layout, b, images)
         loss = caption_loss(logits.float(), b["targets"])
         last = {"caption_loss": round(loss.item(), 4)}
+        if retention is not None:
+            rows = torch.randperm(len(retention.train_ids), generator=g)[:retention_rows]
+            with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+                kl = retention.loss(model, rows)
+            loss = loss + retention_weight * kl
+            last["retention_kl"] = round(kl.item(), 5)
         for layer in align_layers:
             h = hs[layer].float()[:, layout.img_pos].mean(1)
             z = h[:batch] - h[batch]
@@ -156,26 +171,32 @@ def train(model, layout: Layout, *, steps: int, lr: float, seed: int, batch: int
             a_loss, acc = align_loss(z, concept_vectors[layer], factors)
             loss = loss + a_loss / len(align_layers)
             last[f"align_acc_L{layer}"] = {k: round(v, 3) for k, v in acc.items()}
-        optimiser_step(loss, opt, sched, params)
+        vision.optimiser_step(loss, opt, sched, params)
         history.append(last["caption_loss"])
+        kls.append(last.get("retention_kl", 0.0))
         if step % 25 == 0 or step == steps - 1:
             progress(f"  {name} step {step + 1}/{steps} loss {loss.item():.3f} {last} ({time.time() - t0:.0f}s)")
         if checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
-            _save_progress(Path(checkpoint), step + 1, model, opt, sched, g, history)
+            _save_progress(Path(checkpoint), step + 1, model, opt, sched, g, history, kls)
     model.requires_grad_(False).eval()
     return {"steps": steps, "lr": lr, "batch": batch, "train_tower": train_tower, "align_layers": list(align_layers),
+            "lm_lr": lm_lr if lm_params else None, "lm_parameters": sum(p.numel() for p in lm_params),
+            "retention_weight": retention_weight if retention is not None else 0.0,
+            "retention_kl_by_100_steps": [round(sum(kls[i:i + 100]) / len(kls[i:i + 100]), 5) for i in range(0, len(kls), 100)],
             "seconds": round(time.time() - t0, 1), "final": last,
             "caption_loss_by_100_steps": [round(sum(history[i:i + 100]) / len(history[i:i + 100]), 4)
                                           for i in range(0, len(history), 100)]}
 
 
-def _save_progress(path: Path, step: int, model, opt, sched, g: torch.Generator, history: list) -> None:
+def _save_progress(path: Path, step: int, model, opt, sched, g: torch.Generator, history: list, kls: list) -> None:
+    """The whole state: every trained weight (projector, tower, LoRA factors or LM blocks), optimiser,
+    schedule, data generator and the loss histories."""
     from ..io import atomic_write_bytes
-    from .gemma import small_state
 
     buf = io.BytesIO()
-    torch.save({"step": step, "model": small_state(model), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                "generator": g.get_state(), "history": history}, buf)
+    trained = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    torch.save({"step": step, "model": trained, "opt": opt.state_dict(), "sched": sched.state_dict(),
+                "generator": g.get_state(), "history": history, "retention_kl": kls}, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -229,6 +250,11 @@ RECIPES: dict[str, dict] = {
     "toy-gemma": dict(tokens=16, projector="gemma", train_tower=False, steps=600, lr=3e-3, batch=16, align_layers=()),
     "toy-gemma-aligned": dict(tokens=16, projector="gemma", train_tower=False, steps=600, lr=3e-3, batch=16,
                               align_layers=(1, 2)),
+    # LLaVA's stage 2: from toy-gemma's trained tower and projector, the projector and the LM (LoRA on
+    # all 18 blocks' attention and MLP projections) trained on the same captions, plus text retention
+    "toy-gemma-cotrained": dict(tokens=16, projector="gemma", train_tower=False, steps=300, lr=1e-3, batch=16,
+                                align_layers=(), start="toy-gemma", lm="lora", lora_rank=8, lora_alpha=16,
+                                lora_blocks="all", lm_lr=1e-3, retention=1.0),
 }
 
 
@@ -245,6 +271,8 @@ def run_recipe(recipe: dict, *, seed: int, vision_config: dict, tower_state: dic
     from .gemma import assemble, config, processor
 
     torch.manual_seed(seed)
+    if recipe.get("start") and not any(k.startswith("model.multi_modal_projector.") for k in tower_state):
+        raise UserError(f"this recipe continues from {recipe['start']}: pass its weights (tower and projector)")
     model = assemble(config(vision_config, recipe["tokens"]), tower_state)
     if recipe["projector"] == "mlp":
         model.model.multi_modal_projector = MLPProjector(model.model.multi_modal_projector,
@@ -253,9 +281,40 @@ def run_recipe(recipe: dict, *, seed: int, vision_config: dict, tower_state: dic
     layout = Layout(model, proc)
     align = tuple(recipe["align_layers"])
     targets = {layer: concept_vectors(wrap(model, proc), world.CONCEPTS, layer) for layer in align}
+    lm_params, retention, frozen_vectors = [], None, {}
+    layers = tuple(recipe.get("probe_layers", PROBE_LAYERS))  # probed layers (tests probe fewer)
+    if recipe.get("lm"):  # the LM is trained too: retention data and reference vectors from the frozen LM first
+        from . import gemma_lora
+
+        retention = gemma_lora.Retention(model, proc.tokenizer, bf16=precision == "bf16",
+                                         **recipe.get("retention_data", {}))
+        frozen_vectors = {layer: concept_vectors(wrap(model, proc), world.CONCEPTS, layer) for layer in layers}
+        lm_params = lm_parameters(model, recipe)
     metrics = train(model, layout, steps=recipe["steps"], lr=recipe["lr"], seed=seed, batch=recipe["batch"],
                     train_tower=recipe["train_tower"], align_layers=align, concept_vectors=targets, bf16=precision == "bf16",
-                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress, name=name)
+                    checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress, name=name,
+                    lm_params=lm_params, lm_lr=recipe.get("lm_lr"),
+                    retention=retention if recipe.get("retention", 0) > 0 else None,
+                    retention_weight=recipe.get("retention", 0.0))
     metrics.update(recipe=dict(recipe, align_layers=list(align)), seed=seed, precision=precision,
-                   probe=probe(model, proc, layout, n=probe_n))
+                   probe=probe(model, proc, layout, n=probe_n, layers=layers))
+    if retention is not None:  # how much the language model changed
+        metrics["lm_drift"] = retention.drift(model)
+        vectors = {layer: concept_vectors(wrap(model, proc), world.CONCEPTS, layer) for layer in layers}
+        metrics["concept_vector_cosine_to_frozen"] = gemma_lora.concept_drift(frozen_vectors, vectors)
     return model, proc, metrics
+
+
+def lm_parameters(model, recipe: dict) -> list[nn.Parameter]:
+    """The LM weights a recipe trains: LoRA factors (``lm="lora"``, injected here) or the blocks' own
+    attention and MLP weights (``lm="full"``), on ``lora_blocks`` (all, first-K, last-K)."""
+    from . import gemma_lora
+
+    n = model.config.text_config.num_hidden_layers
+    blocks = gemma_lora.blocks_of(recipe.get("lora_blocks", "all"), n)
+    if recipe["lm"] == "lora":
+        return gemma_lora.inject(model, rank=recipe["lora_rank"], alpha=recipe["lora_alpha"], blocks=blocks)
+    if recipe["lm"] == "full":
+        mods = dict(model.named_modules())
+        return [mods[f"model.language_model.layers.{i}.{t}"].weight for i in blocks for t in gemma_lora.TARGETS]
+    raise UserError(f"unknown LM training {recipe['lm']!r}; use lora or full")

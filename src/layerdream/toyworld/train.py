@@ -13,9 +13,11 @@ judge -> vision -> robust -> text -> aligned, plain-projector -> plain, shuffled
 * ``shuffled``: the aligned recipe on image-caption pairs shuffled within each batch (negative control);
 * ``export``: ``save_pretrained`` folders with processor, ``baseline_words.txt`` and ``toyworld.json``.
 
-Two more stages run only when named (``--stage toy-gemma --stage toy-gemma-aligned``): adapters on the
-real, frozen Gemma 3 270M (extra ``realmodel``; ``toyworld.gemma_train``), each writing its folder
-directly. Their tower is ``stages/robust`` when this run has it, else the shipped toy tower.
+Three more stages run only when named (``--stage toy-gemma --stage toy-gemma-aligned --stage
+toy-gemma-cotrained``): adapters on the real, frozen Gemma 3 270M (extra ``realmodel``;
+``toyworld.gemma_train``), each writing its folder directly. Their tower is ``stages/robust`` when this
+run has it, else the shipped toy tower; ``toy-gemma-cotrained`` continues from this run's toy-gemma
+folder when it has one, else the shipped toy-gemma, and trains the LM too (LoRA; ``gemma_lora``).
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ TRAIN_POOL_SEED, POOL_SIZE = 1, 4096  # one pool of world samples shared by the 
 VISION_POOL_SIZE = 16384  # the tower sees 96k images; shape overfits a 4096-image pool
 QUICK_STEPS = {k: 2 for k in STEPS}
 STAGES = ["vision", "robust", "text", "aligned", "judge", "plain-projector", "plain", "shuffled", "export"]
-GEMMA_STAGES = ["toy-gemma", "toy-gemma-aligned"]  # opt-in: hours of CPU, and the realmodel extra
+GEMMA_STAGES = ["toy-gemma", "toy-gemma-aligned", "toy-gemma-cotrained"]  # opt-in: hours of CPU, the realmodel extra
 GEMMA_SEED = 0
 
 
@@ -98,24 +100,43 @@ class Runner:
     def toy_gemma_aligned(self):
         return self._gemma("toy-gemma-aligned")
 
-    def _gemma(self, name: str):
-        from . import checkpoint_path, gemma, gemma_train
+    def toy_gemma_cotrained(self):
+        return self._gemma("toy-gemma-cotrained")
 
-        source = self.stage_dir / "robust.safetensors"
-        if not source.is_file():
-            source = checkpoint_path("toy-aligned") / "model.safetensors"
-        tower = gemma.tower_state(source)
+    def _gemma(self, name: str):
+        from . import checkpoint_path, gemma, gemma_lora, gemma_train
+
         recipe = dict(gemma_train.RECIPES[name])
+        if recipe.get("start"):  # stage 2: toy-gemma of this run when it has one, else the shipped toy-gemma
+            source = self.out / recipe["start"] / "model.safetensors"
+            if not source.is_file():
+                source = checkpoint_path(recipe["start"]) / "model.safetensors"
+            tower = gemma.small_weights(source)
+        else:
+            source = self.stage_dir / "robust.safetensors"
+            if not source.is_file():
+                source = checkpoint_path("toy-aligned") / "model.safetensors"
+            tower = gemma.tower_state(source)
         if self.quick:
             recipe["steps"] = 2
+            recipe["retention_data"] = dict(n_train=4, n_eval=2, length=8)
         model, proc, m = gemma_train.run_recipe(
             recipe, seed=GEMMA_SEED, vision_config=self.model.config.vision_config.to_dict(), tower_state=tower,
             checkpoint=self.stage_dir / f"{name}.partial.pt", progress=self.progress, name=name,
             probe_n=16 if self.quick else 280)
         m["tower_from"] = str(source)
-        info = {"name": name, "seed": GEMMA_SEED, "aligned_layers": list(recipe["align_layers"]),
-                "recipe": ("positive control: captioning plus the alignment loss at layers 1-2" if recipe["align_layers"]
-                           else "ordinary adapter training: next-token captioning through the frozen LM, nothing else"),
+        recipe_text = ("positive control: captioning plus the alignment loss at layers 1-2" if recipe["align_layers"]
+                       else "ordinary adapter training: next-token captioning through the frozen LM, nothing else")
+        extra = {}
+        if recipe.get("lm") == "lora":
+            recipe_text = (f"stage 2 after {recipe['start']}: the same captioning, with the LM trained too (LoRA rank "
+                           f"{recipe['lora_rank']} on blocks {recipe['lora_blocks']}, attention and MLP) plus text "
+                           f"retention (KL to the frozen 270M, weight {recipe['retention']})")
+            extra["lora"] = {"rank": recipe["lora_rank"], "alpha": recipe["lora_alpha"],
+                             "scale": recipe["lora_alpha"] / recipe["lora_rank"], "blocks": recipe["lora_blocks"],
+                             "targets": list(gemma_lora.TARGETS)}
+        info = {"name": name, "seed": GEMMA_SEED, "aligned_layers": list(recipe["align_layers"]), **extra,
+                "recipe": recipe_text,
                 "layer_convention": "layer l = hidden_states[l] = output of decoder block l",
                 "world": {"categories": world.CATEGORIES, "image_size": world.IMAGE_SIZE, "templates": world.TEMPLATES},
                 "training": m, "versions": versions()}
