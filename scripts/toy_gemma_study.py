@@ -87,8 +87,9 @@ def summarise(out: Path) -> str:
              f"{runs[0]['probe']['n']} images per run; {' / '.join(cats)}, chance "
              + " / ".join(f"{chance[c]:.2f}" for c in cats) + f", mean {statistics.mean(chance.values()):.2f}); "
              "mean ± sd over seeds. Layers 1 and 4 per category, the others as the mean over categories.", "",
-             "| variant | seeds | caption loss (last 100 steps) | reads the image | " + " | ".join(f"layer {l}" for l in layers) + " |",
-             "|---" * (4 + len(layers)) + "|"]
+             "| variant | seeds | caption loss (last 100 steps) | reads the image | " + " | ".join(f"layer {l}" for l in layers)
+             + " | LM drift: KL per token, held-out text (perplexity frozen -> now) |",
+             "|---" * (5 + len(layers)) + "|"]
     for variant in {**VARIANTS, **COTRAINED}:
         rs = [r for r in runs if r["variant"] == variant]
         if not rs:
@@ -101,7 +102,12 @@ def summarise(out: Path) -> str:
                 cells.append(fmt([statistics.mean(r["probe"]["retrieval"][l].values()) for r in rs]))
         reads = " / ".join(fmt([r["probe"]["caption_word_accuracy"][c] for r in rs]) for c in cats)
         loss = fmt([r["caption_loss_by_100_steps"][-1] for r in rs])  # mean of the last 100 steps
-        lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rs)} | {loss} | {reads} | " + " | ".join(cells) + " |")
+        drift = [r["lm_drift"] for r in rs if "lm_drift" in r]
+        kls = [d["kl_per_token"] for d in drift]
+        dcell = (f"{statistics.mean(kls):.3g}" + (f" ± {statistics.stdev(kls):.2g}" if len(kls) > 1 else "") + f" ({fmt([d['perplexity_frozen'] for d in drift])} -> "
+                 f"{fmt([d['perplexity_now'] for d in drift])})") if drift else "0 (LM frozen)"
+        lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rs)} | {loss} | {reads} | " + " | ".join(cells)
+                     + f" | {dcell} |")
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ pytest.importorskip("peft", reason="training toy-gemma-cotrained needs peft (the
 
 NAME = "toy-gemma-cotrained"
 shipped = pytest.mark.skipif(not (checkpoint_path(NAME) / gemma_lora.LORA_FILE).exists(), reason=f"{NAME} not shipped")
-QUICK = dict(steps=4, batch=2, retention_data=dict(n_train=4, n_eval=2, length=6), probe_layers=(1,))
+QUICK = dict(steps=4, batch=2, retention_data=dict(n_train=4, n_eval=2, length=6), probe_layers=[1])
 
 
 def _kw(**extra):

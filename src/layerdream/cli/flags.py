@@ -42,7 +42,7 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
         "--model",
         default="toy-aligned",
         help="hub id, local folder, or a shipped toy model (toy-aligned, toy-plain, toy-shuffled; toy-gemma, "
-             "toy-gemma-aligned with the realmodel extra); default: toy-aligned",
+             "toy-gemma-aligned, toy-gemma-cotrained with the realmodel extra); default: toy-aligned",
     )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cuda if available)")
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],

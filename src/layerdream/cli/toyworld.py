@@ -17,7 +17,7 @@ def register(sub) -> None:
     t.add_argument("--stage", action="append", default=None, metavar="NAME",
                    help="run only this stage (repeatable); predecessors must be finished. Stages: vision, robust, "
                         "text, aligned, judge, plain-projector, plain, shuffled, export; and, only when named, "
-                        "toy-gemma, toy-gemma-aligned (adapters on the real Gemma 3 270M: the realmodel extra)")
+                        "toy-gemma, toy-gemma-aligned, toy-gemma-cotrained (on the real Gemma 3 270M: the realmodel extra)")
     t.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     t.set_defaults(func=run_train)
     s = tsub.add_parser("samples", help="draw a grid of world samples with their captions",

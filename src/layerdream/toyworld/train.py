@@ -120,6 +120,7 @@ class Runner:
         if self.quick:
             recipe["steps"] = 2
             recipe["retention_data"] = dict(n_train=4, n_eval=2, length=8)
+            recipe["probe_layers"] = [1]  # the pipeline, not the measurement: one layer of concept vectors
         model, proc, m = gemma_train.run_recipe(
             recipe, seed=GEMMA_SEED, vision_config=self.model.config.vision_config.to_dict(), tower_state=tower,
             checkpoint=self.stage_dir / f"{name}.partial.pt", progress=self.progress, name=name,
