@@ -141,6 +141,9 @@ _ENTRIES = [
        "docs/families/deepseek_vl.md"),
     _s("lighton_ocr", "LightOnOcrForConditionalGeneration", "LightOnOCR", "256 (448 px, 16x16)",
        "Pixtral ViT + merger + Qwen3: the Mistral 3 adapter", (), "docs/families/mistral3.md"),
+    _s("instructblip", "InstructBlipForConditionalGeneration", "InstructBLIP (Vicuna)",
+       "32 (224 px; Q-Former queries, flat prior)", "BLIP-2's adapter; the Q-Former reads the empty instruction, "
+       "recorded", ["Salesforce/instructblip-vicuna-7b", "Salesforce/instructblip-vicuna-13b"], "docs/families/blip2.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -201,9 +204,6 @@ _ENTRIES = [
     _n("molmo2", "Molmo2ForConditionalGeneration", "Molmo2",
        f"{_ADAPTER}: attention pooling over ViT layers with pooling-index tensors; processor needs torchvision",
        ["allenai/Molmo2-8B"]),
-    _n("instructblip", "InstructBlipForConditionalGeneration", "InstructBLIP",
-       f"{_ADAPTER}: Q-Former queries conditioned on the instruction text (the prompt changes the image tokens); "
-       "Vicuna checkpoints only", ["Salesforce/instructblip-vicuna-7b"]),
     _n("instructblipvideo", "InstructBlipVideoForConditionalGeneration", "InstructBLIP-Video",
        f"{_ADAPTER}: as InstructBLIP, per frame", ["Salesforce/instructblip-vicuna-7b"]),
     _n("fuyu", "FuyuForCausalLM", "Fuyu",

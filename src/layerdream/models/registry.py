@@ -39,6 +39,7 @@ ADAPTERS: dict[str, str] = {
     "janus": "janus:JanusAdapter",
     "deepseek_vl": "deepseek_vl:DeepseekVLAdapter",
     "blip-2": "blip2:Blip2Adapter",
+    "instructblip": "instructblip:InstructBlipAdapter",
     "glm4v": "glm4v:Glm4vAdapter",
     "glm4v_moe": "glm4v:Glm4vAdapter",
     "glm46v": "glm4v:Glm4vAdapter",
