@@ -78,14 +78,32 @@ def timed(fn: Callable[[], object]) -> float:
 
 def interleaved(ways: Mapping[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
     """Seconds of each way, ``repeats`` times, alternating the ways inside every round."""
+    return interleaved_clocks(ways, repeats, warmup)[0]
+
+
+def interleaved_clocks(ways: Mapping[str, Callable[[], object]], repeats: int,
+                       warmup: int = 1) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(wall seconds, CPU seconds of this process) of each way, ``repeats`` times, interleaved.
+
+    Why both: on a shared, oversubscribed CPU (load 5-14 on 2 cores) a single-threaded step spends a
+    varying part of its wall time waiting for a core; its CPU time counts only the work (neighbours'
+    cache pressure still shows), so CPU-time ratios scatter far less. On a GPU the CPU time means
+    little (the host waits); read the wall clock there.
+    """
     for _ in range(warmup):
         for fn in ways.values():
             fn()
-    times: dict[str, list[float]] = {name: [] for name in ways}
+    wall: dict[str, list[float]] = {name: [] for name in ways}
+    cpu: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(repeats):
         for name, fn in ways.items():
-            times[name].append(timed(fn))
-    return times
+            sync()
+            c0, w0 = time.process_time(), time.perf_counter()
+            fn()
+            sync()
+            wall[name].append(time.perf_counter() - w0)
+            cpu[name].append(time.process_time() - c0)
+    return wall, cpu
 
 
 def median(values: Sequence[float]) -> float:

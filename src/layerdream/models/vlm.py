@@ -47,6 +47,9 @@ class VLM:
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.adapter = adapter
         self.name = name
+        from .patch_embed import install
+
+        install(model)  # stride = kernel patch convolutions as one matmul: same numbers, cheaper backward (patch_embed.py)
         self.path = path
         # never the top-level forward: it computes full-vocab logits; families whose classes have no
         # `.model` (BLIP-2) give their own backbone and decoder through the adapter
