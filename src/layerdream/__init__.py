@@ -9,9 +9,17 @@
 from __future__ import annotations
 
 import importlib
+import os
 import types
 
 from ._lazy import lazy
+
+# MKL's matrix products (and PyTorch's CPU attention, built on them) split long sums differently at
+# another thread count unless MKL's strict reproducibility mode is on: the same seed then gave PNGs
+# 150/255 apart at 1 and 2 threads on toy-gemma-aligned. MKL reads this once, at its first call
+# (importing torch makes none), so it is set here, before any model runs; a value the user set wins.
+# Why and what it costs: synthesis/determinism.py, docs/reproducibility.md.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 __getattr__, __dir__ = lazy(__name__, {
     "load": ".models.registry", "VLM": ".models.vlm", "concept_vector": ".concepts", "concept_vectors": ".concepts",

@@ -6,6 +6,8 @@ different images at 1 and 2 threads, and different gradients from one 2-thread r
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -118,7 +120,46 @@ def test_deterministic_sets_and_restores(monkeypatch):
     assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
     with determinism.deterministic(False):
         assert not torch.are_deterministic_algorithms_enabled()
-    assert determinism.record() == {"threads": torch.get_num_threads(), "deterministic": False}
+    assert determinism.record() == {"threads": torch.get_num_threads(), "mkl_cbwr": os.environ.get("MKL_CBWR"),
+                                    "deterministic": False}
+
+
+_PROBE = '''
+import os, sys
+import torch
+import layerdream  # sets MKL_CBWR=AUTO,STRICT unless set (before MKL's first call)
+if sys.argv[1] == "unset":
+    os.environ.pop("MKL_CBWR")  # what a process without it does
+import torch.nn.functional as F
+from layerdream.synthesis.determinism import at_threads
+g = torch.Generator().manual_seed(0)
+a, b = torch.randn(64, 4096, generator=g), torch.randn(4096, 64, generator=g)
+q, k, v = (torch.randn(1, 8, 512, 72, generator=g) for _ in range(3))
+def attention():
+    qq = q.clone().requires_grad_()
+    F.scaled_dot_product_attention(qq, k, v).sum().backward()
+    return qq.grad
+same = [torch.equal(at_threads(1, f), at_threads(2, f)) for f in (lambda: a @ b, attention)]
+print(os.environ.get("MKL_CBWR"), *same)
+'''
+
+
+def test_mkl_products_and_cpu_attention_are_thread_count_independent_after_import(tmp_path):
+    """MKL's gemm splits a long sum by thread count (issue 24.16: toy-gemma-aligned's PNGs were 150/255
+    apart at 1 and 2 threads, from block 1's o_proj/down_proj); ``import layerdream`` turns on MKL's strict
+    reproducibility mode, which makes gemm, and the CPU flash attention built on it, thread-count independent."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"} | {"OMP_NUM_THREADS": "2"}
+    run = lambda mode: subprocess.run([sys.executable, "-c", _PROBE, mode], env=env, capture_output=True,  # noqa: E731
+                                      text=True, check=True).stdout.split()
+    assert run("default") == ["AUTO,STRICT", "True", "True"]
+    control = run("unset")
+    if control[1:] == ["True", "True"]:
+        pytest.skip("this machine's MKL does not split these sums by thread count: nothing to show")
+    assert control[0] == "None"
+    assert determinism.mkl_thread_independent()  # and in this test process
 
 
 def test_deterministic_keeps_a_chosen_workspace_and_refuses_a_wrong_one(monkeypatch):

@@ -1,7 +1,9 @@
 """``--deterministic``: the same command gives the same image on a GPU too, at a measured cost.
 
 On CPU nothing needs switching on: the synthesis ops are written so that a seed gives bit-identical
-images at any thread count (``param.resize``, ``augment._Crops``; docs/reproducibility.md). On CUDA
+images at any thread count (``param.resize``, ``augment._Crops``), and ``import layerdream`` puts MKL in
+its strict reproducibility mode (``MKL_CBWR=AUTO,STRICT``), without which its gemm splits long sums by
+thread count (docs/reproducibility.md). On CUDA
 the defaults trade reproducibility for speed: cuBLAS may pick split reductions whose order varies
 run to run, cuDNN autotunes, and several backward kernels (interpolation, index accumulation,
 memory-efficient attention) add with atomics. :func:`deterministic` switches all of them to
@@ -70,15 +72,32 @@ def deterministic(enabled: bool = True) -> Iterator[None]:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2], previous[3]
 
 
+#: MKL's conditional numerical reproducibility, strict: gemm gives the same bits at any thread count
+MKL_STRICT = "AUTO,STRICT"
+
+
+def mkl_thread_independent() -> bool:
+    """Whether MKL's gemm gives the same bits at 1 and 2 threads in this process (a 1 ms probe).
+
+    ``import layerdream`` sets ``MKL_CBWR=AUTO,STRICT`` (unless set), which MKL reads at its first
+    call; a process that ran an MKL product before importing layerdream, or that set another value,
+    keeps MKL's thread-dependent sums. ``(64 x 4096) @ (4096 x 64)`` is a shape whose sum MKL splits.
+    """
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, 4096, generator=g), torch.randn(4096, 64, generator=g)
+    return bool(torch.equal(at_threads(1, lambda: a @ b), at_threads(2, lambda: a @ b)))
+
+
 def record() -> dict:
     """What a result's config should carry about reproducibility (recorded, not fingerprinted).
 
-    ``threads``: CPU images do not depend on it for the shipped and tiny models (tested), but
-    PyTorch's CPU attention and MKL matrix products at other sizes can (docs/reproducibility.md),
-    so a reader can rerun at the same count. ``deterministic``: whether the run used
+    ``threads``: the CPU thread count. ``mkl_cbwr``: MKL's reproducibility mode as the environment
+    gave it (``AUTO,STRICT`` by default: CPU images then do not depend on the thread count,
+    docs/reproducibility.md), so a reader can rerun alike. ``deterministic``: whether the run used
     :func:`deterministic`.
     """
-    return {"threads": torch.get_num_threads(), "deterministic": torch.are_deterministic_algorithms_enabled()}
+    return {"threads": torch.get_num_threads(), "mkl_cbwr": os.environ.get("MKL_CBWR"),
+            "deterministic": torch.are_deterministic_algorithms_enabled()}
 
 
 def at_threads(threads: int, fn):

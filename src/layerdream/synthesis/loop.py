@@ -201,7 +201,7 @@ def result_config(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, extra: 
 
 
 # recorded with every result, but they do not change the image: batching and memory plans are neutral
-_NOT_IN_FINGERPRINT = ("batch_size", "snapshots", "plan", "device", "threads", "deterministic", "preset_rule")
+_NOT_IN_FINGERPRINT = ("batch_size", "snapshots", "plan", "device", "threads", "mkl_cbwr", "deterministic", "preset_rule")
 
 
 def _baseline_id(vlm: VLM, baseline) -> str:
