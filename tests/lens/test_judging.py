@@ -108,3 +108,56 @@ def test_cli_judges_a_sample(fake, tmp_path, capsys):
     assert len(fake.requests) == 3 and (out / "lens_judged.csv").is_file() and (out / "lens_judged_table.csv").is_file()
     assert "judge says interpretable" in capsys.readouterr().out
     assert main(["lens", "--quiet", "--judge-model", "fake"]) == 2  # a judge option without --judge openai
+
+
+class FakeLocal:
+    """A local judge double (``HFJudge``'s interface: ``id``, ``ask(image, prompt)``): yes when "sky" is first."""
+
+    id = "hf:fake"
+
+    def __init__(self):
+        self.asked = []
+
+    def ask(self, image, prompt):
+        from layerdream.evaluation.types import Answer
+
+        self.asked.append(image.size)
+        if "bad" in prompt:
+            return Answer("a sentence, no JSON")
+        return Answer(json.dumps({"interpretable": "1. sky" in prompt, "concrete_words": [], "reasoning": "r"}))
+
+
+def test_local_judge_is_cached_and_its_failures_recorded(tmp_path):
+    local = FakeLocal()
+    img = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    readouts = [J.Readout("a", img, 1, 5, 1, 1, "logit", ["sky", "is", "a"]),
+                J.Readout("a", img, 1, 6, 1, 2, "logit", ["is", "sky", "a"]),
+                J.Readout("a", img, 1, 7, 1, 3, "logit", ["bad", "on", "a"])]
+    cache = str(tmp_path / "cache.sqlite")
+    rows = J.judge_readouts(local, readouts, (4, 4), cache, progress=False)
+    assert [r["interpretable"] for r in rows] == [1, 0, None] and rows[2]["error"]
+    assert local.asked == [(2 * J.VIEW + 8, J.VIEW)] * 3 and {r["judge"] for r in rows} == {"hf:fake"}
+    again = J.judge_readouts(local, readouts, (4, 4), cache, progress=False)
+    assert [r["cached"] for r in again] == [True, True, False] and len(local.asked) == 4  # only the failure again
+
+
+def test_cli_hf_judge_on_a_tiny_vlm(tiny_folder, tmp_path, capsys):
+    """The real local judge: the tiny Gemma 3 reads the marked image and answers (random weights: no JSON,
+    so every readout is a recorded failure, never a "no")."""
+    import csv
+
+    out = tmp_path / "o"
+    argv = ["lens", "--model", str(tiny_folder), "--device", "cpu", "--n-images", "1", "--layer", "1", "--lens", "logit",
+            "--no-measures", "--quiet", "--out", str(out), "--judge", "hf", "--judge-model", str(tiny_folder),
+            "--judge-sample", "2", "--judge-max-new-tokens", "4"]
+    assert main(argv) == 0
+    with open(out / "lens_judged.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(r["judge"] == f"hf:{tiny_folder}" for r in rows)
+    assert all(r["interpretable"] == "" and r["error"] for r in rows)
+    cfg = json.loads((out / "lens.json").read_text())
+    assert cfg["judge"]["kind"] == "hf" and cfg["judge"]["max_new_tokens"] == 4
+    assert "2 failed" in capsys.readouterr().out
+    assert main(["lens", "--quiet", "--judge", "hf"]) == 2  # no --judge-model
+    assert main(["lens", "--quiet", "--judge", "hf", "--judge-model", "x", "--judge-base-url", "http://h/v1"]) == 2
+    assert main(["lens", "--quiet", "--judge-max-new-tokens", "5"]) == 2

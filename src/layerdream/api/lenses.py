@@ -111,7 +111,8 @@ def lens(model: str | VLM | None = None, *, images: str | os.PathLike[str] | Non
     ``RUN/lens`` and into its report). ``tokens``: "all" or a seeded sample per image. ``corpus``:
     "concepts" (shipped), "latentlens" (``pip install --no-deps latentlens``) or a text file. ``out``:
     also write the files there. ``judge``: ``{"model": "gpt-5", "base_url": ..., "sample": 20}`` grades a
-    seeded sample of readouts per lens and layer with an OpenAI-compatible VLM (LatentLens's protocol).
+    seeded sample of readouts per lens and layer with an OpenAI-compatible VLM (LatentLens's protocol);
+    ``{"kind": "hf", "model": "path/or/hub-id", "sample": 20}`` with a local transformers VLM.
     Returns a :class:`LensResult` (DataFrames: ``readouts()``, ``table()``, ``sources()``, ``measures()``,
     ``judged()``). docs/lens.md.
     """

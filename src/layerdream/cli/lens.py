@@ -58,9 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-perm", type=positive_int, default=1000, help="permutations of each null (default 1000)")
     p.add_argument("--batch", type=positive_int, default=16, help="images per forward (default 16)")
     j = p.add_argument_group("LLM judge (LatentLens protocol: patch boxed + crop, the k candidates, a JSON answer; pass@k)")
-    j.add_argument("--judge", choices=["none", "openai"], default="none",
-                   help="grade a sample of readouts with an OpenAI-compatible VLM (default none: automatic grading only)")
-    j.add_argument("--judge-model", default=None, help="model name, e.g. gpt-5 or what your server serves")
+    j.add_argument("--judge", choices=["none", "openai", "hf"], default="none",
+                   help="grade a sample of readouts with an OpenAI-compatible VLM (openai) or a local transformers VLM "
+                        "(hf, on --device) (default none: automatic grading only)")
+    j.add_argument("--judge-model", default=None, help="openai: the model name, e.g. gpt-5 or what your server serves; "
+                   "hf: a local folder or hub id")
+    j.add_argument("--judge-max-new-tokens", type=positive_int, default=None,
+                   help="hf: tokens generated per answer (default 256, room for the JSON)")
     j.add_argument("--judge-base-url", default=None, help="OpenAI-compatible endpoint (default: OpenAI)")
     j.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key (default OPENAI_API_KEY)")
     j.add_argument("--judge-sample", type=positive_int, default=20, help="readouts judged per lens and layer, seeded (default 20)")
@@ -92,9 +96,16 @@ def cmd_lens(args: argparse.Namespace) -> int:
 
 def _judge(args: argparse.Namespace) -> dict | None:
     if args.judge == "none":
-        if args.judge_model or args.judge_base_url:
-            raise UserError("--judge-model/--judge-base-url need --judge openai")
+        if args.judge_model or args.judge_base_url or args.judge_max_new_tokens:
+            raise UserError("--judge-model/--judge-base-url/--judge-max-new-tokens need --judge openai or hf")
         return None
+    if args.judge == "hf":
+        if args.judge_base_url:
+            raise UserError("--judge hf runs the VLM here; drop --judge-base-url (or use --judge openai for a server)")
+        return {"kind": "hf", "model": args.judge_model, "max_new_tokens": args.judge_max_new_tokens,
+                "sample": args.judge_sample, "cache": args.judge_cache}
+    if args.judge_max_new_tokens:
+        raise UserError("--judge-max-new-tokens is for --judge hf; an endpoint's limit is its own")
     return {"model": args.judge_model, "base_url": args.judge_base_url, "api_key_env": args.judge_api_key_env,
             "sample": args.judge_sample, "cache": args.judge_cache}
 

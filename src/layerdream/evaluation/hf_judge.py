@@ -53,8 +53,22 @@ class HFJudge(Judge):
         return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
                                                   return_dict=True, return_tensors="pt").to(self.device)
 
-    def answer(self, queries: Sequence[Query], progress: bool = False) -> list[Answer]:
+    def ask(self, image: Any, prompt: str) -> Answer:
+        """One greedy answer to ``prompt`` about a PIL ``image``; a failure is an Answer with its error,
+        never an exception (one bad image or prompt must not end the run). Also the lens judge's call."""
         import torch
+
+        try:
+            inputs = self._inputs(image, prompt)
+            with torch.no_grad():
+                ids = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens)
+            new = ids[0, inputs["input_ids"].shape[1]:]
+            text = self.processor.decode(new, skip_special_tokens=True).strip()
+        except (RuntimeError, ValueError) as err:
+            return Answer(None, f"hf: {type(err).__name__}: {str(err)[:300]}")
+        return Answer(text, None if text else "empty: the model generated no text")
+
+    def answer(self, queries: Sequence[Query], progress: bool = False) -> list[Answer]:
         from PIL import Image
 
         out = []
@@ -67,15 +81,10 @@ class HFJudge(Judge):
             try:
                 with Image.open(q.item.image_path) as img:
                     image = img.convert("RGB")
-                inputs = self._inputs(image, q.prompt)
-                with torch.no_grad():
-                    ids = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens)
-                new = ids[0, inputs["input_ids"].shape[1]:]
-                text = self.processor.decode(new, skip_special_tokens=True).strip()
-            except (RuntimeError, ValueError) as err:  # one bad image or prompt must not end the run
+            except (RuntimeError, ValueError) as err:  # as before: an unreadable file is refused before judging
                 out.append(Answer(None, f"hf: {type(err).__name__}: {str(err)[:300]}"))
                 continue
-            out.append(Answer(text, None if text else "empty: the model generated no text"))
+            out.append(self.ask(image, q.prompt))
         return out
 
 

@@ -6,7 +6,9 @@ related to what the box shows?"; a JSON answer ``{"interpretable", "concrete_wor
 "global_words", "reasoning"}``. The readout is interpretable when the judge says so (pass@k).
 
 Any OpenAI-compatible endpoint answers (``evaluation.chat.ChatClient``: bounded concurrency, counted
-retries on 429/5xx/timeouts and on replies that are not the JSON asked for). Answers go through the
+retries on 429/5xx/timeouts and on replies that are not the JSON asked for), or a local transformers
+VLM (``evaluation.hf_judge.HFJudge``, greedy: asked once, an answer without the JSON is a recorded
+failure, since asking again would give the same reply). Answers go through the
 verdict cache (``evaluation.cache.VerdictCache``), keyed by the marked image's hash, the candidates, the
 judge, the prompt version and the prompt, so a rerun pays for nothing it has asked before; a failed
 query is recorded with its error, never counted as "no", and asked again next time.
@@ -95,29 +97,59 @@ def _needs_json(text: str) -> str | None:
     return None if parse(text) is not None else f"no JSON with a boolean 'interpretable' in {text[:80]!r}"
 
 
+def judge_id(client: Any) -> str:
+    """``openai:MODEL@URL`` for an OpenAI-compatible client, the local judge's own id (``hf:MODEL``) else."""
+    from ..evaluation.chat import public_url
+
+    if hasattr(client, "complete"):
+        return f"openai:{client.model}@{public_url(client.base_url)}"
+    return str(client.id)
+
+
+def _ask_local(judge: Any, pngs: Sequence[bytes], texts: Sequence[str], todo: Sequence[int], progress: bool) -> list[Any]:
+    """A local VLM judge (``ask(PIL image, prompt) -> Answer``) on each marked image, in order."""
+    from PIL import Image
+
+    from ..progress import bar
+
+    out = []
+    pbar = bar(len(todo), "lens judge", unit="q", enabled=progress)
+    try:
+        for i in todo:
+            with Image.open(io.BytesIO(pngs[i])) as img:
+                out.append(judge.ask(img.convert("RGB"), texts[i]))
+            pbar.update(1)
+    finally:
+        pbar.close()
+    return out
+
+
 def judge_readouts(client: Any, readouts: Sequence[Readout], grid: tuple[int, int], cache_path: str | None = None,
                    progress: bool = True) -> list[dict[str, Any]]:
     """One row per readout: its identity, the candidates, ``interpretable`` (1/0, None on failure),
-    the judge's word lists and reasoning, ``error``, ``cached``."""
+    the judge's word lists and reasoning, ``error``, ``cached``. ``client``: a ``ChatClient`` or a local
+    judge with ``id`` and ``ask`` (``HFJudge``)."""
     import base64
 
     from ..evaluation.cache import VerdictCache
-    from ..evaluation.chat import public_url
     from ..evaluation.types import Answer
 
-    judge_id = f"openai:{client.model}@{public_url(client.base_url)}"
+    jid = judge_id(client)
     pngs = [marked_png(r.image, r.row, r.col, grid) for r in readouts]
     texts = [prompt(r.candidates) for r in readouts]
-    keys = [(hashlib.sha256(png).hexdigest(), "|".join(r.candidates), judge_id, PROMPT_VERSION, PROTOCOL, 0, text)
+    keys = [(hashlib.sha256(png).hexdigest(), "|".join(r.candidates), jid, PROMPT_VERSION, PROTOCOL, 0, text)
             for png, r, text in zip(pngs, readouts, texts)]
     cache = VerdictCache(cache_path) if cache_path else None
     try:
         hits = cache.get_answers(keys) if cache is not None else {}
         todo = [i for i, k in enumerate(keys) if k not in hits]
-        messages = [[{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(pngs[i]).decode()}},
-            {"type": "text", "text": texts[i]}]}] for i in todo]
-        fresh = client.complete(messages, progress, accept=_needs_json)
+        if hasattr(client, "complete"):
+            messages = [[{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(pngs[i]).decode()}},
+                {"type": "text", "text": texts[i]}]}] for i in todo]
+            fresh = client.complete(messages, progress, accept=_needs_json)
+        else:
+            fresh = _ask_local(client, pngs, texts, todo, progress)
         answers = {i: Answer(text=res.text, error=res.error or (None if parse(res.text) else "unparsable answer"),
                              retries=res.retries) for i, res in zip(todo, fresh)}
         if cache is not None:
@@ -137,7 +169,7 @@ def judge_readouts(client: Any, readouts: Sequence[Readout], grid: tuple[int, in
                      "global_words": "" if obj is None else "; ".join(map(str, obj.get("global_words") or [])),
                      "reasoning": "" if obj is None else str(obj.get("reasoning", ""))[:300],
                      "error": a.error or ("" if obj is not None else "unparsable answer"),
-                     "judge": judge_id, "prompt_version": PROMPT_VERSION, "cached": i not in answers})
+                     "judge": jid, "prompt_version": PROMPT_VERSION, "cached": i not in answers})
     return rows
 
 

@@ -73,7 +73,7 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
     corpus_obj = load_corpus(corpus, corpus_limit, seed) if "contextual" in lenses else None
     if out is not None:
         ensure_writable_dir(out)
-    client, judge_opts = _judge_client(judge)  # a missing key or model is one line before the model loads
+    client, judge_opts = _judge_client(judge, device, dtype)  # a missing key or model is one line before the model loads
     vlm = _load(model or "toy-aligned", device, dtype)
     vlm.require_vision()
     if data is None:
@@ -94,14 +94,16 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
                           prompt_format=prompt_format, progress=progress, measures=measures, n_perm=n_perm)
     outcome.config = {"model": vlm.name, **outcome.config, **index_info}
     if client is not None:
-        from .judging import judge_readouts, judged_table, sample_readouts
+        from .judging import judge_id, judge_readouts, judged_table, sample_readouts
 
         cache = judge_opts.get("cache") or (str(Path(out) / "lens_judge_cache.sqlite") if out is not None else None)
         images = {i: data.images[j] for j, i in enumerate(data.ids)}
         readouts = sample_readouts(outcome.rows, images, judge_opts.get("sample", 20), seed)
         outcome.judged = judge_readouts(client, readouts, vlm.grid, cache, progress)
         outcome.judged_table = judged_table(outcome.judged)
-        outcome.config["judge"] = {**client.settings(), "sample_per_lens_and_layer": judge_opts.get("sample", 20),
+        settings = client.settings() if hasattr(client, "settings") else {"model": client.id, "kind": "hf", "greedy": True,
+                                                                          "max_new_tokens": client.max_new_tokens}
+        outcome.config["judge"] = {**settings, "id": judge_id(client), "sample_per_lens_and_layer": judge_opts.get("sample", 20),
                                    "protocol": "LatentLens: patch boxed + crop, k candidates, JSON, pass@k"}
     if out is not None:
         save(outcome, out, title="")
@@ -112,18 +114,39 @@ JUDGE_CLIENT_KEYS = ("model", "base_url", "api_key_env", "concurrency", "timeout
                      "max_completion_tokens", "temperature", "reasoning_effort")
 
 
-def _judge_client(judge: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+HF_KEYS = ("kind", "model", "device", "dtype", "max_new_tokens")
+LENS_MAX_NEW_TOKENS = 256  # the JSON answer with its word lists and a sentence of reasoning
+
+
+def _judge_client(judge: dict[str, Any] | None, device: str | None = None, dtype: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The judge of ``judge``: ``kind`` "openai" (default; any OpenAI-compatible endpoint) or "hf" (a local
+    transformers VLM, loaded now: a wrong folder is one line before the lens model loads)."""
     if not judge:
         return None, {}
-    from ..evaluation.chat import ChatClient
-
-    unknown = sorted(set(judge) - set(JUDGE_CLIENT_KEYS) - {"sample", "cache"})
-    if unknown:
-        raise UserError(f"unknown judge option(s) {unknown}; use {', '.join(JUDGE_CLIENT_KEYS)}, sample, cache")
+    kind = judge.get("kind", "openai")
+    if kind not in ("openai", "hf"):
+        raise UserError(f"lens judge kind {kind!r}: use openai (an OpenAI-compatible endpoint) or hf (a local VLM)")
     if int(judge.get("sample", 20)) < 1:
         raise UserError(f"--judge-sample must be at least 1 readout per lens and layer, got {judge.get('sample')}")
+    rest = {k: judge[k] for k in ("sample", "cache") if k in judge}
+    if kind == "hf":
+        unknown = sorted(set(judge) - set(HF_KEYS) - {"sample", "cache"})
+        if unknown:
+            raise UserError(f"unknown hf judge option(s) {unknown}; use {', '.join(HF_KEYS)}, sample, cache")
+        if not judge.get("model"):
+            raise UserError("--judge hf needs --judge-model (a local folder or hub id of an image-text-to-text VLM)")
+        from ..evaluation.hf_judge import HFJudge
+
+        return HFJudge(None, str(judge["model"]), device=judge.get("device") or device,  # type: ignore[arg-type]
+                       dtype=judge.get("dtype") or dtype,
+                       max_new_tokens=int(judge.get("max_new_tokens") or LENS_MAX_NEW_TOKENS)), rest
+    from ..evaluation.chat import ChatClient
+
+    unknown = sorted(set(judge) - set(JUDGE_CLIENT_KEYS) - {"sample", "cache", "kind"})
+    if unknown:
+        raise UserError(f"unknown judge option(s) {unknown}; use {', '.join(JUDGE_CLIENT_KEYS)}, sample, cache")
     opts = {k: v for k, v in judge.items() if k in JUDGE_CLIENT_KEYS and v is not None}
-    return ChatClient(role="judge", flag_prefix="--judge", **opts), {k: judge[k] for k in ("sample", "cache") if k in judge}
+    return ChatClient(role="judge", flag_prefix="--judge", **opts), rest
 
 
 def _ints(values: Any, what: str) -> list[int]:
