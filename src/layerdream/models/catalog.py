@@ -144,6 +144,9 @@ _ENTRIES = [
     _s("instructblip", "InstructBlipForConditionalGeneration", "InstructBLIP (Vicuna)",
        "32 (224 px; Q-Former queries, flat prior)", "BLIP-2's adapter; the Q-Former reads the empty instruction, "
        "recorded", ["Salesforce/instructblip-vicuna-7b", "Salesforce/instructblip-vicuna-13b"], "docs/families/blip2.md"),
+    _s("kosmos-2", "Kosmos2ForConditionalGeneration", "Kosmos-2", "64 (224 px; latent queries, flat prior)",
+       "positions from image_embeds_position_mask; learned queries: flat prior, recorded",
+       ["microsoft/kosmos-2-patch14-224"], "docs/families/kosmos2.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -225,9 +228,6 @@ _ENTRIES = [
     _n("got_ocr2", "GotOcr2ForConditionalGeneration", "GOT-OCR 2.0", f"{_ADAPTER}: SAM ViT + neck + projector",
        ["stepfun-ai/GOT-OCR-2.0-hf"]),
     _n("pp_chart2table", "GotOcr2ForConditionalGeneration", "PP-Chart2Table", f"{_ADAPTER}: loads as GOT-OCR 2.0"),
-    _n("kosmos-2", "Kosmos2ForConditionalGeneration", "Kosmos-2",
-       f"{_ADAPTER} (image_embeds_position_mask): 64 latent queries over CLIP features (no spatial grid)",
-       ["microsoft/kosmos-2-patch14-224"]),
     _n("kosmos-2.5", "Kosmos2_5ForConditionalGeneration", "Kosmos-2.5",
        f"{_ADAPTER} (image_embeds_position_mask): Pix2Struct-style encoder + latent queries", ["microsoft/kosmos-2.5"]),
     _n("git", "GitForCausalLM", "GIT",

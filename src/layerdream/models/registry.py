@@ -40,6 +40,7 @@ ADAPTERS: dict[str, str] = {
     "deepseek_vl": "deepseek_vl:DeepseekVLAdapter",
     "blip-2": "blip2:Blip2Adapter",
     "instructblip": "instructblip:InstructBlipAdapter",
+    "kosmos-2": "kosmos2:Kosmos2Adapter",
     "glm4v": "glm4v:Glm4vAdapter",
     "glm4v_moe": "glm4v:Glm4vAdapter",
     "glm46v": "glm4v:Glm4vAdapter",
