@@ -135,3 +135,19 @@ def test_shipped_cotrained_model_is_small_and_strictly_the_270m_plus_adapters():
     assert ids[0] == vlm.tokenizer.bos_token_id and ids.count(vlm.tokenizer.bos_token_id) == 1
     ids, _ = token_positions(vlm, "winter", "raw")
     assert vlm.tokenizer.convert_ids_to_tokens(ids) == ["<bos>", "winter"]
+
+
+@shipped
+def test_shipped_cotrained_model_still_aligns_at_layer_4_not_1_as_recorded():
+    """The guard of docs/toyworld.md: co-training the LM did not move the alignment to layer 1 (real-image
+    retrieval at chance there, high at layer 4), and the loaded, merged model reproduces the probe the
+    trained (peft) model got at the end of training: the merge is the trained model."""
+    vlm = ld.load(NAME, device="cpu")
+    recorded = json.loads((checkpoint_path(NAME) / "toyworld.json").read_text())["training"]["probe"]
+    layout = gemma_train.Layout(vlm.model, vlm.processor)
+    now = gemma_train.probe(vlm.model, vlm.processor, layout, n=recorded["n"], seed=recorded["seed"], layers=(1, 4))
+    for layer in ("1", "4"):
+        for cat, x in now["retrieval"][layer].items():
+            assert abs(x - recorded["retrieval"][layer][cat]) <= 0.02, (layer, cat, x, recorded["retrieval"][layer][cat])
+    mean = {l: sum(now["retrieval"][l].values()) / 4 for l in ("1", "4")}
+    assert mean["1"] < 0.30 and mean["4"] > 0.65, mean  # chance: 0.21
