@@ -68,16 +68,18 @@ def cached(repo_id: str, filename: str = "config.json") -> bool:
     return isinstance(found, str)
 
 
-def cache_only(repo_id: str, gguf_file: str | None = None) -> bool:
+def cache_only(repo_id: str, gguf_file: str | None = None, toy_models: tuple[str, ...] = ()) -> bool:
     """For a hub id: False when the hub answers (load as usual), True when it cannot be reached but the
-    checkpoint is cached (load it from the cache: :func:`go_offline`); a UserError when neither."""
+    checkpoint is cached (load it from the cache: :func:`go_offline`); a UserError when neither, which
+    names ``toy_models`` (the shipped names, which work offline)."""
     if not offline_by_setting() and reachable():
         return False
     if cached(repo_id, gguf_file or "config.json"):
         return True
     why = "HF_HUB_OFFLINE is set" if offline_by_setting() else f"{endpoint()} cannot be reached (no network?)"
     raise UserError(f"cannot load model {repo_id!r}: {why} and it is not in the local Hugging Face cache; "
-                    "connect to the network once to download it, or pass a local checkpoint folder or a toy model")
+                    "connect to the network once to download it, or pass a local checkpoint folder or a toy model"
+                    + (f" ({', '.join(toy_models)})" if toy_models else ""))
 
 
 def go_offline(enabled: bool = True) -> bool | None:

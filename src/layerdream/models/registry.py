@@ -140,7 +140,7 @@ def load(model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | 
         model_dir = model
     location, local = resolve(model_dir, gguf_file)
     # a hub id without a network: one line in about a second (or the cached copy), not ~30 s of retries
-    from_cache = not local and hub.cache_only(location, gguf_file)
+    from_cache = not local and hub.cache_only(location, gguf_file, ALL_TOY_MODELS)
 
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
     from transformers.utils import logging as hf_logging
