@@ -31,6 +31,9 @@ class LensImages:
     source: str
     categories: dict[str, str] = field(default_factory=dict)
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the photo files behind ``images`` (a folder source): at read time each is resized to the model's
+    #: input as the family's own processor resizes it (``FamilyAdapter.load_photo``, as ``align`` does)
+    paths: list[Path] | None = None
 
     @property
     def labelled(self) -> bool:
@@ -91,7 +94,8 @@ def from_folder(folder: str | Path, categories: dict[str, str], synonyms: dict[s
     found = scan_folder(folder, categories)
     images = [_read(p) for p, _ in found]
     return LensImages(_stack(images), [str(p.relative_to(folder)) for p, _ in found], ["folder"] * len(found),
-                      [{c} if c else set() for _, c in found], f"folder {folder}", dict(categories), dict(synonyms or {}))
+                      [{c} if c else set() for _, c in found], f"folder {folder}", dict(categories), dict(synonyms or {}),
+                      [p for p, _ in found])
 
 
 def from_run(run: str | Path, kinds: Sequence[str] = ("concept", "random", "shuffled")) -> LensImages:
@@ -135,6 +139,22 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
     return F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def model_inputs(vlm: Any, data: LensImages, start: int, stop: int) -> torch.Tensor:
+    """Images ``start:stop`` at the model's input size. Photos from a folder go through the family's own
+    resize (``load_photo``: e.g. Gemma 3's processor, BILINEAR), so the lens reads what the model reads;
+    toy-world and RUN images (made at or for the input size) only get an antialiased resize if needed."""
+    load = getattr(getattr(vlm, "adapter", None), "load_photo", None)
+    if data.paths is not None and load is not None:
+        from PIL import Image
+
+        photos = []
+        for path in data.paths[start:stop]:
+            with Image.open(path) as img:
+                photos.append(load(img))
+        return torch.stack(photos)
+    return resize(data.images[start:stop], vlm.image_size)
 
 
 def describe(data: LensImages) -> dict[str, Any]:

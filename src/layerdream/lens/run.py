@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..errors import UserError
 from . import readouts
 from .grading import Grader
-from .images import LensImages, resize
+from .images import LensImages, model_inputs
 from .index import ContextualIndex
 from .readouts import LENSES
 
@@ -102,7 +102,7 @@ def read_images(vlm: Any, data: LensImages, layers: Sequence[int], lenses: Seque
     t0 = time.perf_counter()
     try:
         for start in range(0, len(data.ids), batch):
-            x = resize(data.images[start:start + batch], vlm.image_size)
+            x = model_inputs(vlm, data, start, start + batch)
             states = vlm.image_tokens_at(x, layers, prompt_format)
             for layer in layers:
                 z = states[layer]
