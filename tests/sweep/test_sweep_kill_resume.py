@@ -45,7 +45,7 @@ def test_sigkill_twice_then_resume(tmp_path, tiny_folder):
     db = run / "sweep.sqlite"
     cmd = [sys.executable, "-m", "layerdream.cli", "sweep", "--model", str(tiny_folder), "--concepts", str(concepts),
            "--layer", "1,2,3", "--seed", "0,1", "--steps", "2", "--batch", "2", "--device", "cpu", "--dtype", "float32",
-           "--out", str(run), "--no-progress"]
+           "--controls-per-category", "1", "--out", str(run), "--no-progress"]
     total = 3 * 2 * (8 + 2 * 3)  # layers x seeds x (concepts + random and shuffled per category)
     first = _kill_when(cmd, db, 6)
     second = _kill_when(cmd, db, first + 10)
