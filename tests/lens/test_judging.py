@@ -149,10 +149,14 @@ def test_cli_hf_judge_on_a_tiny_vlm(tiny_folder, tmp_path, capsys):
     out = tmp_path / "o"
     argv = ["lens", "--model", str(tiny_folder), "--device", "cpu", "--n-images", "1", "--layer", "1", "--lens", "logit",
             "--no-measures", "--quiet", "--out", str(out), "--judge", "hf", "--judge-model", str(tiny_folder),
-            "--judge-sample", "2", "--judge-max-new-tokens", "4"]
+            "--judge-sample", "2", "--judge-max-new-tokens", "4", "--human-sample", "1"]
     assert main(argv) == 0
     with open(out / "lens_judged.csv") as fh:
         rows = list(csv.DictReader(fh))
+    with open(out / "lens_human" / "items.csv") as fh:  # for people: a part of the judge's sample
+        items = list(csv.DictReader(fh))
+    assert len(items) == 1 and items[0]["key"] in {f"{r['image']}|{r['layer']}|{r['token']}|{r['lens']}" for r in rows}
+    assert (out / "lens_human" / items[0]["png"]).is_file()
     assert len(rows) == 2 and all(r["judge"] == f"hf:{tiny_folder}" for r in rows)
     assert all(r["interpretable"] == "" and r["error"] for r in rows)
     cfg = json.loads((out / "lens.json").read_text())

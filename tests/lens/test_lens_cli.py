@@ -59,13 +59,22 @@ def test_cli_on_a_sweep_run_and_its_report(cache, tmp_path, capsys):
     run = tmp_path / "run"
     spec = SweepSpec(model="toy-aligned", concepts=load_concept_set(str(concepts)), layers=[1], seeds=[0], steps=2)
     run_sweep(spec, run, execute=lambda batch: [(job, _Result(job)) for job in batch], progress=False)
-    assert main(_base(cache, "--images", str(run), "--layer", "1", "--lens", "embedding,contextual")) == 0
+    assert main(_base(cache, "--images", str(run), "--layer", "1", "--lens", "embedding,contextual",
+                      "--human-sample", "2")) == 0
     with open(run / "lens" / "lens_table.csv") as fh:
         groups = {r["group"] for r in csv.DictReader(fh)}
     assert groups == {"concept@L1", "random@L1", "shuffled@L1"}
+    # a person grades the readouts the report then compares with the automatic grading (annotate RUN --lens)
+    from layerdream.annotate.lens import LensAnnotation
+
+    people = LensAnnotation(run)
+    for item in people.items().values():
+        people.record("ada", item.id, item.choices[:1] if item.row["auto"] == "1" else None)
+    assert len(people.answers()) == 4  # 2 per lens at layer 1
     assert main(["report", str(run)]) == 0
     html = (run / "report.html").read_text()
     assert "Lens readouts of the RUN" in html and "lens/lens_rates.png" in html and "concept@L1" in html
+    assert "Graded by people" in html and "4 answers by 1 annotator(s) (ada)" in html
 
 
 def test_bad_inputs_are_one_line(cache, tmp_path, capsys):

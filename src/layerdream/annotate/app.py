@@ -35,6 +35,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .lens import LensAnnotation
 from .session import Annotation, clean_name
 
 HERE = Path(__file__).parent
@@ -146,9 +147,11 @@ def _with_headers(response: Response) -> Response:
     return response
 
 
-def create_app(annotation: Annotation, *, token: str | None = None, loopback: bool = True) -> Starlette:
-    """The ASGI app serving ``annotation``. ``token``: required on every request (non-loopback hosts);
-    ``loopback``: only Host headers naming this machine's loopback are served."""
+def create_app(annotation: Annotation | LensAnnotation, *, token: str | None = None, loopback: bool = True) -> Starlette:
+    """The ASGI app serving ``annotation`` (a RUN's images, or lens readouts: ``LensAnnotation``, where the
+    annotator ticks candidate words instead of typing). ``token``: required on every request
+    (non-loopback hosts); ``loopback``: only Host headers naming this machine's loopback are served."""
+    lens = isinstance(annotation, LensAnnotation)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     static = _static_files()
@@ -167,6 +170,10 @@ def create_app(annotation: Annotation, *, token: str | None = None, loopback: bo
         state = await run_in_threadpool(annotation.progress, name)
         if state.item is None:
             return render("done.html", name=name, total=state.total, status=status)
+        if lens:
+            return render("lens_item.html", status=status, name=name, item_id=state.item.id,
+                          question=annotation.question(state.item), choices=state.item.choices,  # type: ignore[arg-type]
+                          answered=state.answered, total=state.total, message=message)
         return render("item.html", status=status, name=name, item_id=state.item.id, question=annotation.question(state.item),
                       choices=annotation.completions(state.item), answered=state.answered, total=state.total,
                       message=message)
@@ -201,6 +208,8 @@ def create_app(annotation: Annotation, *, token: str | None = None, loopback: bo
         if name is None:
             return RedirectResponse("/", status_code=303)
         form = await request.form()
+        if lens:
+            return await lens_answer(request, name, form)
         fields = [form.get(k) for k in ("item", "answer", "cant_tell")]
         if any(v is not None and not isinstance(v, str) for v in fields):  # an uploaded file, not typed text
             await form.close()
@@ -210,6 +219,19 @@ def create_app(annotation: Annotation, *, token: str | None = None, loopback: bo
         text = None if cant_tell else str(form.get("answer") or "")
         try:
             await run_in_threadpool(annotation.record, name, item_id, text)
+        except ValueError as err:
+            return await page(request, name, message=str(err), status=400)
+        return RedirectResponse("/", status_code=303)
+
+    async def lens_answer(request: Request, name: str, form: Any) -> Response:
+        ticked = form.getlist("choice")
+        fields = [form.get("item"), form.get("none"), *ticked]
+        if any(v is not None and not isinstance(v, str) for v in fields):  # an uploaded file, not a tick
+            await form.close()
+            return await page(request, name, message="Tick the words on the page.", status=400)
+        chosen = None if form.get("none") else [str(v) for v in ticked]
+        try:
+            await run_in_threadpool(annotation.record, name, str(form.get("item") or ""), chosen)
         except ValueError as err:
             return await page(request, name, message=str(err), status=400)
         return RedirectResponse("/", status_code=303)

@@ -102,7 +102,7 @@ def lens(model: str | VLM | None = None, *, images: str | os.PathLike[str] | Non
          index_dir: str | os.PathLike[str] | None = None, rebuild_index: bool = False,
          out: str | os.PathLike[str] | None = None, device: str | None = None, dtype: str | None = None,
          prompt_format: str = "chat", measures: bool = True, n_perm: int = 1000, batch: int = 16,
-         progress: bool = True, judge: dict[str, Any] | None = None) -> LensResult:
+         progress: bool = True, judge: dict[str, Any] | None = None, human_sample: int | None = None) -> LensResult:
     """Read image tokens with the embedding, logit and contextual (LatentLens) lens at every layer.
 
     ``model``: a name as for :func:`layerdream.load` or a loaded VLM (default toy-aligned, or a RUN's
@@ -113,6 +113,8 @@ def lens(model: str | VLM | None = None, *, images: str | os.PathLike[str] | Non
     also write the files there. ``judge``: ``{"model": "gpt-5", "base_url": ..., "sample": 20}`` grades a
     seeded sample of readouts per lens and layer with an OpenAI-compatible VLM (LatentLens's protocol);
     ``{"kind": "hf", "model": "path/or/hub-id", "sample": 20}`` with a local transformers VLM.
+    ``human_sample``: also write that many readouts per lens and layer (marked images + ``items.csv``
+    in ``out/lens_human/``) for people to grade with ``layerdream annotate OUT --lens``.
     Returns a :class:`LensResult` (DataFrames: ``readouts()``, ``table()``, ``sources()``, ``measures()``,
     ``judged()``). docs/lens.md.
     """
@@ -123,6 +125,6 @@ def lens(model: str | VLM | None = None, *, images: str | os.PathLike[str] | Non
                        corpus_limit=corpus_limit, text_layers=text_layers, max_contexts=max_contexts,
                        index_dir=index_dir, rebuild_index=rebuild_index, out=out, device=device, dtype=dtype,
                        prompt_format=prompt_format, measures=measures, n_perm=n_perm, batch=batch, progress=progress,
-                       judge=judge)
+                       judge=judge, human_sample=human_sample)
     folder = Path(outcome.files["lens.csv"]).parent if outcome.files else None
     return LensResult(outcome, folder)

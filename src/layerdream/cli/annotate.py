@@ -17,7 +17,9 @@ EPILOG = """examples:
   layerdream annotate runs/toy                          # http://127.0.0.1:8765/ on this machine
   layerdream annotate runs/toy --protocol lenient --choices
   layerdream annotate runs/toy --host 0.0.0.0           # the lab network: prints a link with a token
-  layerdream report runs/toy                            # then: human rows, kappa per model judge"""
+  layerdream report runs/toy                            # then: human rows, kappa per model judge
+  layerdream lens --images runs/toy --human-sample 20   # lens readouts for people (LatentLens's protocol) ...
+  layerdream annotate runs/toy --lens                   # ... ticked here; the report's lens section: kappa"""
 
 
 def _port(text: str) -> int:
@@ -34,7 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("annotate", help="serve a blind web page where people judge a RUN's images (human vs model)",
                        description=__doc__.splitlines()[0], epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", metavar="RUN", help="a folder made by `layerdream sweep`")
+    p.add_argument("run", metavar="RUN", help="a folder made by `layerdream sweep` (with --lens: also a `layerdream lens --out` folder)")
+    p.add_argument("--lens", action="store_true",
+                   help="grade lens readouts instead (written by `layerdream lens --human-sample N`): the image with the "
+                        "token's patch boxed, its k candidate words; tick those that describe the patch, or none")
     p.add_argument("--protocol", default="stringent", choices=["stringent", "lenient"],
                    help="stringent: 'What is in the image?'; lenient: 'What {category} is in the image if you had to "
                         "guess?' (default: stringent)")
@@ -72,37 +77,23 @@ def make_grader_from_args(args: argparse.Namespace, synonyms: dict[str, list[str
                        grader_api_key_env=args.grader_api_key_env)
 
 
-def cmd_annotate(args: argparse.Namespace) -> int:
-    check_extra()
+def _lens_flags(args: argparse.Namespace) -> None:
+    if args.protocol != "stringent" or args.choices or args.grader != "matcher" or args.grader_model:
+        raise UserError("--lens asks one question (which candidate words describe the boxed patch) and needs no grader; "
+                        "drop --protocol/--choices/--grader*")
+
+
+def _serve(args: argparse.Namespace, annotation: Any, what: str) -> int:
+    """Bind, print the link, run until Ctrl-C (both kinds of annotation)."""
     import uvicorn
 
     from ..annotate.app import create_app
-    from ..annotate.session import Annotation, Progress
-    from ..sweep.judging import run_concepts
-    from ..sweep.store import Store
 
-    store = Store.open_existing(args.run)
-    try:
-        concepts = run_concepts(store)
-    finally:
-        store.close()
-    grader = make_grader_from_args(args, {c.name: list(c.synonyms) for c in concepts.concepts if c.synonyms})
-
-    def said(name: str, progress: Progress) -> None:
-        if not args.quiet:
-            print(f"layerdream annotate: {name}: {progress.answered} of {progress.total} answered ({args.protocol})",
-                  file=sys.stderr, flush=True)
-
-    annotation = Annotation(args.run, protocol=args.protocol, grader=grader, choices=args.choices, on_answer=said)
-    fixed = annotation.regrade_failed()
-    if fixed:
-        print(f"layerdream annotate: graded {fixed} earlier answer(s) whose grading had failed", file=sys.stderr)
     loopback = is_loopback(args.host)
     token = None if loopback else secrets.token_urlsafe(18)
     sock = bind(args.host, args.port)
     app = create_app(annotation, token=token, loopback=loopback)
-    total = annotation.progress("").total
-    print(f"layerdream annotate: {total} images of {args.run}, {args.protocol} protocol, graded by {grader.id}")
+    print(f"layerdream annotate: {what}")
     print(f"  open {link(args.host, args.port, token)}" + ("" if loopback else "   (send this link to the annotators)"))
     print("  answers are saved as they are given; Ctrl-C stops the server", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
@@ -115,3 +106,38 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     print("layerdream annotate: stopped; run `layerdream report " + str(args.run) + "` for human vs model agreement",
           file=sys.stderr)
     return 0
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    check_extra()
+    from ..annotate.session import Annotation, Progress
+
+    def said(name: str, progress: Progress) -> None:
+        if not args.quiet:
+            print(f"layerdream annotate: {name}: {progress.answered} of {progress.total} answered "
+                  f"({'lens' if args.lens else args.protocol})", file=sys.stderr, flush=True)
+
+    if args.lens:
+        from ..annotate.lens import LensAnnotation
+
+        _lens_flags(args)
+        lens = LensAnnotation(args.run, on_answer=said)
+        total = lens.progress("").total
+        return _serve(args, lens, f"{total} lens readouts of {lens.folder}, LatentLens's protocol (tick the candidates "
+                                  "that describe the boxed patch)")
+    from ..sweep.judging import run_concepts
+    from ..sweep.store import Store
+
+    store = Store.open_existing(args.run)
+    try:
+        concepts = run_concepts(store)
+    finally:
+        store.close()
+    grader = make_grader_from_args(args, {c.name: list(c.synonyms) for c in concepts.concepts if c.synonyms})
+
+    annotation = Annotation(args.run, protocol=args.protocol, grader=grader, choices=args.choices, on_answer=said)
+    fixed = annotation.regrade_failed()
+    if fixed:
+        print(f"layerdream annotate: graded {fixed} earlier answer(s) whose grading had failed", file=sys.stderr)
+    total = annotation.progress("").total
+    return _serve(args, annotation, f"{total} images of {args.run}, {args.protocol} protocol, graded by {grader.id}")

@@ -69,6 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     j.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key (default OPENAI_API_KEY)")
     j.add_argument("--judge-sample", type=positive_int, default=20, help="readouts judged per lens and layer, seeded (default 20)")
     j.add_argument("--judge-cache", default=None, help="verdict cache file (default: OUT/lens_judge_cache.sqlite)")
+    p.add_argument("--human-sample", type=positive_int, default=None,
+                   help="also write N readouts per lens and layer (the judge's sample when N <= --judge-sample) for "
+                        "people to grade: `layerdream annotate OUT --lens`")
     p.add_argument("--out", default=None, help="output folder (default out/lens; for a RUN: RUN/lens, shown by its report)")
     add_quiet_flag(p)
     p.set_defaults(func=cmd_lens)
@@ -87,10 +90,14 @@ def cmd_lens(args: argparse.Namespace) -> int:
                   corpus_limit=args.corpus_limit, text_layers=args.text_layer, max_contexts=args.max_contexts,
                   index_dir=args.index_dir, rebuild_index=args.rebuild_index, out=out, device=args.device,
                   dtype=args.dtype, prompt_format=args.prompt_format, measures=args.measures, n_perm=args.n_perm,
-                  batch=args.batch, progress=not args.quiet, judge=_judge(args))
+                  batch=args.batch, progress=not args.quiet, judge=_judge(args),
+                  human_sample=args.human_sample)
     for line in result.summary():
         print(line)
     print(f"layerdream lens: wrote {result.folder}/lens.csv, lens_table.csv and the figures", file=sys.stderr)
+    if args.human_sample:
+        print(f"layerdream lens: {args.human_sample} readouts per lens and layer for people in {result.folder}/lens_human; "
+              f"grade them with `layerdream annotate {result.folder} --lens`", file=sys.stderr)
     return 0
 
 

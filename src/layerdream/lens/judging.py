@@ -189,17 +189,21 @@ def judged_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def sample_readouts(rows: Sequence[dict[str, Any]], images: dict[str, torch.Tensor], per_cell: int, seed: int = 0) -> list[Readout]:
-    """At most ``per_cell`` readouts per (lens, layer), a seeded sample of the lens run's image tokens."""
+    """At most ``per_cell`` readouts per (lens, layer), a seeded sample of the lens run's image tokens.
+
+    Each cell has its own seeded order and takes its first ``per_cell``: a smaller sample is part of a
+    larger one, so the readouts humans grade (``--human-sample``) are among the LLM judge's
+    (``--judge-sample``) whenever they are not more, and the two can be compared item by item."""
     import random
 
     by: dict[tuple, dict[tuple, list[dict[str, Any]]]] = {}
     for r in rows:
         by.setdefault((r["lens"], r["layer"]), {}).setdefault((r["image"], r["token"]), []).append(r)
-    rng = random.Random(seed)
     out = []
     for cell in sorted(by):
         tokens = sorted(by[cell])
-        for key in sorted(rng.sample(tokens, min(per_cell, len(tokens)))):
+        random.Random(f"{seed}|{cell[0]}|{cell[1]}").shuffle(tokens)
+        for key in sorted(tokens[:per_cell]):
             cands = sorted(by[cell][key], key=lambda r: r["rank"])
             first = cands[0]
             out.append(Readout(first["image"], images[first["image"]], first["layer"], first["token"], first["row"],

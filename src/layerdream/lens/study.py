@@ -37,10 +37,11 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
              index_dir: str | os.PathLike[str] | None = None, rebuild_index: bool = False,
              out: str | os.PathLike[str] | None = None, device: str | None = None, dtype: str | None = None,
              prompt_format: str = "chat", measures: bool = True, n_perm: int = 1000, batch: int = 16,
-             progress: bool = True, judge: dict[str, Any] | None = None) -> LensOutcome:
+             progress: bool = True, judge: dict[str, Any] | None = None, human_sample: int | None = None) -> LensOutcome:
     """See :func:`layerdream.api.lens`; returns the outcome with ``files`` set when ``out`` is given
     (a RUN's default ``out`` is ``RUN/lens``). ``judge``: ``{"model", "base_url", "api_key_env",
-    "sample", "cache", ...}`` grades a sample of readouts with an LLM judge (``judging.py``)."""
+    "sample", "cache", ...}`` grades a sample of readouts with an LLM judge (``judging.py``); ``human_sample``
+    writes that many readouts per lens and layer for ``layerdream annotate OUT --lens`` (``human.py``)."""
     from ..io import ensure_writable_dir
     from . import images as IM
     from .corpus import load_corpus
@@ -71,6 +72,11 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
     else:
         data = IM.from_toyworld(n_images, seed)
     corpus_obj = load_corpus(corpus, corpus_limit, seed) if "contextual" in lenses else None
+    if human_sample is not None:
+        if isinstance(human_sample, bool) or not isinstance(human_sample, int) or human_sample < 1:
+            raise UserError(f"--human-sample must be a positive number of readouts per lens and layer, got {human_sample!r}")
+        if out is None:
+            raise UserError("--human-sample writes the images people grade into the output folder: pass out=... (--out)")
     if out is not None:
         ensure_writable_dir(out)
     client, judge_opts = _judge_client(judge, device, dtype)  # a missing key or model is one line before the model loads
@@ -93,11 +99,11 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
     outcome = read_images(vlm, data, layer_list, lenses, k=k, tokens=tokens, seed=seed, index=index, batch=batch,
                           prompt_format=prompt_format, progress=progress, measures=measures, n_perm=n_perm)
     outcome.config = {"model": vlm.name, **outcome.config, **index_info}
+    images = {i: data.images[j] for j, i in enumerate(data.ids)}
     if client is not None:
         from .judging import judge_id, judge_readouts, judged_table, sample_readouts
 
         cache = judge_opts.get("cache") or (str(Path(out) / "lens_judge_cache.sqlite") if out is not None else None)
-        images = {i: data.images[j] for j, i in enumerate(data.ids)}
         readouts = sample_readouts(outcome.rows, images, judge_opts.get("sample", 20), seed)
         outcome.judged = judge_readouts(client, readouts, vlm.grid, cache, progress)
         outcome.judged_table = judged_table(outcome.judged)
@@ -105,6 +111,12 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
                                                                           "max_new_tokens": client.max_new_tokens}
         outcome.config["judge"] = {**settings, "id": judge_id(client), "sample_per_lens_and_layer": judge_opts.get("sample", 20),
                                    "protocol": "LatentLens: patch boxed + crop, k candidates, JSON, pass@k"}
+    if human_sample is not None:
+        from .human import write_items
+        from .judging import sample_readouts
+
+        write_items(out, sample_readouts(outcome.rows, images, human_sample, seed), outcome.rows, vlm.grid)
+        outcome.config["human_sample_per_lens_and_layer"] = human_sample
     if out is not None:
         save(outcome, out, title="")
     return outcome

@@ -118,7 +118,7 @@ def export(data: dict[str, Any], fmt: str) -> bytes:
         if data.get("humans"):
             blob["humans"] = data["humans"]
         if data.get("lens"):
-            blob["lens"] = {k: data["lens"][k] for k in ("table", "measures", "config")}
+            blob["lens"] = {k: data["lens"][k] for k in ("table", "measures", "config", "humans") if data["lens"].get(k) is not None}
         return (json.dumps(blob, indent=2, default=str) + "\n").encode()
     buf = io.StringIO()
     rows = [{**r, "seed_rates": json.dumps(r["seed_rates"]), "judge": data["judge"], "grader": data["grader"]}

@@ -12,6 +12,8 @@ from html import escape
 from pathlib import Path
 from typing import Any, Callable
 
+from .lens_humans import lens_humans_html, load_lens_humans
+
 FOLDER = "lens"
 
 
@@ -44,7 +46,7 @@ def load_lens(run_dir: str | Path) -> dict[str, Any] | None:
         return None
     figures = [f"{FOLDER}/{name}" for name in ("lens_rates.png", "lens_sources.png") if (folder / name).is_file()]
     return {"config": config, "table": _csv(folder / "lens_table.csv"), "measures": _csv(folder / "lens_measures.csv"),
-            "judged": _csv(folder / "lens_judged_table.csv"), "figures": figures}
+            "judged": _csv(folder / "lens_judged_table.csv"), "figures": figures, "humans": load_lens_humans(folder)}
 
 
 def _pct(x: Any) -> str:
@@ -103,6 +105,7 @@ def lens_html(lens: dict[str, Any] | None, src: Callable[[str], str]) -> str:
                        for r in judged)
         parts.append(f"<h3>Judged by {escape(str(judge))} (LatentLens protocol: patch boxed, k candidates, JSON; pass@k)</h3>"
                      f"<table><tr><th>lens</th><th>layer</th><th>interpretable</th></tr>{body}</table>")
+    parts.append(lens_humans_html(lens.get("humans")))
     for fig in lens["figures"]:
         parts.append(f"<img class='fig' src='{escape(src(fig))}' alt='lens figure {escape(fig)}'>")
     return "".join(parts)
