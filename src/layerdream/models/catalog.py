@@ -147,6 +147,9 @@ _ENTRIES = [
     _s("kosmos-2", "Kosmos2ForConditionalGeneration", "Kosmos-2", "64 (224 px; latent queries, flat prior)",
        "positions from image_embeds_position_mask; learned queries: flat prior, recorded",
        ["microsoft/kosmos-2-patch14-224"], "docs/families/kosmos2.md"),
+    _s("exaone4_5", "Exaone4_5_ForConditionalGeneration", "EXAONE 4.5", "256 (448 px, 16x16)",
+       "Qwen2.5-VL's pixels and tower with 1-D text positions", ["LGAI-EXAONE/EXAONE-4.5-33B"],
+       "docs/families/exaone4_5.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -259,8 +262,6 @@ _ENTRIES = [
     _n("dots3_note", "Dots3NoteForConditionalGeneration", "dots3.note", f"{_ADAPTER}: MoE ViT + merger; audio tower; MoE LM"),
     _n("ernie4_5_vl_moe", "Ernie4_5_VLMoeForConditionalGeneration", "ERNIE 4.5-VL",
        f"{_ADAPTER}: ViT + variable-resolution resampler; modality-routed MoE text model"),
-    _n("exaone4_5", "Exaone4_5_ForConditionalGeneration", "EXAONE 4.5", f"{_ADAPTER}: ViT + patch merger",
-       ["LGAI-EXAONE/EXAONE-4.5-33B"]),
     _n("gemma4_unified", "Gemma4UnifiedForConditionalGeneration", "Gemma 4 Unified",
        f"{_ADAPTER}: encoder-free: raw merged pixel patches projected into the LM space (a linear patch embedding)"),
     _n("diffusion_gemma", "DiffusionGemmaForBlockDiffusion", "DiffusionGemma",
