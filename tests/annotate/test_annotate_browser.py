@@ -203,3 +203,33 @@ def test_the_report_shows_the_human_rows_and_kappa(run, page_factory):
     assert "<script>alert('said')</script>" in page.locator(".disagree").first.inner_text()  # shown as text
     assert page.evaluate("document.scripts.length") == 1  # the report's own inline script only
     assert page_factory.dialogs == []
+
+
+def test_lens_readouts_by_keyboard(tmp_path, page_factory):
+    """``annotate --lens``: the digit keys tick candidates, Enter sends the ticks, Esc is "none of these"."""
+    import json
+
+    from test_lens_annotate import _images, _write
+
+    from layerdream.annotate.lens import LensAnnotation
+
+    (tmp_path / "lens").mkdir()
+    _write(tmp_path / "lens", _images())
+    lens = LensAnnotation(tmp_path)  # a RUN-like folder: its lens/ is used
+    with serving(lens) as base:
+        page = page_factory()
+        page.goto(base)
+        page.keyboard.type("lena")
+        page.keyboard.press("Enter")
+        _wait_position(page, "patch 1 of 6")
+        first = page.locator("input[name=item]").get_attribute("value")
+        offered = lens.items()[first].choices
+        page.keyboard.press("1")
+        page.keyboard.press("2")
+        page.keyboard.press("Enter")
+        _wait_position(page, "patch 2 of 6")
+        page.keyboard.press("Escape")
+        _wait_position(page, "patch 3 of 6")
+    answers = sorted(lens.answers(), key=lambda a: a["created_at"])
+    assert json.loads(answers[0]["chosen"]) == offered[:2] and answers[0]["interpretable"] == 1
+    assert answers[1]["interpretable"] == 0 and json.loads(answers[1]["chosen"]) == []

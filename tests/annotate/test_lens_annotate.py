@@ -145,3 +145,15 @@ def test_cli_lens_annotate_refuses_bad_input(tmp_path, lens_dir, capsys):
     assert "--human-sample" in capsys.readouterr().err
     assert main(["annotate", str(lens_dir), "--lens", "--choices"]) == 2
     assert main(["annotate", str(lens_dir), "--lens", "--protocol", "lenient"]) == 2
+
+
+def test_a_broken_lens_folder_is_one_line(lens_dir, capsys):
+    manifest = lens_dir / "lens_human" / "items.csv"
+    good = manifest.read_bytes()
+    manifest.write_text("key,whatever\nx,y\n")
+    assert main(["annotate", str(lens_dir), "--lens"]) == 2
+    assert "not a manifest of readouts" in capsys.readouterr().err
+    manifest.write_bytes(good)
+    (lens_dir / "lens_human" / "answers.sqlite").mkdir()  # the answers file cannot be written
+    assert main(["annotate", str(lens_dir), "--lens"]) == 2
+    assert "cannot write the answers file" in capsys.readouterr().err

@@ -45,6 +45,7 @@ ANSWERS = "answers.sqlite"
 PROMPT_VERSION = "human-lens-v1"
 PROTOCOL = "lens"
 QUESTION = "Which of these words describe what is inside the red box (an object or part of it, a colour, a material, or the scene around it)?"
+MANIFEST_COLUMNS = ("key", "candidates", "png", "png_sha256")  # what the page needs of ``lens/human.py``'s items.csv
 ANSWER_COLUMNS = ("key", "judge", "prompt_version", "item_sha256", "interpretable", "chosen", "candidates", "created_at")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -101,7 +102,7 @@ class LensAnnotation:
                 got = conn.execute("SELECT value FROM meta WHERE key = 'annotate_secret'").fetchone()
                 if got is None:
                     conn.execute("INSERT INTO meta VALUES ('annotate_secret', ?)", (secrets.token_hex(16),))
-        except sqlite3.OperationalError as err:
+        except sqlite3.Error as err:
             raise UserError(f"cannot write the answers file {self.db} ({err}); annotate a copy of the folder you can write") from None
         with closing(self._connect()) as conn:
             secret = conn.execute("SELECT value FROM meta WHERE key = 'annotate_secret'").fetchone()[0]
@@ -119,8 +120,18 @@ class LensAnnotation:
         return _Tx(self._connect())
 
     def _manifest(self) -> list[dict[str, Any]]:
-        with open(self.folder / MANIFEST, encoding="utf-8", newline="") as fh:
-            return list(csv.DictReader(fh))
+        try:
+            with open(self.folder / MANIFEST, encoding="utf-8", newline="") as fh:
+                reader = csv.DictReader(fh)
+                rows = list(reader)
+                missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            raise UserError(f"cannot read {self.folder / MANIFEST} ({err}); write it again with "
+                            "`layerdream lens ... --human-sample N`") from None
+        if missing:
+            raise UserError(f"{self.folder / MANIFEST} is not a manifest of readouts (no {', '.join(missing)}); write it "
+                            "again with `layerdream lens ... --human-sample N`")
+        return rows
 
     # -- items ---------------------------------------------------------------------------------
     def item_id(self, key: str) -> str:

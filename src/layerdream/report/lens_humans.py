@@ -53,16 +53,21 @@ def load_lens_humans(lens_dir: str | Path) -> dict[str, Any] | None:
     folder = Path(lens_dir) / FOLDER
     if not (folder / "answers.sqlite").is_file() or not (folder / "items.csv").is_file():
         return None
-    items = {r["key"]: r for r in _csv(folder / "items.csv")}
     try:
+        items = {r["key"]: r for r in _csv(folder / "items.csv")}
         raw = _answers(folder / "answers.sqlite")
-    except sqlite3.Error as err:
-        return {"error": f"cannot read {folder / 'answers.sqlite'}: {err}"}
-    answers = [a for a in raw if a["key"] in items and a["item_sha256"] == items[a["key"]]["png_sha256"]]
-    if not answers:
-        return None
-    judged = {f"{r['image']}|{r['layer']}|{r['token']}|{r['lens']}": r for r in _csv(Path(lens_dir) / "lens_judged.csv")}
-    judge = next((r["judge"] for r in judged.values()), None)
+        answers = [a for a in raw if a["key"] in items and a["item_sha256"] == items[a["key"]]["png_sha256"]]
+        if not answers:
+            return None
+        judged = {f"{r['image']}|{r['layer']}|{r['token']}|{r['lens']}": r for r in _csv(Path(lens_dir) / "lens_judged.csv")}
+        judge = next((r.get("judge") for r in judged.values()), None)
+        return _tables(items, raw, answers, judged, judge)
+    except (sqlite3.Error, OSError, KeyError, ValueError, csv.Error) as err:  # the rest of the report still stands
+        return {"error": f"cannot read the people's lens answers in {folder}: {type(err).__name__}: {err}"}
+
+
+def _tables(items: dict[str, dict[str, str]], raw: list[dict[str, Any]], answers: list[dict[str, Any]],
+            judged: dict[str, dict[str, str]], judge: str | None) -> dict[str, Any]:
     return {"items": len(items), "answers": len(answers), "stale": len(raw) - len(answers),
             "annotators": sorted({a["judge"] for a in answers}), "judge": judge,
             "rates": rates(answers, items, judged), "kappa": kappas(answers, items, judged)}
