@@ -240,12 +240,11 @@ _ENTRIES = [
        f"{_ADAPTER}: Qwen2.5-VL vision path inside an audio-visual thinker; 3-D positions", ["Qwen/Qwen2.5-Omni-7B"]),
     _n("qwen3_omni_moe_thinker", "Qwen3OmniMoeThinkerForConditionalGeneration", "Qwen3-Omni (thinker)",
        f"{_ADAPTER}: Qwen3-VL-style vision path with DeepStack; MoE", ["Qwen/Qwen3-Omni-30B-A3B-Instruct"]),
-    _n("qwen3_5", "Qwen3_5ForConditionalGeneration", "Qwen3.5",
-       f"{_ADAPTER}: Qwen3-VL's tower without DeepStack + a hybrid linear/full-attention LM (Qwen2.5-VL's adapter "
-       "should fit); not tested: transformers forces Qwen3_5Tokenizer for this type, so a tiny offline checkpoint "
-       "needs a byte-level BPE tokenizer"),
-    _n("qwen3_5_moe", "Qwen3_5MoeForConditionalGeneration", "Qwen3.5 MoE", f"{_ADAPTER}: as Qwen3.5 with a MoE text model",
-       ["Qwen/Qwen3.5-35B-A3B-Instruct"]),
+    _s("qwen3_5", "Qwen3_5ForConditionalGeneration", "Qwen3.5", "256 (512 px, 16x16)",
+       "Qwen2.5-VL's adapter (no DeepStack); hybrid linear/full-attention LM, one residual stream",
+       ["Qwen/Qwen3.5-27B"], "docs/families/qwen3_5.md"),
+    _s("qwen3_5_moe", "Qwen3_5MoeForConditionalGeneration", "Qwen3.5 MoE", "256 (512 px, 16x16)",
+       "as Qwen3.5; MoE text model", ["Qwen/Qwen3.5-35B-A3B"], "docs/families/qwen3_5.md"),
     _n("qwen4_exp", "Qwen4ExpForConditionalGeneration", "Qwen4 (experimental)", f"{_ADAPTER}: ViT + merger; MoE text model"),
     _n("cosmos3_edge", "Cosmos3EdgeForConditionalGeneration", "Cosmos 3 Edge", f"{_ADAPTER}: ViT + patch merger"),
     _n("cosmos3_omni", "Cosmos3OmniForConditionalGeneration", "Cosmos 3 Omni",

@@ -30,6 +30,8 @@ ADAPTERS: dict[str, str] = {
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
     "qwen3_vl": "qwen3_vl:Qwen3VLAdapter",
     "qwen3_vl_moe": "qwen3_vl:Qwen3VLAdapter",
+    "qwen3_5": "qwen3_5:Qwen3_5Adapter",
+    "qwen3_5_moe": "qwen3_5:Qwen3_5Adapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
