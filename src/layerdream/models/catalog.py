@@ -236,8 +236,9 @@ _ENTRIES = [
     _n("git", "GitForCausalLM", "GIT",
        "one BERT-style stack over [image tokens, text] with a bidirectional image prefix and causal text: image tokens "
        "are in the residual stream, but there is no chat template and the layout is its own", ["microsoft/git-base"]),
-    _n("qwen2_5_omni_thinker", "Qwen2_5OmniThinkerForConditionalGeneration", "Qwen2.5-Omni (thinker)",
-       f"{_ADAPTER}: Qwen2.5-VL vision path inside an audio-visual thinker; 3-D positions", ["Qwen/Qwen2.5-Omni-7B"]),
+    _s("qwen2_5_omni_thinker", "Qwen2_5OmniThinkerForConditionalGeneration", "Qwen2.5-Omni (thinker)", "256 (448 px, 16x16)",
+       "Qwen2.5-VL's adapter: the thinker's vision path (the audio tower is unused by image prompts)",
+       ["Qwen/Qwen2.5-Omni-7B (its thinker_config, saved as a thinker)"], "docs/families/qwen2_5_omni.md"),
     _n("qwen3_omni_moe_thinker", "Qwen3OmniMoeThinkerForConditionalGeneration", "Qwen3-Omni (thinker)",
        f"{_ADAPTER}: Qwen3-VL-style vision path with DeepStack; MoE", ["Qwen/Qwen3-Omni-30B-A3B-Instruct"]),
     _s("qwen3_5", "Qwen3_5ForConditionalGeneration", "Qwen3.5", "256 (512 px, 16x16)",

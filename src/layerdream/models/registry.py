@@ -32,6 +32,7 @@ ADAPTERS: dict[str, str] = {
     "qwen3_vl_moe": "qwen3_vl:Qwen3VLAdapter",
     "qwen3_5": "qwen3_5:Qwen3_5Adapter",
     "qwen3_5_moe": "qwen3_5:Qwen3_5Adapter",
+    "qwen2_5_omni_thinker": "qwen2_5_omni:Qwen2_5OmniThinkerAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
