@@ -150,6 +150,9 @@ _ENTRIES = [
     _s("exaone4_5", "Exaone4_5_ForConditionalGeneration", "EXAONE 4.5", "256 (448 px, 16x16)",
        "Qwen2.5-VL's pixels and tower with 1-D text positions", ["LGAI-EXAONE/EXAONE-4.5-33B"],
        "docs/families/exaone4_5.md"),
+    _s("cosmos3_edge", "Cosmos3EdgeForConditionalGeneration", "Cosmos 3 Edge", "256 (512 px, 16x16)",
+       "Qwen2.5-VL's adapter with its HWC patch layout; asks the processor for mm_token_type_ids", (),
+       "docs/families/cosmos3_edge.md"),
     # ---------------------------------------------------------------- refused: the method does not apply
     _r("mllama", "MllamaForConditionalGeneration", "Llama 3.2 Vision",
        "reads images through cross-attention layers, so images never enter the residual stream and there are no "
@@ -247,7 +250,6 @@ _ENTRIES = [
     _s("qwen3_5_moe", "Qwen3_5MoeForConditionalGeneration", "Qwen3.5 MoE", "256 (512 px, 16x16)",
        "as Qwen3.5; MoE text model", ["Qwen/Qwen3.5-35B-A3B"], "docs/families/qwen3_5.md"),
     _n("qwen4_exp", "Qwen4ExpForConditionalGeneration", "Qwen4 (experimental)", f"{_ADAPTER}: ViT + merger; MoE text model"),
-    _n("cosmos3_edge", "Cosmos3EdgeForConditionalGeneration", "Cosmos 3 Edge", f"{_ADAPTER}: ViT + patch merger"),
     _n("cosmos3_omni", "Cosmos3OmniForConditionalGeneration", "Cosmos 3 Omni",
        f"{_ADAPTER}: Qwen3-VL-style vision path with DeepStack injection"),
     _n("cohere_compass", "CohereCompassForConditionalGeneration", "Cohere Compass",
