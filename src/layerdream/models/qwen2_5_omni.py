@@ -17,6 +17,7 @@ import torch
 
 from .adapter import FamilyAdapter
 from .qwen2_5_vl import Qwen2_5_VLAdapter
+from .qwen3_vl import Qwen3VLAdapter
 
 
 class Qwen2_5OmniThinkerAdapter(Qwen2_5_VLAdapter):
@@ -37,3 +38,10 @@ class Qwen2_5OmniThinkerAdapter(Qwen2_5_VLAdapter):
             positions, _ = self.model.model.get_rope_index(enc["input_ids"], image_grid_thw=enc["image_grid_thw"],
                                                            attention_mask=enc["attention_mask"])
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "position_ids": positions}
+
+
+class Qwen3OmniMoeThinkerAdapter(Qwen2_5OmniThinkerAdapter, Qwen3VLAdapter):
+    """Qwen3-Omni's thinker: Omni's prompt and rope call (above) with Qwen3-VL's DeepStack handling: layer l is
+    read after the injection, recorded in each result (``qwen3_vl.py``). The MoE text model changes nothing."""
+
+    model_types = ("qwen3_omni_moe_thinker",)
