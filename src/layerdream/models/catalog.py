@@ -250,7 +250,9 @@ _ENTRIES = [
        ["Qwen/Qwen3.5-27B"], "docs/families/qwen3_5.md"),
     _s("qwen3_5_moe", "Qwen3_5MoeForConditionalGeneration", "Qwen3.5 MoE", "256 (512 px, 16x16)",
        "as Qwen3.5; MoE text model", ["Qwen/Qwen3.5-35B-A3B"], "docs/families/qwen3_5.md"),
-    _n("qwen4_exp", "Qwen4ExpForConditionalGeneration", "Qwen4 (experimental)", f"{_ADAPTER}: ViT + merger; MoE text model"),
+    _r("qwen4_exp", "Qwen4ExpForConditionalGeneration", "Qwen4 (experimental)",
+       "keeps hc_count (>1, 4 by default) parallel residual streams (hyper-connections) mixed by learned gates in every "
+       "block and merged only after the last, so 'the layer-l residual' is ambiguous"),
     _n("cosmos3_omni", "Cosmos3OmniForConditionalGeneration", "Cosmos 3 Omni",
        f"{_ADAPTER}: Qwen3-VL-style vision path with DeepStack injection"),
     _n("cohere_compass", "CohereCompassForConditionalGeneration", "Cohere Compass",
