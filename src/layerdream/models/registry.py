@@ -35,6 +35,7 @@ ADAPTERS: dict[str, str] = {
     "qwen3_5_moe": "qwen3_5:Qwen3_5Adapter",
     "qwen2_5_omni_thinker": "qwen2_5_omni:Qwen2_5OmniThinkerAdapter",
     "qwen3_omni_moe_thinker": "qwen2_5_omni:Qwen3OmniMoeThinkerAdapter",
+    "got_ocr2": "got_ocr2:GotOcr2Adapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
