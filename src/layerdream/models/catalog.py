@@ -195,9 +195,10 @@ _ENTRIES = [
     _r("mistral4", "Mistral4ForCausalLM", "Mistral 4 (text)",
        "the class listed is a text-only causal LM (no vision tower in its config or modeling file in transformers 5.24)"),
     # ---------------------------------------------------------------- not yet: the method applies, no adapter yet
-    _n("llama4", "Llama4ForConditionalGeneration", "Llama 4",
-       f"{_ADAPTER}: ViT + pixel-shuffle MLP; MoE text model; tiles + global image; image processor is torchvision-only in 5.24 (no CPU torchvision here to test it)",
-       ["meta-llama/Llama-4-Scout-17B-16E-Instruct"]),
+    _s("llama4", "Llama4ForConditionalGeneration", "Llama 4", "144 (one 336-px tile, 12x12)",
+       "one tile fixed; MoE text model (per-token routing, recorded); the processor's bf16 pixels reproduced; "
+       "torchvision image processor tested against an independent twin", ["meta-llama/Llama-4-Scout-17B-16E-Instruct",
+       "meta-llama/Llama-4-Maverick-17B-128E-Instruct"], "docs/families/llama4.md"),
     _n("glmga", "Glm46VForConditionalGeneration", "GLM-GA (GLM-4.6V class)",
        f"{_ADAPTER}: loads as Glm46VForConditionalGeneration (no modeling file of its own)"),
     _n("glm5_next", "Glm5NextForConditionalGeneration", "GLM-5 Next", f"{_ADAPTER}: ViT + merger; MoE text model"),

@@ -52,6 +52,7 @@ ADAPTERS: dict[str, str] = {
     "glm4v_moe": "glm4v:Glm4vAdapter",
     "glm46v": "glm4v:Glm4vAdapter",
     "aya_vision": "aya_vision:AyaVisionAdapter",
+    "llama4": "llama4:Llama4Adapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
