@@ -31,14 +31,14 @@ import torch
 from .qwen2_5_vl import Qwen2_5_VLAdapter
 
 
-class Qwen3VLAdapter(Qwen2_5_VLAdapter):
-    model_types = ("qwen3_vl", "qwen3_vl_moe")
-    #: per token and ViT block ~I + 9 D kept for backward (plain GELU MLP; q and k rotated in fp32)
-    vision_block_terms = (1, 9)
+class DeepStackReading:
+    """Reads layer l after DeepStack's injection (the module docstring): mixed into an adapter whose model's
+    text model takes ``deepstack_visual_embeds`` / ``visual_pos_masks`` and adds feature k after block k+1
+    with ``_deepstack_process`` (Qwen3-VL, Qwen3-Omni, Granite-Docling). Call :meth:`install_deepstack`."""
 
-    def __init__(self, model, processor):
-        super().__init__(model, processor)
-        self.deepstack_layers = tuple(range(1, len(model.config.vision_config.deepstack_visual_indexes) + 1))
+    def install_deepstack(self, model) -> None:
+        indexes = getattr(model.config.vision_config, "deepstack_visual_indexes", None) or ()
+        self.deepstack_layers = tuple(range(1, len(indexes) + 1))
         self._pending: tuple[torch.Tensor, list[torch.Tensor]] | None = None
         text_model = model.get_decoder()
         text_model.register_forward_pre_hook(self._take_deepstack, with_kwargs=True)
@@ -73,3 +73,13 @@ class Qwen3VLAdapter(Qwen2_5_VLAdapter):
 
     def result_notes(self, layer: int) -> dict:
         return {"deepstack": {"layer_read": "after_injection", "injected_after_layers": list(self.deepstack_layers)}}
+
+
+class Qwen3VLAdapter(DeepStackReading, Qwen2_5_VLAdapter):
+    model_types = ("qwen3_vl", "qwen3_vl_moe")
+    #: per token and ViT block ~I + 9 D kept for backward (plain GELU MLP; q and k rotated in fp32)
+    vision_block_terms = (1, 9)
+
+    def __init__(self, model, processor):
+        super().__init__(model, processor)
+        self.install_deepstack(model)

@@ -36,6 +36,7 @@ ADAPTERS: dict[str, str] = {
     "qwen2_5_omni_thinker": "qwen2_5_omni:Qwen2_5OmniThinkerAdapter",
     "qwen3_omni_moe_thinker": "qwen2_5_omni:Qwen3OmniMoeThinkerAdapter",
     "got_ocr2": "got_ocr2:GotOcr2Adapter",
+    "granite_docling": "granite_docling:GraniteDoclingAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
