@@ -37,6 +37,7 @@ ADAPTERS: dict[str, str] = {
     "qwen3_omni_moe_thinker": "qwen2_5_omni:Qwen3OmniMoeThinkerAdapter",
     "got_ocr2": "got_ocr2:GotOcr2Adapter",
     "granite_docling": "granite_docling:GraniteDoclingAdapter",
+    "paddleocr_vl": "paddleocr_vl:PaddleOCRVLAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
