@@ -164,6 +164,13 @@ ROWS = [
     (["synthesize", "red", "--negative", "red", "--out", "{tmp}/o"], "negative 'red' is also a concept", {}),  # said nothing
     (["synthesize", "red", "--copies", "100000", "--max-memory", "2GiB", "--out", "{tmp}/o"],
      "--copies 100000 needs", {}),  # computed for hours over its memory budget
+    # review of the issue 19/21 surfaces (before: the behaviour on the right)
+    (["lens", "--judge", "openai", "--out", "{tmp}/l"], "--judge openai needs --judge-model", {}),  # a TypeError traceback
+    (["lens", "--judge-cache", "{tmp}/c.sqlite", "--out", "{tmp}/l"], "need --judge openai or hf", {}),  # ignored, exit 0
+    (["sweep", "--concepts", "{tmp}/c.yaml", "--ablation", "", "--out", "{tmp}/new"], "names no ablation",
+     {"setup": _concepts_file}),  # swept without any arm, exit 0
+    (["sweep", "--concepts", "{tmp}/c.yaml", "--ablation", ",", "--out", "{tmp}/new"], "names no ablation",
+     {"setup": _concepts_file}),
 ]
 
 

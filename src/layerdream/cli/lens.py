@@ -103,8 +103,8 @@ def cmd_lens(args: argparse.Namespace) -> int:
 
 def _judge(args: argparse.Namespace) -> dict | None:
     if args.judge == "none":
-        if args.judge_model or args.judge_base_url or args.judge_max_new_tokens:
-            raise UserError("--judge-model/--judge-base-url/--judge-max-new-tokens need --judge openai or hf")
+        if args.judge_model or args.judge_base_url or args.judge_max_new_tokens or args.judge_cache:
+            raise UserError("--judge-model/--judge-base-url/--judge-max-new-tokens/--judge-cache need --judge openai or hf")
         return None
     if args.judge == "hf":
         if args.judge_base_url:

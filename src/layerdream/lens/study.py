@@ -157,6 +157,8 @@ def _judge_client(judge: dict[str, Any] | None, device: str | None = None, dtype
     unknown = sorted(set(judge) - set(JUDGE_CLIENT_KEYS) - {"sample", "cache", "kind"})
     if unknown:
         raise UserError(f"unknown judge option(s) {unknown}; use {', '.join(JUDGE_CLIENT_KEYS)}, sample, cache")
+    if not judge.get("model"):  # ChatClient's own TypeError was a traceback
+        raise UserError("--judge openai needs --judge-model (the model name, e.g. gpt-5, or what your server serves)")
     opts = {k: v for k, v in judge.items() if k in JUDGE_CLIENT_KEYS and v is not None}
     return ChatClient(role="judge", flag_prefix="--judge", **opts), rest
 

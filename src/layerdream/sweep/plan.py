@@ -41,7 +41,7 @@ def arms_for(ablations: object) -> list[str]:
     """``"weighting"`` (or a list of ablation names or arm kinds) -> the arm kinds, checked."""
     from ..errors import UserError
 
-    if not ablations:
+    if ablations is None or (not isinstance(ablations, str) and not ablations):
         return []
     items = [ablations] if isinstance(ablations, str) else list(ablations)  # type: ignore[call-overload]
     out: list[str] = []
@@ -54,6 +54,8 @@ def arms_for(ablations: object) -> list[str]:
                 out.append(name)
             elif name:
                 raise UserError(f"unknown ablation {name!r}; choose {', '.join(ABLATIONS)} (arms: {', '.join(ARMS)})")
+    if not out:  # `--ablation ''` or ',' used to run the sweep without any arm, silently
+        raise UserError(f"--ablation {','.join(map(str, items))!r} names no ablation; choose {', '.join(ABLATIONS)}")
     return sorted(set(out))
 
 
