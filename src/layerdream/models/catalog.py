@@ -298,7 +298,9 @@ _ENTRIES = [
        ["PaddlePaddle/PaddleOCR-VL"], "docs/families/paddleocr_vl.md"),
     _n("qianfan_ocr", "QianfanOCRForConditionalGeneration", "Qianfan-OCR", f"{_ADAPTER}: ViT + projector", ["baidu/Qianfan-OCR"]),
     _n("step3p7", "Step3p7ForConditionalGeneration", "Step 3.7", f"{_ADAPTER}: ViT + projector; MoE text model"),
-    _n("video_llama_3", "VideoLlama3ForConditionalGeneration", "VideoLLaMA 3", f"{_ADAPTER}: SigLIP NaViT + projector on images"),
+    _s("video_llama_3", "VideoLlama3ForConditionalGeneration", "VideoLLaMA 3", "256 (224 px, 16x16)",
+       "single images: Qwen2.5-VL's pixels at merge 1 with image_merge_sizes, 1-D positions",
+       ["lkhl/VideoLLaMA3-2B-Image-HF"], "docs/families/video_llama_3.md"),
     _n("pi0", "PI0ForConditionalGeneration", "pi0 (robot policy)",
        "a PaliGemma prefix (images scattered at image tokens) read by an action expert: layer l would be the PaliGemma "
        "stream; a robot policy, not a chat VLM"),

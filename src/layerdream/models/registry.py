@@ -38,6 +38,7 @@ ADAPTERS: dict[str, str] = {
     "got_ocr2": "got_ocr2:GotOcr2Adapter",
     "granite_docling": "granite_docling:GraniteDoclingAdapter",
     "paddleocr_vl": "paddleocr_vl:PaddleOCRVLAdapter",
+    "video_llama_3": "video_llama_3:VideoLlama3Adapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
