@@ -203,9 +203,9 @@ _ENTRIES = [
        f"{_ADAPTER}: loads as Glm46VForConditionalGeneration (no modeling file of its own)"),
     _n("glm5_next", "Glm5NextForConditionalGeneration", "GLM-5 Next", f"{_ADAPTER}: ViT + merger; MoE text model"),
     _n("glm_ocr", "GlmOcrForConditionalGeneration", "GLM-OCR", f"{_ADAPTER}: GLM-4.xV-style ViT + merger"),
-    _n("lfm2_vl", "Lfm2VlForConditionalGeneration", "LFM2-VL",
-       f"{_ADAPTER}: SigLIP2 NaFlex + pixel unshuffle MLP; hybrid conv/attention LM; image processor is torchvision-only in 5.24 (no CPU torchvision here to test it)",
-       ["LiquidAI/LFM2-VL-450M", "LiquidAI/LFM2-VL-1.6B"]),
+    _s("lfm2_vl", "Lfm2VlForConditionalGeneration", "LFM2-VL", "256 (one 512-px tile, 16x16)",
+       "one tile fixed; NaFlex patches + mask built differentiably; torchvision image processor tested against an "
+       "independent twin", ["LiquidAI/LFM2-VL-450M", "LiquidAI/LFM2-VL-1.6B"], "docs/families/lfm2_vl.md"),
     _n("lfm3_vl", "Lfm3VlForConditionalGeneration", "LFM3-VL", f"{_ADAPTER}: own ViT with short convolutions + projector",
        ["LiquidAI/LFM3-VL-2B"]),
     _n("perception_lm", "PerceptionLMForConditionalGeneration", "PerceptionLM",
