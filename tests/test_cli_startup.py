@@ -21,3 +21,22 @@ def test_lazy_public_names_resolve():
     assert callable(ld.synthesize) and callable(ld.image_representation) and callable(make_judge)
     assert callable(evaluate) and callable(evaluation.evaluate)
     assert sorted(dir(ld)) == sorted(ld.__all__)
+
+
+def test_a_reader_that_leaves_is_no_traceback(tmp_path):
+    """`layerdream families | head` raised BrokenPipeError with a traceback once head had its lines; now the
+    command ends quietly with 141 (128 + SIGPIPE), as a Unix filter does. The pipe's reader is closed before
+    the command writes, so the test does not race the pipe buffer."""
+    import os
+    from pathlib import Path
+
+    read, write = os.pipe()
+    os.close(read)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "layerdream.cli", "families", "--status", "supported"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    finally:
+        os.close(write)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 141, proc.stderr

@@ -96,3 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("layerdream: interrupted; finished results are kept, re-run the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `layerdream families | head`: the reader left; quiet, as any Unix filter, no traceback
+        _stdout_to_devnull()
+        return 141  # 128 + SIGPIPE, what the shell reports for a filter its reader closed
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so that the interpreter's flush at exit does not raise the same error again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout (a test's capture)
+        pass
