@@ -274,7 +274,9 @@ _ENTRIES = [
     _n("diffusion_gemma", "DiffusionGemmaForBlockDiffusion", "DiffusionGemma",
        "image tokens sit in the auto-regressive encoder (a Gemma 4 stack), which hands only its KV cache to a block-"
        "diffusion decoder: layer l would be the encoder's stream; needs its own forward path"),
-    _n("hunyuan_vl", "HunYuanVLForConditionalGeneration", "HunYuan-VL", f"{_ADAPTER}: ViT + patch merger with newline tokens"),
+    _s("hunyuan_vl", "HunYuanVLForConditionalGeneration", "HunYuan-VL", "272 + 2 (512 px, 16x17 with newlines)",
+       "Qwen2.5-VL's adapter; row-major patches; the merger's newline column read, begin/end tokens left out",
+       ["tencent/HunyuanOCR"], "docs/families/hunyuan_vl.md"),
     _n("hy_v4_vl", "HYV4VLForConditionalGeneration", "HY-V4-VL", f"{_ADAPTER}: ViT + patch merger with newline tokens; MoE"),
     _n("hyperclovax_vision_v2", "HyperCLOVAXVisionV2ForConditionalGeneration", "HyperCLOVA X SEED Vision",
        f"{_ADAPTER}: vision tower + projector built by AutoModel", ["naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"]),

@@ -39,6 +39,7 @@ ADAPTERS: dict[str, str] = {
     "granite_docling": "granite_docling:GraniteDoclingAdapter",
     "paddleocr_vl": "paddleocr_vl:PaddleOCRVLAdapter",
     "video_llama_3": "video_llama_3:VideoLlama3Adapter",
+    "hunyuan_vl": "hunyuan_vl:HunYuanVLAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
