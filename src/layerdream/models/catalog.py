@@ -209,10 +209,15 @@ _ENTRIES = [
     _n("lfm3_vl", "Lfm3VlForConditionalGeneration", "LFM3-VL", f"{_ADAPTER}: own ViT with short convolutions + projector",
        ["LiquidAI/LFM3-VL-2B"]),
     _n("perception_lm", "PerceptionLMForConditionalGeneration", "PerceptionLM",
-       f"{_ADAPTER}: Perception Encoder (timm) + 2x2 pooling MLP; image processor is torchvision-only in 5.24 (no CPU torchvision here to test it)",
+       f"{_ADAPTER}: Perception Encoder + 2x2 pooling MLP; the tower is a timm model (TimmWrapperModel, and the projector "
+       "reads timm's model_args) and timm imports torchvision, which does not import beside the CPU torch wheel: no "
+       "checkpoint of this class can be built here to test an adapter; image processor also torchvision-only in 5.24",
        ["facebook/Perception-LM-1B"]),
     _n("molmo2", "Molmo2ForConditionalGeneration", "Molmo2",
-       f"{_ADAPTER}: attention pooling over ViT layers with pooling-index tensors; image processor is torchvision-only in 5.24 (no CPU torchvision here to test it)",
+       f"{_ADAPTER}: attention pooling over ViT layers with pooling-index tensors; the processor always gives a global "
+       "image plus overlapping crops (no one-view setting), each pooled 2x2 into its own token block: the adapter must "
+       "build the crops, the pooling indices and image_grids differentiably and choose which block is the grid; image "
+       "processor is torchvision-only in 5.24",
        ["allenai/Molmo2-8B"]),
     _n("instructblipvideo", "InstructBlipVideoForConditionalGeneration", "InstructBLIP-Video",
        f"{_ADAPTER}: as InstructBLIP, per frame", ["Salesforce/instructblip-vicuna-7b"]),
