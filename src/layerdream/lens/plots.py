@@ -62,14 +62,29 @@ def rates(table: list[dict[str, Any]], path: str | Path, title: str = "") -> Pat
 def sources(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Heatmaps, one per kind of input (the images; uniform noise, the control): rows = visual
     (image-token) layer, columns = text layer of the contextual neighbour."""
+    plt = _pyplot()
+    fig = sources_figure(rows, title)
+    path = Path(path)
+    from ..io import atomic_save_figure
+
+    try:
+        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
+    finally:
+        plt.close(fig)
+    return path
+
+
+def sources_figure(rows: list[dict[str, Any]], title: str = "") -> Any:
+    """The heatmaps of :func:`sources` as a figure. Constrained layout: with the colorbar and the
+    suptitle, tight_layout-free placement had the suptitle over the panel titles and the x labels cut off."""
     import numpy as np
 
     plt = _pyplot()
     kinds = list(dict.fromkeys(r.get("images", "images") for r in rows))
     vis = sorted({r["layer"] for r in rows})
     txt = sorted({r["text_layer"] for r in rows})
-    fig, axes = plt.subplots(1, len(kinds), figsize=(0.6 + (1.2 + 0.55 * len(txt)) * len(kinds), 1.2 + 0.4 * len(vis)),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(1.6 + (1.2 + 0.55 * len(txt)) * len(kinds), 1.9 + 0.4 * len(vis)),
+                             squeeze=False, layout="constrained")
     for ax, kind in zip(axes[0], kinds):
         grid = np.zeros((len(vis), len(txt)))
         for r in rows:
@@ -87,11 +102,4 @@ def sources(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Pa
         ax.set_title("uniform noise (control)" if kind == "noise" else kind, fontsize=9)
     fig.colorbar(im, ax=list(axes[0]), fraction=0.05, label="share of top-k neighbours")
     fig.suptitle(title or "Where contextual neighbours come from (%)", fontsize=9)
-    path = Path(path)
-    from ..io import atomic_save_figure
-
-    try:
-        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
-    finally:
-        plt.close(fig)
-    return path
+    return fig
