@@ -16,3 +16,28 @@ def test_atomic_write_leaves_no_temp_and_normal_permissions(tmp_path):
 
 def test_slugify():
     assert slugify("spring (season)") == "spring_season" and slugify("T-rex") == "t_rex" and slugify("???") == "concept"
+
+
+def test_save_figure_writes_the_png_and_closes_the_figure_even_when_saving_fails(tmp_path, monkeypatch):
+    """The one writer of every figure (Figure 3, align, the two lens figures): atomic, and pyplot lets go."""
+    import matplotlib
+    import pytest
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import layerdream.io as lio
+
+    fig = plt.figure()
+    out = lio.save_figure(fig, tmp_path / "f.png")
+    assert out == tmp_path / "f.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plt.fignum_exists(fig.number)
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lio, "atomic_write_bytes", full_disk)
+    fig = plt.figure()
+    with pytest.raises(OSError):
+        lio.save_figure(fig, tmp_path / "g.png")
+    assert not plt.fignum_exists(fig.number) and not (tmp_path / "g.png").exists()

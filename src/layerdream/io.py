@@ -155,6 +155,18 @@ def atomic_save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """:func:`atomic_save_figure`, then close the figure whatever happened (pyplot keeps every open figure
+    alive): the one way each of the package's figures is written."""
+    import matplotlib.pyplot as plt
+
+    try:
+        atomic_save_figure(fig, path, dpi=dpi)  # never half a PNG on a full disk
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
 def ensure_writable_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     """Create ``path`` if needed and prove we can write there, before any expensive work starts."""
     path = Path(path)

@@ -260,11 +260,6 @@ def plot(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(title or "Text-image alignment by layer (mean over concepts, ±1 s.d.)", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    from ..io import atomic_save_figure
+    from ..io import save_figure
 
-    try:
-        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -49,29 +49,18 @@ def rates(table: list[dict[str, Any]], path: str | Path, title: str = "") -> Pat
     fig.suptitle(title or f"Lens readouts: share of image tokens whose top-k names the image's content{sep}"
                  "(95% Wilson band; dashed: mismatched labels)", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    from ..io import atomic_save_figure
+    from ..io import save_figure
 
-    try:
-        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def sources(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Heatmaps, one per kind of input (the images; uniform noise, the control): rows = visual
     (image-token) layer, columns = text layer of the contextual neighbour."""
-    plt = _pyplot()
     fig = sources_figure(rows, title)
-    path = Path(path)
-    from ..io import atomic_save_figure
+    from ..io import save_figure
 
-    try:
-        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def sources_figure(rows: list[dict[str, Any]], title: str = "") -> Any:

@@ -17,19 +17,12 @@ from .tables import ALL, grid
 
 def figure3(rows: list[dict[str, Any]], protocol: str, path: str | Path, title: str = "") -> Path | None:
     """Write the figure for one protocol to ``path``; None if there is nothing to plot (no scored query)."""
-    import matplotlib.pyplot as plt
-
     fig = figure3_figure(rows, protocol, title)
     if fig is None:
         return None
-    path = Path(path)
-    from ..io import atomic_save_figure
+    from ..io import save_figure
 
-    try:
-        atomic_save_figure(fig, path, dpi=110)  # never half a PNG on a full disk
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _band(ax, xs: list[int], lo: list[float], hi: list[float], **style: Any) -> None:
