@@ -41,6 +41,7 @@ ADAPTERS: dict[str, str] = {
     "video_llama_3": "video_llama_3:VideoLlama3Adapter",
     "hunyuan_vl": "hunyuan_vl:HunYuanVLAdapter",
     "ernie4_5_vl_moe": "ernie4_5_vl:Ernie4_5_VLAdapter",
+    "aria": "aria:AriaAdapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
