@@ -235,3 +235,15 @@ def test_summarize_resamples_concepts_not_concept_seed_pairs():
     naive = bootstrap_mean_interval([0.9] * 3 + [0.1] * 3 + [0.5] * 3 + [0.7] * 3)
     assert cell["units"] == 12 and cell["unit_rate"] == pytest.approx(0.55)
     assert cell["unit_high"] - cell["unit_low"] > 1.5 * (naive[1] - naive[0])
+
+
+def test_the_concept_interval_of_concepts_that_all_agree_is_not_a_point():
+    """5 of 5 concepts recognised printed 100% [100-100] as the interval for a claim about concepts (the
+    bootstrap cannot vary when every concept agrees); now Wilson over the 5 concepts, as wide as 5 allow."""
+    from layerdream.evaluation.stats import cluster_bootstrap_rate, wilson_interval
+
+    all_yes = [(c, 1, 1) for c in "abcde"]
+    lo, hi = cluster_bootstrap_rate(all_yes)
+    assert hi == 1.0 and lo < 0.6 and (lo, hi) == pytest.approx(wilson_interval(5, 5), abs=1e-4)
+    lo0, hi0 = cluster_bootstrap_rate([(c, 0, 2) for c in "abcdefg"])  # 7 concepts never recognised, 2 seeds each
+    assert lo0 == 0.0 and (lo0, hi0) == pytest.approx(wilson_interval(0, 7), abs=1e-4) and hi0 > 0.3

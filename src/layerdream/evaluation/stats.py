@@ -129,6 +129,10 @@ def cluster_bootstrap_rate(images: Sequence[tuple[Any, int, int]], level: float 
     lo_i = int(math.floor((1 - level) / 2 * (n_boot - 1)))
     hi_i = int(math.ceil((1 + level) / 2 * (n_boot - 1)))
     lo, hi = float(rates[lo_i]), float(rates[hi_i])
+    if lo == hi and lo in (0.0, 1.0):  # every concept always (or never) recognised, 5 of 5: no replicate differs,
+        # so the bootstrap had no width and printed 100% [100-100], certainty from 5 concepts; Wilson over the m
+        # concepts is what m concepts can say
+        return wilson_interval(int(lo) * m, m, z=normal_quantile((1 + level) / 2))
     if small_sample:
         rate = sum(k for k, _ in sums) / sum(n for _, n in sums)
         q = (1 + level) / 2
