@@ -221,9 +221,10 @@ _ENTRIES = [
        ["allenai/Molmo2-8B"]),
     _n("instructblipvideo", "InstructBlipVideoForConditionalGeneration", "InstructBLIP-Video",
        f"{_ADAPTER}: as InstructBLIP, per frame", ["Salesforce/instructblip-vicuna-7b"]),
-    _n("fuyu", "FuyuForCausalLM", "Fuyu",
-       f"{_ADAPTER}: a linear patch embedding (no vision encoder); row-newline tokens; its non-torchvision processor is "
-       "broken in 5.24 (numpy transpose on a torch tensor)", ["adept/fuyu-8b"]),
+    _s("fuyu", "FuyuForCausalLM", "Fuyu", "256 (480 px, 16x16 patches)",
+       "linear patch embedding (no vision encoder); |NEWLINE| after each row, BOS after the image; the 5.24 "
+       "processor's patchify bug (numpy transpose on a torch tensor) worked around", ["adept/fuyu-8b"],
+       "docs/families/fuyu.md"),
     _n("cohere2_vision", "Cohere2VisionForConditionalGeneration", "Command A Vision",
        f"{_ADAPTER}: SigLIP2 + pixel-shuffle projector; tiling; image processor is torchvision-only in 5.24 (no CPU torchvision here to test it)",
        ["CohereLabs/command-a-vision-07-2025"]),

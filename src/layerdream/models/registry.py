@@ -60,6 +60,7 @@ ADAPTERS: dict[str, str] = {
     "aya_vision": "aya_vision:AyaVisionAdapter",
     "llama4": "llama4:Llama4Adapter",
     "lfm2_vl": "lfm2_vl:Lfm2VlAdapter",
+    "fuyu": "fuyu:FuyuAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
