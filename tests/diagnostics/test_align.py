@@ -51,6 +51,11 @@ def test_align_on_the_toy_world(toy_vocab_model, tmp_path, capsys):
         if r["concept"] != "All":
             assert int(r["n_matching"]) + int(r["n_mismatching"]) == 24
     assert Image.open(out / "alignment.png").size[0] > 100
+    import json  # the files say what made them (before: the CSVs alone, no config, seed or versions)
+
+    made = json.loads((out / "alignment.json").read_text())
+    assert made["seed"] == 0 and made["layers"] == [1, 2] and made["n_images"] == 24 and made["n_controls"] == 4
+    assert made["concepts"] == "toy" and made["versions"]["torch"] and made["dtype"] == "float32"
     printed = capsys.readouterr().out
     assert "margin" in printed and "nan" not in printed and "attention" in printed
     # the judge-free measures from the same forwards, each with N and its permutation null

@@ -26,6 +26,7 @@ class Alignment:
     model: str
     source: str
     measures: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)  # what made the rows: written as alignment.json
 
     def table(self) -> pd.DataFrame:
         """The rows as a DataFrame (matching, mismatching, noise, gray_noise, margin, n_matching, ...)."""
@@ -62,10 +63,11 @@ class Alignment:
                 return PNG(A.plot(self.rows, Path(tmp) / "alignment.png", title=title).read_bytes())
 
     def save(self, out: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``alignment.csv``, ``measures.csv`` and ``alignment.png`` into the folder ``out`` (atomically)."""
+        """Write ``alignment.csv``, ``measures.csv``, ``alignment.png`` and ``alignment.json`` (the config, seed
+        and package versions that made them: the CSVs alone did not say) into the folder ``out`` (atomically)."""
         import csv
 
-        from ..io import atomic_write_bytes, ensure_writable_dir
+        from ..io import atomic_write_bytes, atomic_write_json, ensure_writable_dir, versions
 
         folder = ensure_writable_dir(out)
         buf = io.StringIO()
@@ -79,6 +81,8 @@ class Alignment:
             writer.writeheader()
             writer.writerows(self.measures)
             atomic_write_bytes(folder / "measures.csv", buf.getvalue().encode())
+        atomic_write_json(folder / "alignment.json", {"model": self.model, "source": self.source, **self.config,
+                                                      "versions": versions()})
         return csv_path, Path(self.plot(folder / "alignment.png"))
 
     def _repr_html_(self) -> str:
@@ -141,7 +145,12 @@ def align(model: str | VLM, concepts: Any = "toy", *, images: str | os.PathLike[
         aggregations=list(dict.fromkeys(aggs)), tau=tau, prompt_format=prompt_format, baseline=baseline, n_perm=n_perm)
     if not rows:
         raise UserError("no concept has a matching image; check the subfolder names against the concepts")
-    result = Alignment(rows, vlm.name, data.source, measures)
+    config = {"concepts": cs.name, "n_concepts": len(names), "images": None if images is None else os.fspath(images),
+              "layers": layer_list, "aggregations": list(dict.fromkeys(aggs)), "tau": tau if tau is not None else "paper's, by layer",
+              "prompt_format": prompt_format, "baseline": "default" if baseline is None else f"{len(baseline)} words",
+              "n_images": n_images if images is None else None, "n_controls": n_controls, "n_perm": n_perm, "seed": seed,
+              "device": str(vlm.device), "dtype": str(vlm.dtype).replace("torch.", "")}
+    result = Alignment(rows, vlm.name, data.source, measures, config)
     if out is not None:
         result.save(out)
     return result

@@ -64,7 +64,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     for line in result.summary():
         print(line)
     also = ", measures.csv" if result.measures else ""
-    print(f"layerdream align: wrote {args.out}/alignment.csv{also} and alignment.png", file=sys.stderr)
+    print(f"layerdream align: wrote {args.out}/alignment.csv{also}, alignment.png and alignment.json (config, seed, versions)", file=sys.stderr)
     return 0
 
 
