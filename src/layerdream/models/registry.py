@@ -42,6 +42,7 @@ ADAPTERS: dict[str, str] = {
     "hunyuan_vl": "hunyuan_vl:HunYuanVLAdapter",
     "ernie4_5_vl_moe": "ernie4_5_vl:Ernie4_5_VLAdapter",
     "aria": "aria:AriaAdapter",
+    "ovis2": "ovis2:Ovis2Adapter",
     "paligemma": "paligemma:PaliGemmaAdapter",
     "idefics2": "idefics2:Idefics2Adapter",
     "idefics3": "idefics3:Idefics3Adapter",
