@@ -295,3 +295,17 @@ def test_more_shuffled_controls_than_donors_are_announced(tmp_path, small_set_fi
     run_sweep(spec(small_set_file, controls_per_category=1000, layers=[1], seeds=[0]), tmp_path / "run",
               execute=fake_execute, progress=False, log=logged.append)
     assert any("--controls-per-category 1000" in m and "donor" in m for m in logged), logged
+
+
+def test_a_settings_refusal_names_a_left_out_flag_as_the_default_not_none(tmp_path):
+    """Resuming a `--steps 20` RUN without --steps said "made with steps=20, not None"."""
+    import pytest
+
+    from layerdream.errors import UserError
+    from layerdream.sweep.store import check_settings
+
+    with pytest.raises(UserError) as err:
+        check_settings({"preset": "fast", "steps": 20}, {"preset": "fast", "steps": None}, False, tmp_path)
+    assert "steps=20, not the default (not given)" in str(err.value) and "None" not in str(err.value)
+    with pytest.raises(UserError, match="steps=the default \\(not given\\), not 20"):
+        check_settings({"preset": "fast", "steps": None}, {"preset": "fast", "steps": 20}, False, tmp_path)

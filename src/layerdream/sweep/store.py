@@ -316,6 +316,11 @@ def is_human(judge_id: str | None) -> bool:
     return bool(judge_id) and str(judge_id).startswith(HUMAN_PREFIX)
 
 
+def _shown(value: Any) -> str:
+    """A setting as the refusal names it: None is a flag left out (the default), not the word None."""
+    return "the default (not given)" if value is None else repr(value)
+
+
 def check_settings(stored: dict[str, Any], new: dict[str, Any], extend: bool, run_dir: Path,
                    default_dtype: str | None = None) -> dict[str, Any]:
     """Return the settings to keep, or raise a one-line UserError naming the first mismatch.
@@ -328,7 +333,7 @@ def check_settings(stored: dict[str, Any], new: dict[str, Any], extend: bool, ru
             continue
         if stored.get(key) != new.get(key):
             raise UserError(
-                f"RUN {str(run_dir)!r} was made with {key}={stored.get(key)!r}, not {new.get(key)!r}; "
+                f"RUN {str(run_dir)!r} was made with {key}={_shown(stored.get(key))}, not {_shown(new.get(key))}; "
                 f"use a new --out folder (results with different settings are never mixed)")
     merged = dict(stored)
     for key in EXTENDABLE:
