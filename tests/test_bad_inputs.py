@@ -167,6 +167,9 @@ ROWS = [
     # review of the issue 19/21 surfaces (before: the behaviour on the right)
     (["lens", "--judge", "openai", "--out", "{tmp}/l"], "--judge openai needs --judge-model", {}),  # a TypeError traceback
     (["lens", "--judge-cache", "{tmp}/c.sqlite", "--out", "{tmp}/l"], "need --judge openai or hf", {}),  # ignored, exit 0
+    (["lens", "--images", "{run}", "--concepts", "paper", "--out", "{tmp}/l"], "a RUN has its own concepts", {}),  # ignored
+    (["lens", "--concepts", "paper", "--layer", "1", "--out", "{tmp}/l"], "the toy world (the default --images) has its own",
+     {}),  # ignored: the toy world's labels were read, exit 0
     (["sweep", "--concepts", "{tmp}/c.yaml", "--ablation", "", "--out", "{tmp}/new"], "names no ablation",
      {"setup": _concepts_file}),  # swept without any arm, exit 0
     (["sweep", "--concepts", "{tmp}/c.yaml", "--ablation", ",", "--out", "{tmp}/new"], "names no ablation",

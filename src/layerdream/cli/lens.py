@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", default=None, metavar="DIR|RUN",
                    help="a folder of images, or a sweep RUN, read with the RUN's own model unless --model is given "
                         "(default: the toy world's images, labels known)")
-    p.add_argument("--concepts", default="toy", help="concepts that label a folder's subfolders: 'toy' (default), 'paper' or a .yaml/.csv file")
+    p.add_argument("--concepts", default=None, help="concepts that label a folder's subfolders: 'toy' (default), 'paper' or a .yaml/.csv file")
     p.add_argument("--layer", type=int_list, default=None, help="image-token layers to read, e.g. 1,5,10 (default: every layer)")
     p.add_argument("--lens", default="embedding,logit,contextual", help="comma list of embedding, logit, contextual (default: all three)")
     p.add_argument("--top-k", type=positive_int, default=5, help="candidates per token and lens (default 5; graded pass@k)")
@@ -82,10 +82,13 @@ def cmd_lens(args: argparse.Namespace) -> int:
 
     if len(args.seed) != 1:
         raise UserError(f"lens draws one sample: give one --seed, not {','.join(map(str, args.seed))}")
+    if args.concepts is not None and (args.images is None or _is_run(args.images)):  # was ignored, silently
+        source = "a RUN" if args.images is not None else "the toy world (the default --images)"
+        raise UserError(f"--concepts labels the subfolders of an --images folder; {source} has its own concepts: drop --concepts")
     out = args.out
     if out is None and not _is_run(args.images):  # a RUN's default is RUN/lens (the API's)
         out = "out/lens"
-    result = lens(args.model, images=args.images, concepts=args.concepts, layers=args.layer, lenses=args.lens, k=args.top_k,
+    result = lens(args.model, images=args.images, concepts=args.concepts or "toy", layers=args.layer, lenses=args.lens, k=args.top_k,
                   tokens=args.tokens, n_images=args.n_images, seed=args.seed[0], corpus=args.corpus,
                   corpus_limit=args.corpus_limit, text_layers=args.text_layer, max_contexts=args.max_contexts,
                   index_dir=args.index_dir, rebuild_index=args.rebuild_index, out=out, device=args.device,
