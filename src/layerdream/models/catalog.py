@@ -220,7 +220,9 @@ _ENTRIES = [
        "processor is torchvision-only in 5.24",
        ["allenai/Molmo2-8B"]),
     _n("instructblipvideo", "InstructBlipVideoForConditionalGeneration", "InstructBLIP-Video",
-       f"{_ADAPTER}: as InstructBLIP, per frame", ["Salesforce/instructblip-vicuna-7b"]),
+       f"{_ADAPTER}: as InstructBLIP, per frame; its only pixel processor is the torchvision video processor (untestable "
+       "here without the torchvision-free route) and the prompt always holds 4 frames' queries (an image = 4 equal frames)",
+       ["Salesforce/instructblip-vicuna-7b"]),
     _s("fuyu", "FuyuForCausalLM", "Fuyu", "256 (480 px, 16x16 patches)",
        "linear patch embedding (no vision encoder); |NEWLINE| after each row, BOS after the image; the 5.24 "
        "processor's patchify bug (numpy transpose on a torch tensor) worked around", ["adept/fuyu-8b"],
@@ -266,7 +268,8 @@ _ENTRIES = [
     _n("cohere_compass", "CohereCompassForConditionalGeneration", "Cohere Compass",
        f"{_ADAPTER}: ViT + patch merger with DeepStack injection into early decoder layers"),
     _n("granite4_vision", "Granite4VisionForConditionalGeneration", "Granite 4 Vision",
-       f"{_ADAPTER}: windowed Q-Former downsampler, image newlines, DeepStack injection at chosen LLM layers"),
+       f"{_ADAPTER}: LLaVA-NeXT anyres with image newlines; every image feature arrives as an injection before chosen "
+       "LLM blocks (deepstack_layer_map, spatial_target_layers), so layer l needs the after-injection rule at any block"),
     _s("granite_docling", "GraniteDoclingForConditionalGeneration", "Granite-Docling", "64 (512 px, 8x8)",
        "one tile; layer l read after DeepStack's injection, recorded in each result", (), "docs/families/granite_docling.md"),
     _n("deepseek_ocr2", "DeepseekOcr2ForConditionalGeneration", "DeepSeek-OCR 2", f"{_ADAPTER}: SAM + ViT encoder; MoE text model"),
