@@ -83,18 +83,27 @@ def render(vlm: VLM, text: str, prompt_format: str = "chat") -> tuple[str, int, 
     return prefix + text + suffix, len(prefix), len(prefix) + len(text)
 
 
+def encode_in_prompt(vlm: VLM, text: str, prompt_format: str = "chat"
+                     ) -> tuple[str, int, int, list[int], list[tuple[int, int]], list[int]]:
+    """``text`` in the model's prompt, tokenised: (prompt, start and end of ``text`` in it, input ids,
+    character offsets, positions of the tokens covering ``text``). The one tokenisation of concept vectors and of the lens's contextual corpus.
+
+    Tokenised the way the processor tokenises the image prompt: a prompt that does not start with BOS
+    gets the tokenizer's own special tokens (LLaVA's template has no <s>; Llama's tokenizer adds it)."""
+    prompt, start, end = render(vlm, text, prompt_format)
+    bos = vlm.tokenizer.bos_token
+    enc = vlm.tokenizer(prompt, add_special_tokens=not (bos and prompt.startswith(bos)), return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    positions = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
+    return prompt, start, end, ids, offsets, positions
+
+
 def token_positions(vlm: VLM, text: str, prompt_format: str = "chat") -> tuple[list[int], list[int]]:
     """(input_ids, positions of the tokens covering ``text``'s characters)."""
     text = text.strip()
     if is_blank(text):
         raise UserError(f"empty concept{'' if not text else f' ({text!r} shows nothing)'}; give a word or phrase such as 'dog'")
-    prompt, start, end = render(vlm, text, prompt_format)
-    # tokenised the way the processor tokenises the image prompt: a prompt that does not start with BOS
-    # gets the tokenizer's own special tokens (LLaVA's template has no <s>; Llama's tokenizer adds it)
-    bos = vlm.tokenizer.bos_token
-    enc = vlm.tokenizer(prompt, add_special_tokens=not (bos and prompt.startswith(bos)), return_offsets_mapping=True)
-    ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    positions = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
+    prompt, _, _, ids, offsets, positions = encode_in_prompt(vlm, text, prompt_format)
     unk = vlm.tokenizer.unk_token_id
     if not positions:
         raise UserError(f"concept {text!r} tokenises to nothing in {vlm.name}'s tokenizer; choose a different word")

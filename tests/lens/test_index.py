@@ -165,3 +165,15 @@ def test_word_of_a_token_whose_span_starts_at_the_space():
     idx.end = torch.tensor([5, 9, 15, 23])
     assert [idx.word(e) for e in range(4)] == ["red", "triangle", "triangle", "sand"]
     assert idx.token_text(0) == "red"
+
+
+@pytest.mark.parametrize("fmt", ["chat", "raw"])
+def test_a_corpus_sentence_is_tokenised_as_a_concept_is(tiny_vlm, fmt):
+    """The contextual index and concept vectors share one tokenisation (concepts.encode_in_prompt): the
+    same prompt, one BOS, the same token positions, so a word in the corpus is the word of a concept vector."""
+    from layerdream.concepts import token_positions
+
+    for text in ("red", "a red circle"):
+        ids, positions, spans = I.encode_sentence(tiny_vlm, text, fmt)
+        assert (ids, positions) == tuple(map(list, token_positions(tiny_vlm, text, fmt)))
+        assert spans[0][0] == 0 and spans[-1][1] == len(text)

@@ -88,13 +88,9 @@ class Neighbours:
 def encode_sentence(vlm: Any, sentence: str, prompt_format: str) -> tuple[list[int], list[int], list[tuple[int, int]]] | None:
     """(input ids, positions of the sentence's tokens, their character spans in the sentence), or None
     when the tokenizer cannot read it (an ``<unk>``: a toy LM's 90 words do not cover English prose)."""
-    from ..concepts import render
+    from ..concepts import encode_in_prompt
 
-    prompt, start, end = render(vlm, sentence, prompt_format)
-    bos = vlm.tokenizer.bos_token
-    enc = vlm.tokenizer(prompt, add_special_tokens=not (bos and prompt.startswith(bos)), return_offsets_mapping=True)
-    ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    positions = [i for i, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
+    _, start, end, ids, offsets, positions = encode_in_prompt(vlm, sentence, prompt_format)
     unk = vlm.tokenizer.unk_token_id
     if not positions or (unk is not None and any(ids[p] == unk for p in positions)):
         return None
