@@ -31,6 +31,12 @@ def _result() -> SynthesisResult:
 
 ROWS = [
     # issue 24 item 7: raw TypeError / AttributeError / ValueError before
+    # review of the issue 19/21 surfaces: raw TypeError / RuntimeError (after every forward) / ValueError before
+    ("lens k='5'", lambda vlm, tmp: ld.lens(vlm, k="5", progress=False), "--top-k (k) must be a whole number"),
+    ("lens n_perm=-1", lambda vlm, tmp: ld.lens(vlm, n_perm=-1, progress=False), "--n-perm must be a whole number"),
+    ("lens seed='a'", lambda vlm, tmp: ld.lens(vlm, seed="a", progress=False), "--seed must be a whole number"),
+    ("sweep ablation=5", lambda vlm, tmp: ld.sweep(vlm, {"c": ["red"]}, out=tmp / "run", ablation=5),
+     "ablation must be a name such as 'weighting'"),
     ("synthesize steps='10'", lambda vlm, tmp: ld.synthesize(vlm, "red", steps="10", progress=False), "steps must be a whole number"),
     ("synthesize steps=2.5", lambda vlm, tmp: ld.synthesize(vlm, "red", steps=2.5, progress=False), "steps must be a whole number"),
     ("synthesize concepts=None", lambda vlm, tmp: ld.synthesize(vlm, None, progress=False), "give at least one concept"),

@@ -49,10 +49,12 @@ def run_lens(model: Any = None, *, images: str | os.PathLike[str] | None = None,
     from .run import read_images, save
 
     lenses = parse_lenses(lenses)
-    if k < 1:
-        raise UserError(f"--top-k must be at least 1, got {k}")
-    if batch < 1:
-        raise UserError(f"--batch must be at least 1, got {batch}")
+    for value, flag in ((k, "--top-k (k)"), (batch, "--batch"), (n_perm, "--n-perm")):
+        # a str k was a TypeError, a negative n_perm a RuntimeError after every forward had run
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UserError(f"{flag} must be a whole number of at least 1, got {value!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise UserError(f"--seed must be a whole number, got {seed!r}")
     if tokens not in (None, "all") and (not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1):
         raise UserError(f"--tokens must be 'all' or a positive number of image tokens per image, got {tokens!r}")
     run_dir = Path(images) if images is not None and is_run(images) else None

@@ -43,7 +43,9 @@ def arms_for(ablations: object) -> list[str]:
 
     if ablations is None or (not isinstance(ablations, str) and not ablations):
         return []
-    items = [ablations] if isinstance(ablations, str) else list(ablations)  # type: ignore[call-overload]
+    if not isinstance(ablations, (str, list, tuple, set)):  # ablation=5 was a TypeError
+        raise UserError(f"ablation must be a name such as 'weighting' (or a list of names), got {ablations!r}")
+    items = [ablations] if isinstance(ablations, str) else list(ablations)
     out: list[str] = []
     for item in items:
         for name in str(item).split(","):
