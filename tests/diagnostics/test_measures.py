@@ -43,3 +43,15 @@ def test_paired_measures_rows_and_small_sets():
     assert by["linear_cka"]["value"] == pytest.approx(1.0) and by["linear_cka"]["null_mean"] < 1
     assert by["mutual_knn"]["k"] == 3 and by["mutual_knn"]["N"] == 6
     assert M.paired_measures(v[:2], labels[:2], v, names) == []  # fewer than 3 concepts with images: nothing
+
+
+def test_images_of_one_concept_give_no_retrieval_row():
+    """`layerdream lens --images photos/` with only photos/red/ printed retrieval 1.000 (null 1.000, p=1): a
+    permutation of identical labels is no null. Two concepts with images are the least a null can shuffle."""
+    g = torch.Generator().manual_seed(3)
+    names = ["red", "blue", "green"]
+    v = torch.randn(3, 4, generator=g)
+    one = M.judge_free(v[[0, 0, 0]] + 0.01 * torch.randn(3, 4, generator=g), [{"red"}] * 3, v, names, layer=1, n_perm=50)
+    assert one == []
+    two = M.judge_free(v[[0, 1]], [{"red"}, {"blue"}], v, names, layer=1, n_perm=50)
+    assert [r["measure"] for r in two] == ["retrieval_top1"]  # CKA and mutual-kNN need 3

@@ -104,6 +104,10 @@ def paired_measures(reps: torch.Tensor, labels: Sequence[set[str]], vectors: tor
 def judge_free(reps: torch.Tensor, labels: Sequence[set[str]], vectors: torch.Tensor, names: Sequence[str],
                layer: int, n_perm: int = 1000, seed: int = 0, k: int = 3) -> list[dict[str, Any]]:
     """All three measures at one layer, one row each (``layer`` in every row)."""
-    rows = [retrieval_top1(reps, labels, vectors, names, n_perm, seed)]
+    known = set(names)
+    # images of one concept only: shuffling identical labels changes nothing, so the null equalled the value
+    # (1.000, null 1.000, p=1) and said nothing; as paired_measures needs 3 concepts, retrieval needs 2
+    distinct = {frozenset(lab & known) for lab in labels}
+    rows = [retrieval_top1(reps, labels, vectors, names, n_perm, seed)] if len(distinct) >= 2 else []
     rows += paired_measures(reps, labels, vectors, names, k, n_perm, seed)
     return [{"layer": layer, **r} for r in rows]
