@@ -1,4 +1,6 @@
-"""Training the toy-gemma adapters: next-token captioning through the frozen Gemma 3 270M.
+"""Training the toy-gemma adapters: next-token captioning through the frozen Gemma 3 270M (and, for
+``toy-gemma-cotrained``, LLaVA's second stage: the LM trained too, through LoRA factors from
+``gemma_lora`` or its own block weights, with a text-retention KL; ``RECIPES``).
 
 Only what adapter VLMs do: image -> tower -> projector -> the product's image prompt (raw, as for a
 pretrained checkpoint: ``<bos>`` + the image block) -> the caption right after it, loss on the caption
