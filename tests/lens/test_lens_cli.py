@@ -3,7 +3,6 @@ that are one line and exit 2."""
 from __future__ import annotations
 
 import csv
-import hashlib
 
 import numpy as np
 import pytest
@@ -38,16 +37,10 @@ def test_cli_on_toy_aligned(cache, tmp_path, capsys):
         assert (out / name).stat().st_size > 0
 
 
-class _Result:
-    def __init__(self, job):
-        g = torch.Generator().manual_seed(int(hashlib.sha256(job.key.encode()).hexdigest()[:8], 16))
-        self.label, self.layer, self.seed = job.label, job.layer, job.seed
-        self.image = torch.rand(3, 64, 64, generator=g)
-        self.cosine_initial, self.cosine_final, self.seconds = 0.0, 0.5, 0.01
-        self.trajectory, self.config = [], {"preset": "fake"}
+def _Result(job):  # tests/fake_results.py
+    from fake_results import FakeResult
 
-    def to_pil(self):
-        return Image.fromarray((self.image.permute(1, 2, 0) * 255).byte().numpy())
+    return FakeResult(job, size=64, cosine_final=0.5)
 
 
 def test_cli_on_a_sweep_run_and_its_report(cache, tmp_path, capsys):

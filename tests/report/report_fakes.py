@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 
+from fake_results import FakeResult as _FakeResult  # tests/ is on sys.path (tests/conftest.py's folder)
+
 from layerdream.evaluation import Answer, Judge, recognition_prompt
 
 CONCEPTS = "categories:\n  Animals: [dog, {name: T-rex, synonyms: [tyrannosaurus]}, cat]\n  Seasons: [spring (season), winter]\n"
@@ -30,22 +32,7 @@ class FakeJudge(Judge):
         return out
 
 
-class FakeResult:
-    """What EngineExecute hands to Persist, minus the engine: a little deterministic image."""
-
-    def __init__(self, job):
-        import torch
-
-        g = torch.Generator().manual_seed(int(hashlib.sha256(job.key.encode()).hexdigest()[:8], 16))
-        self.label, self.layer, self.seed = job.label, job.layer, job.seed
-        self.image = torch.rand(3, 16, 16, generator=g)
-        self.cosine_initial, self.cosine_final, self.seconds = 0.0, float(torch.rand(1, generator=g)), 0.01
-        self.trajectory, self.config = [], {"preset": "fake"}
-
-    def to_pil(self):
-        from PIL import Image
-
-        return Image.fromarray((self.image.permute(1, 2, 0) * 255).byte().numpy())
+FakeResult = _FakeResult  # tests/fake_results.py: the suite's one fake result
 
 
 def fake_execute(batch):
