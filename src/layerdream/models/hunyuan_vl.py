@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .adapter import FamilyAdapter
-from .qwen2_5_vl import Qwen2_5_VLAdapter
+from .qwen2_5_vl import Qwen2_5_VLAdapter, row_major_patches
 
 
 class HunYuanVLAdapter(Qwen2_5_VLAdapter):
@@ -32,15 +31,8 @@ class HunYuanVLAdapter(Qwen2_5_VLAdapter):
         return self.side, self.side + 1  # each row ends with the merger's newline token
 
     def preprocess(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = FamilyAdapter.preprocess(self, images)["pixel_values"]
-        n, c, h, w = x.shape
-        p, t = self.patch, self.temporal
-        gh, gw = h // p, w // p
-        x = x.reshape(n, c, gh, p, gw, p).permute(0, 2, 4, 1, 3, 5)  # n, gh, gw, c, ph, pw
-        x = x.unsqueeze(4).expand(n, gh, gw, c, t, p, p)
-        pixel_values = x.reshape(n * gh * gw, c * t * p * p)
-        grid_thw = torch.tensor([[1, gh, gw]], dtype=torch.long, device=x.device).expand(n, 3)
-        return {"pixel_values": pixel_values, "image_grid_thw": grid_thw}
+        patches, grid_thw = row_major_patches(self, images)
+        return {"pixel_values": patches.flatten(1), "image_grid_thw": grid_thw}
 
     def image_placeholder(self) -> str:
         return self.processor.image_start_token + self.processor.image_token + self.processor.image_end_token

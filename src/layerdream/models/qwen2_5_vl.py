@@ -65,6 +65,22 @@ def fixed_side(unit: int, min_pixels: int | None, max_pixels: int | None, tokens
     return side
 
 
+def row_major_patches(adapter: "Qwen2_5_VLAdapter", images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised patches row-major over the whole image, (N * gh * gw, C * T, p, p), with ``image_grid_thw``.
+
+    For the Qwen-derived towers whose merger folds neighbouring patches itself (a stride-2 convolution,
+    a 2 x 2 projector) and so needs them in place, not in Qwen's 2 x 2 merge windows (HunYuan-VL,
+    PaddleOCR-VL); each patch is repeated over the temporal axis as the processor does for one image."""
+    x = FamilyAdapter.preprocess(adapter, images)["pixel_values"]
+    n, c, h, w = x.shape
+    p, t = adapter.patch, adapter.temporal
+    gh, gw = h // p, w // p
+    x = x.reshape(n, c, gh, p, gw, p).permute(0, 2, 4, 1, 3, 5)  # n, gh, gw, c, ph, pw
+    x = x.unsqueeze(4).expand(n, gh, gw, c, t, p, p)
+    grid_thw = torch.tensor([[1, gh, gw]], dtype=torch.long, device=x.device).expand(n, 3)
+    return x.reshape(n * gh * gw, c * t, p, p), grid_thw
+
+
 class Qwen2_5_VLAdapter(FamilyAdapter):
     model_types = ("qwen2_5_vl",)
     #: the mask dict is built inside the text model, past the point where VLM could capture it
