@@ -146,6 +146,10 @@ ROWS = [
     (["sweep", "--concepts", "{tmp}/c.yaml", "--layer", "2", "--out", "{run}"], "cannot account for", {"setup": _zero_byte_database}),
     # issue 24.6: files that are not what they claim
     (["synthesize", "red", "--baseline", "{tmp}/words.bin", "--out", "{tmp}/o"], "is not UTF-8 text", {"setup": _binary_file}),
+    # sweep and align read --baseline through the API's reader, which had no such check (a UnicodeDecodeError traceback)
+    (["sweep", "--concepts", "toy", "--layer", "1", "--baseline", "{tmp}/words.bin", "--out", "{tmp}/o"], "is not UTF-8 text",
+     {"setup": _binary_file}),
+    (["align", "--baseline", "{tmp}/words.bin", "--out", "{tmp}/o"], "is not UTF-8 text", {"setup": _binary_file}),
     (["judge", "{run}", "--judge", "toy"], "is not valid JSON", {"setup": _corrupt_concepts_meta}),
     (["report", "{run}", "--format", "csv", "--out", "{tmp}/r.csv"], "is not valid JSON", {"setup": _corrupt_concepts_meta}),
     (["judge-image", "{png}", "--concept", "red", "--judge", "toy", "--cache", "{tmp}"], "is a folder", {}),

@@ -46,15 +46,13 @@ def concept_set(concepts: str | os.PathLike[str] | ConceptSet | Mapping[str, Seq
 
 
 def baseline_words(path: str | os.PathLike[str]) -> list[str]:
-    """Read a baseline file once (one word per line), so a RUN records the words themselves (a file can change)."""
-    path = os.fspath(path)
-    try:
-        words = [w.strip() for w in open(path, encoding="utf-8").read().splitlines() if w.strip()]
-    except OSError as err:
-        raise UserError(f"cannot read --baseline {path!r} ({err.strerror or err}); pass a text file, one word per line") from None
-    if not words:
-        raise UserError(f"--baseline {path!r} is empty; give at least a few unrelated words, one per line")
-    return words
+    """Read a baseline file once (one word per line), so a RUN records the words themselves (a file can change).
+
+    The one reader of word files (``concepts.read_baseline_words``: a byte-order mark is accepted, binary
+    data and an empty file are one line each), as ``synthesize`` reads them."""
+    from ..concepts import read_baseline_words
+
+    return read_baseline_words(os.fspath(path))
 
 
 def _int_list(values: Any, what: str) -> list[int]:
