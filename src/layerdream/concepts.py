@@ -40,17 +40,18 @@ def baseline_words(vlm: VLM, baseline: Baseline = None) -> list[str]:
     return read_baseline_words(baseline)
 
 
-def read_baseline_words(baseline: Baseline) -> list[str]:
-    """The words of ``"paper"``, a word file or a list (no model needed: a bad file is refused before one loads)."""
+def read_baseline_words(baseline: Baseline, what: str = "baseline word file") -> list[str]:
+    """The words of ``"paper"``, a word file or a list (no model needed: a bad file is refused before one loads);
+    ``what`` names the file in messages (the CLI's ``--baseline``)."""
     if baseline is None or (isinstance(baseline, str) and baseline == "paper"):
         return paper_baseline_words()
     if isinstance(baseline, (str, os.PathLike)):
         try:
             words = [w.strip() for w in Path(baseline).read_text(encoding="utf-8-sig").splitlines() if w.strip()]
         except OSError as err:
-            raise UserError(f"cannot read baseline word file {str(baseline)!r} ({err.strerror}); pass a text file with one word per line") from None
+            raise UserError(f"cannot read {what} {str(baseline)!r} ({err.strerror}); pass a text file with one word per line") from None
         except UnicodeDecodeError:
-            raise UserError(f"baseline word file {str(baseline)!r} is not UTF-8 text (binary data?); "
+            raise UserError(f"{what} {str(baseline)!r} is not UTF-8 text (binary data?); "
                             "pass a text file with one word per line") from None
     else:
         words = [w.strip() for w in baseline if w.strip()]

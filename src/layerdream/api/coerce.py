@@ -52,7 +52,7 @@ def baseline_words(path: str | os.PathLike[str]) -> list[str]:
     data and an empty file are one line each), as ``synthesize`` reads them."""
     from ..concepts import read_baseline_words
 
-    return read_baseline_words(os.fspath(path))
+    return read_baseline_words(os.fspath(path), what="--baseline")
 
 
 def _int_list(values: Any, what: str) -> list[int]:
