@@ -254,9 +254,10 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
     targets_k = {n: target.repeat_interleave(n, 0) for n in {micro, k % micro or micro}}  # per micro-batch size
     neg_vecs, neg_w = (negatives[0].to(device), negatives[1].to(device)) if negatives else (None, None)
 
+    flat = not getattr(vlm.adapter, "spatial_layout", True)  # learned queries: no place in the image, no prior
+
     def represent(pixels: torch.Tensor, tgt: torch.Tensor, sigma: float) -> torch.Tensor:
         z = centre(vlm.image_tokens(pixels, layer, cfg.prompt_format), gray, cfg.per_position_centring)
-        flat = not getattr(vlm.adapter, "spatial_layout", True)  # learned queries: no place in the image
         return aggregate(z, tgt, vlm.grid, sigma=math.inf if flat else sigma, tau=cfg.tau, weighting=cfg.weighting)
 
     with torch.no_grad():
@@ -297,7 +298,6 @@ def run_batch(vlm: VLM, cfg: SynthesisConfig, layer: int, seed: int, vectors: to
     with torch.no_grad():
         final = image()
         z = centre(vlm.image_tokens(final, layer, cfg.prompt_format), gray, cfg.per_position_centring)
-        flat = not getattr(vlm.adapter, "spatial_layout", True)
         sigma_end = math.inf if flat else cfg.sigma_end
         rep = aggregate(z, target, vlm.grid, sigma=sigma_end, tau=cfg.tau, weighting=cfg.weighting)
         cos_final = cosine_objective(rep, target)[1]
