@@ -57,6 +57,13 @@ def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
 
 
+def channel_stats(image_processor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The processor's per-channel normalisation as (1, 3, 1, 1) fp32 tensors (mean, std): one reading for
+    every adapter, including those whose ``__init__`` reads the geometry their own way."""
+    return (torch.tensor(image_processor.image_mean, dtype=torch.float32).view(1, 3, 1, 1),
+            torch.tensor(image_processor.image_std, dtype=torch.float32).view(1, 3, 1, 1))
+
+
 class FamilyAdapter:
     """Defaults that fit any processor with a square ``size`` and per-channel mean/std."""
 
@@ -88,8 +95,7 @@ class FamilyAdapter:
         else:  # a dict in older processors, a SizeDict in transformers 5
             get = size.get if hasattr(size, "get") else lambda key: getattr(size, key, None)
             self.image_size = int(get("height") or get("shortest_edge"))
-        self.mean = torch.tensor(ip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(ip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.mean, self.std = channel_stats(ip)
 
     # -- what a family overrides -------------------------------------------------------------
     @property

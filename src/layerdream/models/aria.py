@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from .adapter import FamilyAdapter
+from .adapter import FamilyAdapter, channel_stats
 
 
 class AriaAdapter(FamilyAdapter):
@@ -29,8 +29,7 @@ class AriaAdapter(FamilyAdapter):
         # the processor's call defaults win over its image processor's saved max_image_size (980 either way on the
         # released checkpoints; a tiny test checkpoint saved with 490 is still processed at 980)
         self.image_size = int((getattr(processor, "images_kwargs", None) or {}).get("max_image_size") or ip.max_image_size)
-        self.mean = torch.tensor(ip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(ip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.mean, self.std = channel_stats(ip)
         queries = int(processor.size_conversion[self.image_size])
         rows = math.isqrt(queries)
         while queries % rows:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError
-from .adapter import FamilyAdapter
+from .adapter import FamilyAdapter, channel_stats
 from .processors import share_chat_template
 from .resample import filter_name, pil_resize
 
@@ -97,8 +97,7 @@ class Idefics3Adapter(FamilyAdapter):
         self.model, self.processor = model, processor
         share_chat_template(processor)  # text prompts use the template the image prompt uses
         self.image_size = int(tile)
-        self.mean = torch.tensor(ip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(ip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.mean, self.std = channel_stats(ip)
         patches = self.image_size // int(vision.patch_size)
         scale = int(model.config.scale_factor)
         if patches % scale:  # the tower's stride-patch conv drops a remainder (SmolVLM 2.2B: 384 px of 14-px patches)

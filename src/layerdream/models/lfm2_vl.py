@@ -24,7 +24,7 @@ import math
 import torch
 
 from ..errors import UserError
-from .adapter import FamilyAdapter, VisionDims, resize_to
+from .adapter import FamilyAdapter, VisionDims, channel_stats
 from .processors import share_chat_template
 
 TOKENS_PER_SIDE = 16
@@ -51,16 +51,14 @@ class Lfm2VlAdapter(FamilyAdapter):
         splitting = bool(getattr(ip, "do_image_splitting", True))
         self.max_patches = max(int(ip.max_image_tokens) * self.factor ** 2,
                                (int(ip.tile_size) // self.patch) ** 2 if splitting else 0)
-        self.mean = torch.tensor(ip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(ip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.mean, self.std = channel_stats(ip)
 
     @property
     def grid(self) -> tuple[int, int]:
         return self.side, self.side
 
     def preprocess(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        images = resize_to(images, self.image_size)
-        x = (images - self.mean.to(images.device)) / self.std.to(images.device)
+        x = FamilyAdapter.preprocess(self, images)["pixel_values"]  # the square, normalised
         n, p = x.shape[0], self.patch
         rows = cols = self.image_size // p
         patches = x.reshape(n, 3, rows, p, cols, p).permute(0, 2, 4, 3, 5, 1).reshape(n, rows * cols, p * p * 3)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import UserError
-from .adapter import FamilyAdapter, resize_to
+from .adapter import FamilyAdapter, channel_stats
 from .processors import share_chat_template
 
 #: tokens per side of the fixed square (16 x 16 = 256, as Gemma 3 and Qwen2.5-VL)
@@ -57,15 +57,13 @@ class Mistral3Adapter(FamilyAdapter):
         if self.side < 1:
             raise UserError(f"this Mistral 3 processor's longest_edge ({longest} px) is below one {unit}-px token")
         self.image_size = self.side * unit
-        self.mean = torch.tensor(ip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(ip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.mean, self.std = channel_stats(ip)
 
     @property
     def grid(self) -> tuple[int, int]:
         return self.side, self.side
 
     def preprocess(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        images = resize_to(images, self.image_size)
-        pixels = (images - self.mean.to(images.device)) / self.std.to(images.device)
+        pixels = FamilyAdapter.preprocess(self, images)["pixel_values"]  # the square, normalised
         sizes = torch.tensor([[self.image_size, self.image_size]], device=images.device).expand(images.shape[0], -1)
         return {"pixel_values": pixels, "image_sizes": sizes}
