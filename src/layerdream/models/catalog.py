@@ -206,8 +206,9 @@ _ENTRIES = [
     _s("lfm2_vl", "Lfm2VlForConditionalGeneration", "LFM2-VL", "256 (one 512-px tile, 16x16)",
        "one tile fixed; NaFlex patches + mask built differentiably; torchvision image processor tested against an "
        "independent twin", ["LiquidAI/LFM2-VL-450M", "LiquidAI/LFM2-VL-1.6B"], "docs/families/lfm2_vl.md"),
-    _n("lfm3_vl", "Lfm3VlForConditionalGeneration", "LFM3-VL", f"{_ADAPTER}: own ViT with short convolutions + projector",
-       ["LiquidAI/LFM3-VL-2B"]),
+    _s("lfm3_vl", "Lfm3VlForConditionalGeneration", "LFM3-VL", "256 (512 px, 16x16)",
+       "EXAONE 4.5's adapter: Qwen2-VL pixels (merge-window patches + image_grid_thw) into its own short-convolution "
+       "ViT, 1-D text positions", ["LiquidAI/LFM3-VL-2B"], "docs/families/lfm3_vl.md"),
     _n("perception_lm", "PerceptionLMForConditionalGeneration", "PerceptionLM",
        f"{_ADAPTER}: Perception Encoder + 2x2 pooling MLP; the tower is a timm model (TimmWrapperModel, and the projector "
        "reads timm's model_args) and timm imports torchvision, which does not import beside the CPU torch wheel: no "
