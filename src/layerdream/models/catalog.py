@@ -264,8 +264,9 @@ _ENTRIES = [
     _r("qwen4_exp", "Qwen4ExpForConditionalGeneration", "Qwen4 (experimental)",
        "keeps hc_count (>1, 4 by default) parallel residual streams (hyper-connections) mixed by learned gates in every "
        "block and merged only after the last, so 'the layer-l residual' is ambiguous"),
-    _n("cosmos3_omni", "Cosmos3OmniForConditionalGeneration", "Cosmos 3 Omni",
-       f"{_ADAPTER}: Qwen3-VL-style vision path with DeepStack injection"),
+    _s("cosmos3_omni", "Cosmos3OmniForConditionalGeneration", "Cosmos 3 Omni", "256 (512 px, 16x16)",
+       "Qwen3-VL's architecture under its own type: Qwen3-VL's adapter, layer l read after DeepStack's injection",
+       ["nvidia/Cosmos3-Nano"], "docs/families/cosmos3_omni.md"),
     _n("cohere_compass", "CohereCompassForConditionalGeneration", "Cohere Compass",
        f"{_ADAPTER}: ViT + patch merger with DeepStack injection into early decoder layers"),
     _n("granite4_vision", "Granite4VisionForConditionalGeneration", "Granite 4 Vision",

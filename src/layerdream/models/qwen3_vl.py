@@ -76,7 +76,8 @@ class DeepStackReading:
 
 
 class Qwen3VLAdapter(DeepStackReading, Qwen2_5_VLAdapter):
-    model_types = ("qwen3_vl", "qwen3_vl_moe")
+    #: Cosmos 3 Omni's reasoner is Qwen3-VL's architecture under its own config type (docs/families/cosmos3_omni.md)
+    model_types = ("qwen3_vl", "qwen3_vl_moe", "cosmos3_omni")
     #: per token and ViT block ~I + 9 D kept for backward (plain GELU MLP; q and k rotated in fp32)
     vision_block_terms = (1, 9)
 
