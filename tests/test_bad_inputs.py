@@ -131,6 +131,8 @@ ROWS = [
      "with --no-controls", {"setup": _concepts_file}),
     # a local-looking --model fails at once (it used to try the hub for ~26 s)
     (["synthesize", "red", "--model", "x.gguf", "--out", "{tmp}/o"], "does not exist", {}),
+    (["synthesize", "red", "--layer", "99", "--out", "{tmp}/new/deeper"], "out of range", {}),  # no empty folders left
+    (["toyworld", "calibrate", "--model", "{tmp}/no/such/folder", "--out", "{tmp}/cal"], "does not exist", {}),
     (["synthesize", "red", "--model", "{txt}", "--out", "{tmp}/o"], "is a file", {}),
     (["synthesize", "red", "--model", "{tmp}/no/such/folder", "--out", "{tmp}/o"], "does not exist", {}),
     (["report", "{run}", "--verdicts", "openai"], "has no verdicts from judge 'openai'", {}),
@@ -221,8 +223,9 @@ def _make_run(tmp: Path) -> Path:
 
 
 def _snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith(("-wal", "-shm", ".lock"))}
+    """Every file's hash and every folder (a refused command must not leave an empty ``--out`` behind)."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+            for p in sorted(root.rglob("*")) if not p.name.endswith(("-wal", "-shm", ".lock"))}
 
 
 def _verdicts(run: Path) -> list[tuple]:

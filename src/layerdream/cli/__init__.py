@@ -87,10 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..progress import notices_to_stderr
 
+    created = _folders_to_be_created(args)
     try:
         with notices_to_stderr():
             return int(args.func(args) or 0)
     except UserError as err:
+        _remove_if_still_empty(created)
         print(f"layerdream: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -99,6 +101,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `layerdream families | head`: the reader left; quiet, as any Unix filter, no traceback
         _stdout_to_devnull()
         return 141  # 128 + SIGPIPE, what the shell reports for a filter its reader closed
+
+
+def _folders_to_be_created(args: argparse.Namespace) -> list:
+    """The ``--out`` folder and its parents that do not exist yet, deepest first: a command refused
+    after making them (a layer out of range, an unknown model) must not leave an empty folder behind."""
+    from pathlib import Path
+
+    out = getattr(args, "out", None)
+    if not isinstance(out, (str, Path)) or not str(out):
+        return []
+    missing = []
+    path = Path(out).absolute()
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_if_still_empty(folders: list) -> None:
+    for folder in folders:  # deepest first; a folder that now holds anything is kept, and so are its parents
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _stdout_to_devnull() -> None:
