@@ -74,8 +74,19 @@ def run(variant: str, seed: int, out: Path, threads: int) -> None:
     print(f"{folder.name}: {json.dumps(metrics['probe']['retrieval'])}")
 
 
+def shipped_cotrained() -> dict:
+    """The shipped toy-gemma-cotrained's own training record (seed 0 of the recipe, trained by
+    `layerdream toyworld train --stage toy-gemma-cotrained` through the same `run_recipe`), as a study run."""
+    from layerdream.toyworld import checkpoint_path
+
+    record = json.loads((checkpoint_path("toy-gemma-cotrained") / "toyworld.json").read_text())
+    return {"variant": "cotrained", **record["training"], "versions": record["versions"]}
+
+
 def summarise(out: Path) -> str:
     runs = [json.loads(f.read_text()) for f in sorted(out.glob("*/metrics.json"))]
+    if runs and not any(r["variant"] == "cotrained" and r["seed"] == 0 for r in runs):
+        runs.append(shipped_cotrained())  # seed 0 of the shipped recipe is the shipped model itself
     if not runs:
         return f"no finished runs in {out}"
     layers = list(runs[0]["probe"]["retrieval"])
