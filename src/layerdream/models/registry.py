@@ -64,6 +64,7 @@ ADAPTERS: dict[str, str] = {
     "lfm2_vl": "lfm2_vl:Lfm2VlAdapter",
     "fuyu": "fuyu:FuyuAdapter",
     "lfm3_vl": "lfm3_vl:Lfm3VlAdapter",
+    "qianfan_ocr": "qianfan_ocr:QianfanOCRAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
