@@ -94,6 +94,22 @@ def test_families_command_csv_has_every_type(capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["model_type"] for r in rows} >= set(catalog.installed_mapping())
     assert {r["status"] for r in rows} <= {catalog.SUPPORTED, catalog.REFUSED, catalog.NOT_YET, catalog.UNCLASSIFIED}
+    import transformers
+
+    assert {r["transformers_version"] for r in rows} == {transformers.__version__}  # the release it describes
+
+
+def test_families_command_json_names_the_release(capsys):
+    import json
+
+    import transformers
+
+    from layerdream.cli import main
+
+    assert main(["families", "--format", "json", "--status", "refused"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["versions"]["transformers"] == transformers.__version__ and out["versions"]["layerdream"]
+    assert {r["status"] for r in out["families"]} == {catalog.REFUSED}
 
 
 def test_ld_families_is_a_dataframe_of_the_same_rows():
@@ -103,6 +119,9 @@ def test_ld_families_is_a_dataframe_of_the_same_rows():
     assert set(df.index) == {r["model_type"] for r in catalog.rows()}
     assert df.loc["qwen2_vl", "status"] == catalog.SUPPORTED and df.loc["qwen2_vl", "image_tokens"].startswith("256")
     assert set(ld.families("not-yet")["status"]) == {catalog.NOT_YET}
+    import transformers
+
+    assert df.attrs["versions"]["transformers"] == transformers.__version__
     with pytest.raises(UserError, match="unknown status"):
         ld.families("maybe")
 

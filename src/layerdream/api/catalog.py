@@ -32,9 +32,14 @@ def families(status: str | None = None) -> "pd.DataFrame":
     (plus any supported type it lacks): ``status`` (supported / refused / not yet supported /
     unclassified), ``family``, ``class``, ``image_tokens`` at the fixed geometry (supported types),
     ``examples`` (checkpoint ids), ``note`` (the refusal's reason, what a missing adapter must handle,
-    or for an unclassified type which modeling file to read) and ``in_transformers``."""
+    or for an unclassified type which modeling file to read) and ``in_transformers``; ``attrs["versions"]``
+    names the layerdream and transformers releases it describes."""
+    from ..io import versions
+
     pd = _pandas()
-    return pd.DataFrame(family_rows(status)).set_index("model_type")
+    frame = pd.DataFrame(family_rows(status)).set_index("model_type")
+    frame.attrs["versions"] = {k: versions()[k] for k in ("layerdream", "transformers")}  # the release classified
+    return frame
 
 
 __all__ = ["families", "family_rows", "STATUSES"]
