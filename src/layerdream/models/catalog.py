@@ -290,8 +290,9 @@ _ENTRIES = [
        "Qwen2.5-VL's adapter; row-major patches; the merger's newline column read, begin/end tokens left out",
        ["tencent/HunyuanOCR"], "docs/families/hunyuan_vl.md"),
     _n("hy_v4_vl", "HYV4VLForConditionalGeneration", "HY-V4-VL", f"{_ADAPTER}: ViT + patch merger with newline tokens; MoE"),
-    _n("hyperclovax_vision_v2", "HyperCLOVAXVisionV2ForConditionalGeneration", "HyperCLOVA X SEED Vision",
-       f"{_ADAPTER}: vision tower + projector built by AutoModel", ["naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"]),
+    _s("hyperclovax_vision_v2", "HyperCLOVAXVisionV2ForConditionalGeneration", "HyperCLOVA X SEED Vision",
+       "256 (448 px, 16x16)", "EXAONE 4.5's adapter: Qwen2.5-VL's tower (built by AutoModel) + one linear projector, "
+       "1-D text positions", ["naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"], "docs/families/hyperclovax_vision_v2.md"),
     _n("inkling2", "Inkling2ForConditionalGeneration", "Inkling 2", f"{_ADAPTER}: ViT + merger; MoE with sliding/full layers"),
     _n("inkling2_loop", "Inkling2LoopForConditionalGeneration", "Inkling 2 Loop",
        f"{_ADAPTER}, but a block of decoder layers runs several passes: 'layer l' needs a rule over the unrolled passes"),
