@@ -10,10 +10,10 @@ import torch
 from model_checks import assert_memory_model_close, assert_processor_pixels_and_gradients
 import layerdream as ld
 from families import qwen3_vl as family  # tests/models/families
-from families import cosmos3_omni, qwen3_omni_moe_thinker, qwen3_vl_moe
+from families import cohere_compass, cosmos3_omni, qwen3_omni_moe_thinker, qwen3_vl_moe
 
 
-@pytest.fixture(scope="module", params=[family, qwen3_vl_moe, qwen3_omni_moe_thinker, cosmos3_omni], ids=lambda m: m.FAMILY)
+@pytest.fixture(scope="module", params=[family, qwen3_vl_moe, qwen3_omni_moe_thinker, cosmos3_omni, cohere_compass], ids=lambda m: m.FAMILY)
 def checkpoint(request, tmp_path_factory):
     path = tmp_path_factory.mktemp(request.param.FAMILY) / "checkpoint"
     path.mkdir()

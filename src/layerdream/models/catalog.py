@@ -267,8 +267,9 @@ _ENTRIES = [
     _s("cosmos3_omni", "Cosmos3OmniForConditionalGeneration", "Cosmos 3 Omni", "256 (512 px, 16x16)",
        "Qwen3-VL's architecture under its own type: Qwen3-VL's adapter, layer l read after DeepStack's injection",
        ["nvidia/Cosmos3-Nano"], "docs/families/cosmos3_omni.md"),
-    _n("cohere_compass", "CohereCompassForConditionalGeneration", "Cohere Compass",
-       f"{_ADAPTER}: ViT + patch merger with DeepStack injection into early decoder layers"),
+    _s("cohere_compass", "CohereCompassForConditionalGeneration", "Cohere Compass", "256 (512 px, 16x16)",
+       "Qwen3-VL's tower, processor and DeepStack before a Cohere2-style decoder: Qwen3-VL's adapter, layer l read "
+       "after the injection", ["CohereLabs/North-Micro-Vision-Instruct"], "docs/families/cohere_compass.md"),
     _n("granite4_vision", "Granite4VisionForConditionalGeneration", "Granite 4 Vision",
        f"{_ADAPTER}: LLaVA-NeXT anyres with image newlines; every image feature arrives as an injection before chosen "
        "LLM blocks (deepstack_layer_map, spatial_target_layers), so layer l needs the after-injection rule at any block"),

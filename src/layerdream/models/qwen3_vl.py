@@ -76,8 +76,9 @@ class DeepStackReading:
 
 
 class Qwen3VLAdapter(DeepStackReading, Qwen2_5_VLAdapter):
-    #: Cosmos 3 Omni's reasoner is Qwen3-VL's architecture under its own config type (docs/families/cosmos3_omni.md)
-    model_types = ("qwen3_vl", "qwen3_vl_moe", "cosmos3_omni")
+    #: Cosmos 3 Omni's reasoner is Qwen3-VL's architecture under its own config type; Cohere Compass is Qwen3-VL's
+    #: tower, processor and DeepStack in front of a Cohere2-style decoder (docs/families/cosmos3_omni.md, cohere_compass.md)
+    model_types = ("qwen3_vl", "qwen3_vl_moe", "cosmos3_omni", "cohere_compass")
     #: per token and ViT block ~I + 9 D kept for backward (plain GELU MLP; q and k rotated in fp32)
     vision_block_terms = (1, 9)
 

@@ -32,6 +32,7 @@ ADAPTERS: dict[str, str] = {
     "qwen3_vl": "qwen3_vl:Qwen3VLAdapter",
     "qwen3_vl_moe": "qwen3_vl:Qwen3VLAdapter",
     "cosmos3_omni": "qwen3_vl:Qwen3VLAdapter",
+    "cohere_compass": "qwen3_vl:Qwen3VLAdapter",
     "qwen3_5": "qwen3_5:Qwen3_5Adapter",
     "qwen3_5_moe": "qwen3_5:Qwen3_5Adapter",
     "qwen2_5_omni_thinker": "qwen2_5_omni:Qwen2_5OmniThinkerAdapter",
