@@ -54,6 +54,7 @@ ADAPTERS: dict[str, str] = {
     "lighton_ocr": "mistral3:Mistral3Adapter",
     "janus": "janus:JanusAdapter",
     "deepseek_vl": "deepseek_vl:DeepseekVLAdapter",
+    "deepseek_vl_hybrid": "deepseek_vl_hybrid:DeepseekVLHybridAdapter",
     "blip-2": "blip2:Blip2Adapter",
     "instructblip": "instructblip:InstructBlipAdapter",
     "kosmos-2": "kosmos2:Kosmos2Adapter",
