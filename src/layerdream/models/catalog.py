@@ -228,9 +228,9 @@ _ENTRIES = [
        "linear patch embedding (no vision encoder); |NEWLINE| after each row, BOS after the image; the 5.24 "
        "processor's patchify bug (numpy transpose on a torch tensor) worked around", ["adept/fuyu-8b"],
        "docs/families/fuyu.md"),
-    _n("cohere2_vision", "Cohere2VisionForConditionalGeneration", "Command A Vision",
-       f"{_ADAPTER}: SigLIP2 + pixel-shuffle projector; tiling; image processor is torchvision-only in 5.24 (no CPU torchvision here to test it)",
-       ["CohereLabs/command-a-vision-07-2025"]),
+    _s("cohere2_vision", "Cohere2VisionForConditionalGeneration", "Command A Vision", "256 (one 512-px tile, 16x16)",
+       "one tile (the processor's own tiler checked), line-break token left out; torchvision-only image processor "
+       "tested against an independent twin", ["CohereLabs/command-a-vision-07-2025"], "docs/families/cohere2_vision.md"),
     _s("ovis2", "Ovis2ForConditionalGeneration", "Ovis2", "image_seq_length (256 by default; one image, no tiles)",
        "visual tokens = softmax over a visual vocabulary x its table (tokenize_function 'softmax'; the one-hot variants are refused)",
        ["thisisiron/Ovis2-2B-hf"], "docs/families/ovis2.md"),
