@@ -284,8 +284,10 @@ _ENTRIES = [
     _s("ernie4_5_vl_moe", "Ernie4_5_VLMoeForConditionalGeneration", "ERNIE 4.5-VL", "256 (448 px, 16x16)",
        "Qwen2.5-VL's adapter; image forwards carry moe_mm_token_type_ids (modality-routed experts)",
        ["baidu/ERNIE-4.5-VL-28B-A3B-PT"], "docs/families/ernie4_5_vl.md"),
-    _n("gemma4_unified", "Gemma4UnifiedForConditionalGeneration", "Gemma 4 Unified",
-       f"{_ADAPTER}: encoder-free: raw merged pixel patches projected into the LM space (a linear patch embedding)"),
+    _s("gemma4_unified", "Gemma4UnifiedForConditionalGeneration", "Gemma 4 Unified", "256 (768 px, 16x16)",
+       "Gemma 4's adapter, encoder-free: merged 48-px pixel patches + their (x, y) positions into a linear patch "
+       "embedding; mm_token_type_ids for the bidirectional image block; torchvision-only image processor tested "
+       "against an independent twin", (), "docs/families/gemma4_unified.md"),
     _n("diffusion_gemma", "DiffusionGemmaForBlockDiffusion", "DiffusionGemma",
        "image tokens sit in the auto-regressive encoder (a Gemma 4 stack), which hands only its KV cache to a block-"
        "diffusion decoder: layer l would be the encoder's stream; needs its own forward path"),
