@@ -272,9 +272,10 @@ _ENTRIES = [
     _s("cohere_compass", "CohereCompassForConditionalGeneration", "Cohere Compass", "256 (512 px, 16x16)",
        "Qwen3-VL's tower, processor and DeepStack before a Cohere2-style decoder: Qwen3-VL's adapter, layer l read "
        "after the injection", ["CohereLabs/North-Micro-Vision-Instruct"], "docs/families/cohere_compass.md"),
-    _n("granite4_vision", "Granite4VisionForConditionalGeneration", "Granite 4 Vision",
-       f"{_ADAPTER}: LLaVA-NeXT anyres with image newlines; every image feature arrives as an injection before chosen "
-       "LLM blocks (deepstack_layer_map, spatial_target_layers), so layer l needs the after-injection rule at any block"),
+    _s("granite4_vision", "Granite4VisionForConditionalGeneration", "Granite 4 Vision",
+       "g'^2 base + g' x (g'+1) anyres (g' = S/patch x downsample_rate; grid g' x (g'+1))",
+       "LLaVA-NeXT's anyres square; image embeddings zeroed, every feature injected before a chosen block: layer l "
+       "read after all injections up to block l+1, recorded", (), "docs/families/granite4_vision.md"),
     _s("granite_docling", "GraniteDoclingForConditionalGeneration", "Granite-Docling", "64 (512 px, 8x8)",
        "one tile; layer l read after DeepStack's injection, recorded in each result", (), "docs/families/granite_docling.md"),
     _n("deepseek_ocr2", "DeepseekOcr2ForConditionalGeneration", "DeepSeek-OCR 2", f"{_ADAPTER}: SAM + ViT encoder; MoE text model"),

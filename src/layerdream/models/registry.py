@@ -23,6 +23,7 @@ ADAPTERS: dict[str, str] = {
     "vipllava": "vipllava:VipLlavaAdapter",
     "video_llava": "video_llava:VideoLlavaAdapter",
     "llava_next": "llava_next:LlavaNextAdapter",
+    "granite4_vision": "granite4_vision:Granite4VisionAdapter",
     "llava_next_video": "llava_next_video:LlavaNextVideoAdapter",
     "llava_onevision": "llava_onevision:LlavaOnevisionAdapter",
     "qwen2_vl": "qwen2_vl:Qwen2VLAdapter",
