@@ -308,8 +308,9 @@ _ENTRIES = [
     _n("minicpmv4_6", "MiniCPMV4_6ForConditionalGeneration", "MiniCPM-V 4.6", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
     _n("minicpmv4_7", "MiniCPMV4_7ForConditionalGeneration", "MiniCPM-V 4.7", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
     _n("minimax_m3_vl", "MiniMaxM3SparseForConditionalGeneration", "MiniMax-M3-VL", f"{_ADAPTER}: ViT + projector; sparse MoE"),
-    _n("mistral_large4", "MistralLarge4ForConditionalGeneration", "Mistral Large 4",
-       f"{_ADAPTER}: Pixtral-style ViT + patch merger; MoE text model"),
+    _s("mistral_large4", "MistralLarge4ForConditionalGeneration", "Mistral Large 4", "256 (448 px, 16x16)",
+       "Mistral 3's adapter (Pixtral ViT + merger, [IMG_BREAK] rows); MoE text model with DSA attention (per-token "
+       "routing, recorded)", ["mistralai/Mistral-Large-4-1T-A52B"], "docs/families/mistral_large4.md"),
     _n("muse_glimmer", "MuseGlimmerForConditionalGeneration", "Muse Glimmer", f"{_ADAPTER}: ViT + vision adapter"),
     _n("muse_spark", "MuseSparkForConditionalGeneration", "Muse Spark", f"{_ADAPTER}: ViT + vision adapter; audio; MoE"),
     _n("nemotron_h_omni", "NemotronH_Omni_Reasoning_V3", "Nemotron-H Omni",

@@ -71,6 +71,7 @@ ADAPTERS: dict[str, str] = {
     "hyperclovax_vision_v2": "hyperclovax_vision_v2:HyperCLOVAXVisionV2Adapter",
     "cohere2_vision": "cohere2_vision:Cohere2VisionAdapter",
     "gemma4_unified": "gemma4_unified:Gemma4UnifiedAdapter",
+    "mistral_large4": "mistral_large4:MistralLarge4Adapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
