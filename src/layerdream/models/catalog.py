@@ -246,7 +246,9 @@ _ENTRIES = [
     _s("got_ocr2", "GotOcr2ForConditionalGeneration", "GOT-OCR 2.0", "256 (1024 px, 16x16)",
        "SAM ViT + two stride-2 convolutions; no chat template (raw prompts: <img> + image tokens + </img>)",
        ["stepfun-ai/GOT-OCR-2.0-hf"], "docs/families/got_ocr2.md"),
-    _n("pp_chart2table", "GotOcr2ForConditionalGeneration", "PP-Chart2Table", f"{_ADAPTER}: loads as GOT-OCR 2.0"),
+    _s("pp_chart2table", "GotOcr2ForConditionalGeneration", "PP-Chart2Table", "256 (1024 px, 16x16)",
+       "GOT-OCR 2.0's adapter; the chat template writes the 256 image tokens itself (fixed 'Chart to table' "
+       "instruction after them)", ["PaddlePaddle/PP-Chart2Table_safetensors"], "docs/families/pp_chart2table.md"),
     _n("kosmos-2.5", "Kosmos2_5ForConditionalGeneration", "Kosmos-2.5",
        f"{_ADAPTER} (image_embeds_position_mask): Pix2Struct-style encoder + latent queries", ["microsoft/kosmos-2.5"]),
     _n("git", "GitForCausalLM", "GIT",

@@ -39,6 +39,7 @@ ADAPTERS: dict[str, str] = {
     "qwen2_5_omni_thinker": "qwen2_5_omni:Qwen2_5OmniThinkerAdapter",
     "qwen3_omni_moe_thinker": "qwen2_5_omni:Qwen3OmniMoeThinkerAdapter",
     "got_ocr2": "got_ocr2:GotOcr2Adapter",
+    "pp_chart2table": "pp_chart2table:PPChart2TableAdapter",
     "granite_docling": "granite_docling:GraniteDoclingAdapter",
     "paddleocr_vl": "paddleocr_vl:PaddleOCRVLAdapter",
     "video_llama_3": "video_llama_3:VideoLlama3Adapter",
