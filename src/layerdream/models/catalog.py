@@ -297,7 +297,11 @@ _ENTRIES = [
     _s("hunyuan_vl", "HunYuanVLForConditionalGeneration", "HunYuan-VL", "272 + 2 (512 px, 16x17 with newlines)",
        "Qwen2.5-VL's adapter; row-major patches; the merger's newline column read, begin/end tokens left out",
        ["tencent/HunyuanOCR"], "docs/families/hunyuan_vl.md"),
-    _n("hy_v4_vl", "HYV4VLForConditionalGeneration", "HY-V4-VL", f"{_ADAPTER}: ViT + patch merger with newline tokens; MoE"),
+    _r("hy_v4_vl", "HYV4VLForConditionalGeneration", "HY-V4-VL",
+       "its HY-V4 text model keeps hc_mult (4 by default) parallel residual streams (hyper-connections, "
+       "HYV4HyperConnection) mixed by learned gates in every block and collapsed only after the last (hc_head), so "
+       "'the layer-l residual' is ambiguous (the image path itself, ViT + merger with newline tokens, is adapter-based)",
+       ["tencent/Hy4"]),
     _s("hyperclovax_vision_v2", "HyperCLOVAXVisionV2ForConditionalGeneration", "HyperCLOVA X SEED Vision",
        "256 (448 px, 16x16)", "EXAONE 4.5's adapter: Qwen2.5-VL's tower (built by AutoModel) + one linear projector, "
        "1-D text positions", ["naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"], "docs/families/hyperclovax_vision_v2.md"),
