@@ -280,7 +280,11 @@ _ENTRIES = [
        "read after all injections up to block l+1, recorded", (), "docs/families/granite4_vision.md"),
     _s("granite_docling", "GraniteDoclingForConditionalGeneration", "Granite-Docling", "64 (512 px, 8x8)",
        "one tile; layer l read after DeepStack's injection, recorded in each result", (), "docs/families/granite_docling.md"),
-    _n("deepseek_ocr2", "DeepseekOcr2ForConditionalGeneration", "DeepSeek-OCR 2", f"{_ADAPTER}: SAM + ViT encoder; MoE text model"),
+    _s("deepseek_ocr2", "DeepseekOcr2ForConditionalGeneration", "DeepSeek-OCR 2",
+       "256 (768 px, the processor's 1024-px global view; learned queries, flat prior)",
+       "SAM + a Qwen2-style encoder's causal-flow queries (flat prior, recorded); view separator left out; "
+       "MoE text model (routing rule recorded); no chat template (raw prompts)",
+       ["deepseek-community/DeepSeek-OCR-2"], "docs/families/deepseek_ocr2.md"),
     _n("unlimited_ocr", "UnlimitedOcrForConditionalGeneration", "Unlimited-OCR",
        f"{_ADAPTER}: SAM + ViT encoder, image newline tokens; MoE text model", ["baidu/Unlimited-OCR"]),
     _n("dots3_note", "Dots3NoteForConditionalGeneration", "dots3.note", f"{_ADAPTER}: MoE ViT + merger; audio tower; MoE LM"),

@@ -14,13 +14,11 @@ second, high-resolution tower. Only what differs from the default adapter.
   reproduced with PIL's filter as matrices (``models/resample.py``): differentiable, to about one uint8
   step of PIL's rounded result.
 * **Memory model.** SAM's dims (4096 tokens per image dominate), with SigLIP's blocks added as the SAM
-  blocks they cost as much as (per-token cost x tokens).
+  blocks they cost as much as (``models/sam.py``).
 * **Photos** (``align``) are resized straight to the 1024-px square with ``high_res_resample`` (the
   processor would pad a non-square photo with the mean colour; a square photo is the same either way).
 """
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -28,6 +26,7 @@ from ..errors import UserError
 from .adapter import FamilyAdapter, VisionDims, resize_to
 from .processors import share_chat_template
 from .resample import filter_name, pil_resize
+from .sam import sam_dims
 
 
 def _side(size) -> int:
@@ -79,12 +78,6 @@ class DeepseekVLHybridAdapter(FamilyAdapter):
         return int(getattr(resample, "value", resample)) if resample is not None else int(Image.Resampling.BICUBIC)
 
     def vision_dims(self) -> VisionDims:
-        sam, vision = self.model.config.high_res_vision_config, self.model.config.vision_config
-        n_sam = (self.image_size // int(sam.patch_size)) ** 2
-        mlp_sam = int(sam.mlp_dim or int(sam.hidden_size * sam.mlp_ratio))
-        n_low, width_low = self._side**2, int(vision.hidden_size)
-        per_block = lambda n, d, i: n * (6 * d + i)  # noqa: E731 (the memory model's per-block term, dtype aside)
-        extra = vision.num_hidden_layers * per_block(n_low, width_low, int(vision.intermediate_size))
-        layers = int(sam.num_hidden_layers) + math.ceil(extra / per_block(n_sam, int(sam.hidden_size), mlp_sam))
-        return VisionDims(tokens=n_sam, width=int(sam.hidden_size), mlp=mlp_sam, layers=layers,
-                          heads=int(sam.num_attention_heads))
+        vision = self.model.config.vision_config
+        return sam_dims(self.model.config.high_res_vision_config, self.image_size,
+                        (self._side**2, int(vision.hidden_size), int(vision.intermediate_size), int(vision.num_hidden_layers)))

@@ -57,6 +57,7 @@ ADAPTERS: dict[str, str] = {
     "janus": "janus:JanusAdapter",
     "deepseek_vl": "deepseek_vl:DeepseekVLAdapter",
     "deepseek_vl_hybrid": "deepseek_vl_hybrid:DeepseekVLHybridAdapter",
+    "deepseek_ocr2": "deepseek_ocr2:DeepseekOcr2Adapter",
     "blip-2": "blip2:Blip2Adapter",
     "instructblip": "instructblip:InstructBlipAdapter",
     "kosmos-2": "kosmos2:Kosmos2Adapter",
