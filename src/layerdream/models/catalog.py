@@ -321,7 +321,10 @@ _ENTRIES = [
     _s("mistral_large4", "MistralLarge4ForConditionalGeneration", "Mistral Large 4", "256 (448 px, 16x16)",
        "Mistral 3's adapter (Pixtral ViT + merger, [IMG_BREAK] rows); MoE text model with DSA attention (per-token "
        "routing, recorded)", ["mistralai/Mistral-Large-4-1T-A52B"], "docs/families/mistral_large4.md"),
-    _n("muse_glimmer", "MuseGlimmerForConditionalGeneration", "Muse Glimmer", f"{_ADAPTER}: ViT + vision adapter"),
+    _s("muse_glimmer", "MuseGlimmerForConditionalGeneration", "Muse Glimmer", "256 (448 px, 16x16)",
+       "native resolution fixed to a square; raster-order (temporal, channel) patches + image_grid_thw; 1-D text "
+       "positions; torchvision-only image processor tested against an independent twin", ["meta-models/Muse-Glimmer-30B"],
+       "docs/families/muse_glimmer.md"),
     _n("muse_spark", "MuseSparkForConditionalGeneration", "Muse Spark", f"{_ADAPTER}: ViT + vision adapter; audio; MoE"),
     _n("nemotron_h_omni", "NemotronH_Omni_Reasoning_V3", "Nemotron-H Omni",
        f"{_ADAPTER}: hybrid Mamba-attention text model (one residual stream); audio and video towers"),

@@ -74,6 +74,7 @@ ADAPTERS: dict[str, str] = {
     "cohere2_vision": "cohere2_vision:Cohere2VisionAdapter",
     "gemma4_unified": "gemma4_unified:Gemma4UnifiedAdapter",
     "mistral_large4": "mistral_large4:MistralLarge4Adapter",
+    "muse_glimmer": "muse_glimmer:MuseGlimmerAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
