@@ -287,7 +287,9 @@ _ENTRIES = [
        ["deepseek-community/DeepSeek-OCR-2"], "docs/families/deepseek_ocr2.md"),
     _n("unlimited_ocr", "UnlimitedOcrForConditionalGeneration", "Unlimited-OCR",
        f"{_ADAPTER}: SAM + ViT encoder, image newline tokens; MoE text model", ["baidu/Unlimited-OCR"]),
-    _n("dots3_note", "Dots3NoteForConditionalGeneration", "dots3.note", f"{_ADAPTER}: MoE ViT + merger; audio tower; MoE LM"),
+    _s("dots3_note", "Dots3NoteForConditionalGeneration", "dots3.note", "256 (448 px, 16x16)",
+       "EXAONE 4.5's adapter: Qwen2-VL pixels (temporal patch 1), 1-D positions; MoE ViT and LM, DSA top-k keys: "
+       "the routing rule recorded in each result", ["dots-studio/dots3-note-prev"], "docs/families/dots3_note.md"),
     _s("ernie4_5_vl_moe", "Ernie4_5_VLMoeForConditionalGeneration", "ERNIE 4.5-VL", "256 (448 px, 16x16)",
        "Qwen2.5-VL's adapter; image forwards carry moe_mm_token_type_ids (modality-routed experts)",
        ["baidu/ERNIE-4.5-VL-28B-A3B-PT"], "docs/families/ernie4_5_vl.md"),

@@ -28,6 +28,7 @@ ADAPTERS: dict[str, str] = {
     "llava_onevision": "llava_onevision:LlavaOnevisionAdapter",
     "qwen2_vl": "qwen2_vl:Qwen2VLAdapter",
     "exaone4_5": "exaone4_5:Exaone4_5Adapter",
+    "dots3_note": "dots3_note:Dots3NoteAdapter",
     "cosmos3_edge": "cosmos3_edge:Cosmos3EdgeAdapter",
     "qwen2_5_vl": "qwen2_5_vl:Qwen2_5_VLAdapter",
     "qwen3_vl": "qwen3_vl:Qwen3VLAdapter",
