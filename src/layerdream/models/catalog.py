@@ -214,12 +214,12 @@ _ENTRIES = [
        "reads timm's model_args) and timm imports torchvision, which does not import beside the CPU torch wheel: no "
        "checkpoint of this class can be built here to test an adapter; image processor also torchvision-only in 5.24",
        ["facebook/Perception-LM-1B"]),
-    _n("molmo2", "Molmo2ForConditionalGeneration", "Molmo2",
-       f"{_ADAPTER}: attention pooling over ViT layers with pooling-index tensors; the processor always gives a global "
-       "image plus overlapping crops (no one-view setting), each pooled 2x2 into its own token block: the adapter must "
-       "build the crops, the pooling indices and image_grids differentiably and choose which block is the grid; image "
-       "processor is torchvision-only in 5.24",
-       ["allenai/Molmo2-8B"]),
+    _s("molmo2", "Molmo2ForConditionalGeneration", "Molmo2",
+       "392 in two blocks (378 px: global view 14x14 + one crop 14x14); the crop block is the grid",
+       "global view + one overlapping-crop canvas fixed (a square of the crop size: one crop, no option changed); crops, "
+       "2x2 pooling indices and image_grids built differentiably; mm_token_type_ids for the bidirectional image block; "
+       "torchvision image processor run with a torch stand-in for its resize/normalize", ["allenai/Molmo2-4B",
+       "allenai/Molmo2-8B", "allenai/Molmo2-O-7B"], "docs/families/molmo2.md"),
     _n("instructblipvideo", "InstructBlipVideoForConditionalGeneration", "InstructBLIP-Video",
        f"{_ADAPTER}: as InstructBLIP, per frame; its only pixel processor is the torchvision video processor (untestable "
        "here without the torchvision-free route) and the prompt always holds 4 frames' queries (an image = 4 equal frames)",

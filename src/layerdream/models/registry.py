@@ -76,6 +76,7 @@ ADAPTERS: dict[str, str] = {
     "gemma4_unified": "gemma4_unified:Gemma4UnifiedAdapter",
     "mistral_large4": "mistral_large4:MistralLarge4Adapter",
     "muse_glimmer": "muse_glimmer:MuseGlimmerAdapter",
+    "molmo2": "molmo2:Molmo2Adapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
