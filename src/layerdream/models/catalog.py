@@ -199,8 +199,9 @@ _ENTRIES = [
        "one tile fixed; MoE text model (per-token routing, recorded); the processor's bf16 pixels reproduced; "
        "torchvision image processor tested against an independent twin", ["meta-llama/Llama-4-Scout-17B-16E-Instruct",
        "meta-llama/Llama-4-Maverick-17B-128E-Instruct"], "docs/families/llama4.md"),
-    _n("glmga", "Glm46VForConditionalGeneration", "GLM-GA (GLM-4.6V class)",
-       f"{_ADAPTER}: loads as Glm46VForConditionalGeneration (no modeling file of its own)"),
+    _s("glmga", "Glm46VForConditionalGeneration", "GLM-GA (GLM-4.6V class)", "256 (448 px, 16x16)",
+       "the GLM-4V adapter under GLM-4.6V's classes; its image processor's patch_expand_factor checked on load",
+       (), "docs/families/glmga.md"),
     _n("glm5_next", "Glm5NextForConditionalGeneration", "GLM-5 Next", f"{_ADAPTER}: ViT + merger; MoE text model"),
     _n("glm_ocr", "GlmOcrForConditionalGeneration", "GLM-OCR", f"{_ADAPTER}: GLM-4.xV-style ViT + merger"),
     _s("lfm2_vl", "Lfm2VlForConditionalGeneration", "LFM2-VL", "256 (one 512-px tile, 16x16)",

@@ -65,6 +65,7 @@ ADAPTERS: dict[str, str] = {
     "glm4v": "glm4v:Glm4vAdapter",
     "glm4v_moe": "glm4v:Glm4vAdapter",
     "glm46v": "glm4v:Glm4vAdapter",
+    "glmga": "glmga:GlmgaAdapter",
     "aya_vision": "aya_vision:AyaVisionAdapter",
     "llama4": "llama4:Llama4Adapter",
     "lfm2_vl": "lfm2_vl:Lfm2VlAdapter",
