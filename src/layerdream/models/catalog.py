@@ -317,9 +317,17 @@ _ENTRIES = [
        f"{_ADAPTER}, but a block of decoder layers runs several passes: 'layer l' needs a rule over the unrolled passes"),
     _n("inkling_mm_model", "InklingForConditionalGeneration", "Inkling", f"{_ADAPTER}: ViT + audio tower; MoE text model"),
     _n("kimi_k25", "Kimi_K25ForConditionalGeneration", "Kimi K2.5", f"{_ADAPTER}: native-resolution ViT + projector; MoE"),
-    _n("minicpm_ocr", "MiniCPMOcrForConditionalGeneration", "MiniCPM-OCR", f"{_ADAPTER}: SigLIP + windowed merger (resampler)"),
-    _n("minicpmv4_6", "MiniCPMV4_6ForConditionalGeneration", "MiniCPM-V 4.6", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
-    _n("minicpmv4_7", "MiniCPMV4_7ForConditionalGeneration", "MiniCPM-V 4.7", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
+    _s("minicpm_ocr", "MiniCPMOcrForConditionalGeneration", "MiniCPM-OCR", "256 (448 px, 16x16)",
+       "MiniCPM-V 4.6's adapter in 4x mode (no window merger); small_image_upsize other than 'always' refused; "
+       "torchvision-only image processor tested against transformers' PIL 4.6 class at the OCR defaults",
+       ["openbmb/MiniCPM-OCR-1.0"], "docs/families/minicpmv.md"),
+    _s("minicpmv4_6", "MiniCPMV4_6ForConditionalGeneration", "MiniCPM-V 4.6", "64 (448 px, 8x8)",
+       "slicing fixed to one view (a square at scale_resolution, the processor's defaults); NaViT patch strip packed "
+       "per batch; window merger + 2x2 merger (16x); Qwen3.5 hybrid text model",
+       ["openbmb/MiniCPM-V-4.6", "openbmb/MiniCPM-V-4.6-Thinking"], "docs/families/minicpmv.md"),
+    _s("minicpmv4_7", "MiniCPMV4_7ForConditionalGeneration", "MiniCPM-V 4.7", "64 (448 px, 8x8)",
+       "MiniCPM-V 4.6's adapter plus canvas M-RoPE: 3-D positions from the model's get_rope_index passed explicitly "
+       "(rope_deltas never read)", ["openbmb/MiniCPM-V-4.7-1B"], "docs/families/minicpmv.md"),
     _n("minimax_m3_vl", "MiniMaxM3SparseForConditionalGeneration", "MiniMax-M3-VL", f"{_ADAPTER}: ViT + projector; sparse MoE"),
     _s("mistral_large4", "MistralLarge4ForConditionalGeneration", "Mistral Large 4", "256 (448 px, 16x16)",
        "Mistral 3's adapter (Pixtral ViT + merger, [IMG_BREAK] rows); MoE text model with DSA attention (per-token "

@@ -78,6 +78,9 @@ ADAPTERS: dict[str, str] = {
     "mistral_large4": "mistral_large4:MistralLarge4Adapter",
     "muse_glimmer": "muse_glimmer:MuseGlimmerAdapter",
     "molmo2": "molmo2:Molmo2Adapter",
+    "minicpmv4_6": "minicpmv:MiniCPMVAdapter",
+    "minicpmv4_7": "minicpmv:MiniCPMV4_7Adapter",
+    "minicpm_ocr": "minicpmv:MiniCPMVAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
