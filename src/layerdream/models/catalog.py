@@ -328,6 +328,13 @@ _ENTRIES = [
     _s("minicpmv4_7", "MiniCPMV4_7ForConditionalGeneration", "MiniCPM-V 4.7", "64 (448 px, 8x8)",
        "MiniCPM-V 4.6's adapter plus canvas M-RoPE: 3-D positions from the model's get_rope_index passed explicitly "
        "(rope_deltas never read)", ["openbmb/MiniCPM-V-4.7-1B"], "docs/families/minicpmv.md"),
+    _s("kimi_k25", "Kimi_K25ForConditionalGeneration", "Kimi K2.5 / K2.6", "256 (448 px, 16x16)",
+       "native resolution fixed (neither resized nor padded); raster patches, 2x2 window pooling; DeepSeek-V3 MoE text "
+       "model (per-token routing, recorded); torchvision image processor tested against an independent twin",
+       ["moonshotai/Kimi-K2.6", "moonshotai/Kimi-K2.5"], "docs/families/kimi_k25.md"),
+    _n("minicpm_ocr", "MiniCPMOcrForConditionalGeneration", "MiniCPM-OCR", f"{_ADAPTER}: SigLIP + windowed merger (resampler)"),
+    _n("minicpmv4_6", "MiniCPMV4_6ForConditionalGeneration", "MiniCPM-V 4.6", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
+    _n("minicpmv4_7", "MiniCPMV4_7ForConditionalGeneration", "MiniCPM-V 4.7", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
     _n("minimax_m3_vl", "MiniMaxM3SparseForConditionalGeneration", "MiniMax-M3-VL", f"{_ADAPTER}: ViT + projector; sparse MoE"),
     _s("mistral_large4", "MistralLarge4ForConditionalGeneration", "Mistral Large 4", "256 (448 px, 16x16)",
        "Mistral 3's adapter (Pixtral ViT + merger, [IMG_BREAK] rows); MoE text model with DSA attention (per-token "
