@@ -74,3 +74,28 @@ def test_a_one_layer_figure_keeps_its_bands_and_chance_lines():
     for line in lines:
         assert len(line.get_xdata()) > 1 or line.get_marker() not in (None, "None", "")
     plt.close(fig)
+
+
+def test_the_figure_band_is_the_interval_over_concepts():
+    """The shaded band is the bootstrap over concepts (the interval for a claim about concepts), not the
+    paper's Wilson over queries, which with many queries per image is far too narrow; the title says so."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
+    from layerdream.report.plots import figure3_figure
+    from layerdream.report.tables import recognition_table
+
+    results, verdicts = [], []
+    for i, concept in enumerate(["dog", "cat", "cow", "pig"]):  # two concepts always seen, two never: wide over concepts
+        key = f"concept|{concept}|{concept}|L1|s0"
+        results.append({"key": key, "kind": "concept", "concept": concept, "category": "Animals", "source": concept,
+                        "layer": 1, "seed": 0})
+        verdicts += [{"key": key, "protocol": "lenient", "query_index": q, "score": int(i < 2)} for q in range(50)]
+    rows = recognition_table(results, verdicts)
+    cell = next(r for r in rows if r["kind"] == "concept" and r["category"] == "Animals")
+    fig = figure3_figure(rows, "lenient")
+    band = next(c for c in fig.axes[0].collections if isinstance(c, PolyCollection)).get_paths()[0].get_extents()
+    assert band.y0 == pytest.approx(cell["ci_concepts_lo"]) and band.y1 == pytest.approx(cell["ci_concepts_hi"])
+    assert band.height > 2 * (cell["ci_queries_hi"] - cell["ci_queries_lo"])  # the query-level one is much narrower
+    assert "bootstrap over concepts" in fig._suptitle.get_text()
+    plt.close(fig)

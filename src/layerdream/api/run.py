@@ -178,7 +178,8 @@ class Run:
 
     def plot_recognition(self, protocol: str | None = None, judge: str | None = None) -> PNG:
         """The report's Figure 3 for one protocol (default the first judged): rate vs layer per category,
-        95 % Wilson band, random and shuffled controls as gray chance lines. An inline image."""
+        95 % band (bootstrap over concepts; Wilson over queries for a one-concept cell), random and
+        shuffled controls as gray chance lines. An inline image."""
         import tempfile
 
         from ..report.build import _figure_title, sections

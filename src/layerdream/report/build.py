@@ -261,7 +261,7 @@ def _render(data: dict[str, Any], assets: Path, embed: bool) -> str:
 
 def _figure_title(heading: str, grader: str | None) -> str:
     note = f"; {grader}" if grader and "matcher" in grader else ""
-    return f"Recognition rate by layer ({heading}; 95% Wilson band over queries{note})"
+    return f"Recognition rate by layer ({heading}; {{band}}{note})"  # {band}: what the plot's bands are
 
 
 def _image_rates(verdicts: list[dict[str, Any]], merged: bool = False) -> dict[str, str]:
