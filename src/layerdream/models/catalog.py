@@ -316,7 +316,6 @@ _ENTRIES = [
     _n("inkling2_loop", "Inkling2LoopForConditionalGeneration", "Inkling 2 Loop",
        f"{_ADAPTER}, but a block of decoder layers runs several passes: 'layer l' needs a rule over the unrolled passes"),
     _n("inkling_mm_model", "InklingForConditionalGeneration", "Inkling", f"{_ADAPTER}: ViT + audio tower; MoE text model"),
-    _n("kimi_k25", "Kimi_K25ForConditionalGeneration", "Kimi K2.5", f"{_ADAPTER}: native-resolution ViT + projector; MoE"),
     _s("minicpm_ocr", "MiniCPMOcrForConditionalGeneration", "MiniCPM-OCR", "256 (448 px, 16x16)",
        "MiniCPM-V 4.6's adapter in 4x mode (no window merger); small_image_upsize other than 'always' refused; "
        "torchvision-only image processor tested against transformers' PIL 4.6 class at the OCR defaults",
@@ -332,9 +331,6 @@ _ENTRIES = [
        "native resolution fixed (neither resized nor padded); raster patches, 2x2 window pooling; DeepSeek-V3 MoE text "
        "model (per-token routing, recorded); torchvision image processor tested against an independent twin",
        ["moonshotai/Kimi-K2.6", "moonshotai/Kimi-K2.5"], "docs/families/kimi_k25.md"),
-    _n("minicpm_ocr", "MiniCPMOcrForConditionalGeneration", "MiniCPM-OCR", f"{_ADAPTER}: SigLIP + windowed merger (resampler)"),
-    _n("minicpmv4_6", "MiniCPMV4_6ForConditionalGeneration", "MiniCPM-V 4.6", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
-    _n("minicpmv4_7", "MiniCPMV4_7ForConditionalGeneration", "MiniCPM-V 4.7", f"{_ADAPTER}: SigLIP + windowed merger; slicing"),
     _n("minimax_m3_vl", "MiniMaxM3SparseForConditionalGeneration", "MiniMax-M3-VL", f"{_ADAPTER}: ViT + projector; sparse MoE"),
     _s("mistral_large4", "MistralLarge4ForConditionalGeneration", "Mistral Large 4", "256 (448 px, 16x16)",
        "Mistral 3's adapter (Pixtral ViT + merger, [IMG_BREAK] rows); MoE text model with DSA attention (per-token "
