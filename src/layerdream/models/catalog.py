@@ -339,7 +339,9 @@ _ENTRIES = [
        "native resolution fixed to a square; raster-order (temporal, channel) patches + image_grid_thw; 1-D text "
        "positions; torchvision-only image processor tested against an independent twin", ["meta-models/Muse-Glimmer-30B"],
        "docs/families/muse_glimmer.md"),
-    _n("muse_spark", "MuseSparkForConditionalGeneration", "Muse Spark", f"{_ADAPTER}: ViT + vision adapter; audio; MoE"),
+    _s("muse_spark", "MuseSparkForConditionalGeneration", "Muse Spark", "256 (448 px, 16x16)",
+       "Muse Glimmer's adapter (audio tower never runs on an image prompt); MoE text model: per-token sigmoid top-k "
+       "routing, recorded", ["meta-models/Muse-Spark-Open-816B-A42B"], "docs/families/muse_spark.md"),
     _n("nemotron_h_omni", "NemotronH_Omni_Reasoning_V3", "Nemotron-H Omni",
        f"{_ADAPTER}: hybrid Mamba-attention text model (one residual stream); audio and video towers"),
     _s("paddleocr_vl", "PaddleOCRVLForConditionalGeneration", "PaddleOCR-VL", "256 (448 px, 16x16)",

@@ -82,6 +82,7 @@ ADAPTERS: dict[str, str] = {
     "minicpmv4_7": "minicpmv:MiniCPMV4_7Adapter",
     "minicpm_ocr": "minicpmv:MiniCPMVAdapter",
     "kimi_k25": "kimi_k25:KimiK25Adapter",
+    "muse_spark": "muse_spark:MuseSparkAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
