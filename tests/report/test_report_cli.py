@@ -258,3 +258,9 @@ def test_the_weighting_ablation_is_shown_beside_the_main_result(tmp_path):
     assert main(["report", str(tmp_path / "run")]) == 0
     html = (tmp_path / "run" / "report.html").read_text()
     assert "ablation: mean pooling" in html and "prior off" in html
+    import layerdream as ld
+
+    table = ld.Run(tmp_path / "run").recognition(by="layer", protocol="lenient")  # the API shows the arms too
+    row = table.iloc[0]
+    assert row["weighting_mean_n"] > 0 and row["weighting_noprior_n"] > 0
+    assert 0 <= row["weighting_mean_rate"] <= 1 and row["weighting_mean_concepts"] == row["concepts"]

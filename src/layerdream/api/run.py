@@ -20,6 +20,12 @@ if TYPE_CHECKING:  # only for type checkers: importing these costs seconds
 
 RECOGNITION_BY = ("category", "concept", "layer", "seed")
 CONTROL_KINDS = ("random", "shuffled")
+ARM_COLUMNS = ("rate", "k", "n", "images", "concepts", "ci_concepts_lo", "ci_concepts_hi", "ci_queries_lo", "ci_queries_hi")
+
+
+def _column(arm: str) -> str:
+    """An ablation arm's kind as a column prefix: weighting-mean -> weighting_mean."""
+    return arm.replace("-", "_")
 GALLERY_ROWS, GALLERY_COLS = 12, 10  # a run's inline gallery: at most this many concepts x layers
 
 
@@ -111,11 +117,15 @@ class Run:
         ``base_rate`` (answers graded against every label of the category) and the one-sided
         permutation test of concept images against those controls, ``<kind>_p`` and ``<kind>_effect``
         (concept rate minus control rate); ``controls_p``, ``controls_effect``, ``controls_n``: the
-        same against both kinds together (docs/evaluation.md).
+        same against both kinds together (docs/evaluation.md). A RUN made with ``ablation="weighting"``
+        adds each arm beside the main result, as the report does: ``weighting_mean_*`` (mean pooling)
+        and ``weighting_noprior_*`` (the spatial prior off), each ``rate``, ``k``, ``n``, ``images``,
+        ``concepts``, ``ci_concepts_lo/hi``, ``ci_queries_lo/hi``.
         """
         from ..evaluation.prompts import PROTOCOLS
         from ..evaluation.stats import concept_vs_control
         from ..report.tables import image_values
+        from ..sweep.plan import ARMS
 
         pd = _pandas()
         keys = (by,) if isinstance(by, str) else tuple(by)
@@ -133,6 +143,7 @@ class Run:
         chance = rows if control_keys == keys else grouped_recognition(data["results"], verdicts, control_keys, labels)
         values = image_values(data["results"], verdicts, labels)
         info = {r["key"]: r for r in data["results"]}
+        arms = [arm for arm in ARMS if any(r["kind"] == arm for r in data["results"])]
         out = []
         for row in rows:
             if row["kind"] != "concept":
@@ -159,12 +170,18 @@ class Run:
                 entry[f"{kind}_p"], entry[f"{kind}_effect"] = test["p"], test["effect"]
             test = concept_vs_control(units, pooled)
             entry["controls_p"], entry["controls_effect"], entry["controls_n"] = test["p"], test["effect"], test["n_controls"]
+            for arm in arms:  # the same group made again with another weighting: judged against the concept
+                match = next((c for c in rows if c["kind"] == arm and c["protocol"] == row["protocol"]
+                              and all(c[k] == row[k] for k in keys)), None)
+                for col in ARM_COLUMNS:
+                    entry[f"{_column(arm)}_{col}"] = None if match is None else match[col]
             out.append(entry)
         columns = [*keys, "protocol", "images", "k", "n", "rate", "ci_queries_lo", "ci_queries_hi", "image_rate",
                    "ci_images_lo", "ci_images_hi", "errors", "concepts", "ci_concepts_lo", "ci_concepts_hi",
                    *[f"{kind}_{col}" for kind in CONTROL_KINDS
                      for col in ("rate", "ci_queries_lo", "ci_queries_hi", "n", "images", "base_rate", "p", "effect")],
-                   "controls_p", "controls_effect", "controls_n"]
+                   "controls_p", "controls_effect", "controls_n",
+                   *[f"{_column(arm)}_{col}" for arm in arms for col in ARM_COLUMNS]]
         frame = pd.DataFrame(out, columns=columns)
         order = _sort_order(data["concepts"])
         frame = frame.sort_values(by=["protocol", *keys], key=lambda col: col.map(lambda v: order(col.name, v)),
