@@ -8,6 +8,7 @@ finished run is skipped, an interrupted one continues from its checkpoint.
 
     python scripts/toy_gemma_study.py --variant linear --seed 0 1 2 --out runs/toy-gemma-study
     python scripts/toy_gemma_study.py --summarise --out runs/toy-gemma-study   # markdown table
+    python scripts/toy_gemma_study.py --collect docs/calibration/toy-gemma-study.json --out runs/toy-gemma-study
 """
 from __future__ import annotations
 
@@ -84,7 +85,10 @@ def shipped_cotrained() -> dict:
 
 
 def summarise(out: Path) -> str:
-    runs = [json.loads(f.read_text()) for f in sorted(out.glob("*/metrics.json"))]
+    if out.suffix == ".json":  # the collected records (docs/calibration/toy-gemma-study.json: folder name -> metrics)
+        runs = list(json.loads(out.read_text()).values())
+    else:
+        runs = [json.loads(f.read_text()) for f in sorted(out.glob("*/metrics.json"))]
     if runs and not any(r["variant"] == "cotrained" and r["seed"] == 0 for r in runs):
         runs.append(shipped_cotrained())  # seed 0 of the shipped recipe is the shipped model itself
     if not runs:
@@ -202,7 +206,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, nargs="+", default=[0])
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--summarise", action="store_true", help="print the table of finished runs and exit")
+    p.add_argument("--summarise", action="store_true", help="print the table of finished runs in --out (a study folder, "
+                   "or a collected JSON such as docs/calibration/toy-gemma-study.json) and exit")
+    p.add_argument("--collect", type=Path, default=None, metavar="JSON",
+                   help="add the finished runs in --out to this collected JSON (folder name -> metrics) and exit")
     p.add_argument("--calibration", type=Path, nargs="+", default=None, metavar="JSON",
                    help="print one table over these calibration.json files of one model and exit")
     p.add_argument("--align", type=Path, nargs="+", default=None, metavar="CSV",
@@ -213,6 +220,15 @@ def main(argv=None) -> int:
         return 0
     if args.calibration:
         print(calibration_table(args.calibration))
+        return 0
+    if args.collect:
+        collected = json.loads(args.collect.read_text()) if args.collect.is_file() else {}
+        for f in sorted(args.out.glob("*/metrics.json")):
+            collected[f.parent.name] = json.loads(f.read_text())
+        from layerdream.io import atomic_write_json
+
+        atomic_write_json(args.collect, collected)
+        print(f"{args.collect}: {len(collected)} runs")
         return 0
     if args.summarise:
         print(summarise(args.out))
