@@ -286,8 +286,11 @@ _ENTRIES = [
        "SAM + a Qwen2-style encoder's causal-flow queries (flat prior, recorded); view separator left out; "
        "MoE text model (routing rule recorded); no chat template (raw prompts)",
        ["deepseek-community/DeepSeek-OCR-2"], "docs/families/deepseek_ocr2.md"),
-    _n("unlimited_ocr", "UnlimitedOcrForConditionalGeneration", "Unlimited-OCR",
-       f"{_ADAPTER}: SAM + ViT encoder, image newline tokens; MoE text model", ["baidu/Unlimited-OCR"]),
+    _s("unlimited_ocr", "UnlimitedOcrForConditionalGeneration", "Unlimited-OCR",
+       "256 (640 px, the processor's 1024-px global view; 16x16)",
+       "SAM + CLIP on SAM's maps; row newlines and the view separator left out; MoE text model (routing rule "
+       "recorded); image processor torchvision-only in 5.24 (tested against a twin); no chat template (raw prompts)",
+       ["baidu/Unlimited-OCR"], "docs/families/unlimited_ocr.md"),
     _s("dots3_note", "Dots3NoteForConditionalGeneration", "dots3.note", "256 (448 px, 16x16)",
        "EXAONE 4.5's adapter: Qwen2-VL pixels (temporal patch 1), 1-D positions; MoE ViT and LM, DSA top-k keys: "
        "the routing rule recorded in each result", ["dots-studio/dots3-note-prev"], "docs/families/dots3_note.md"),

@@ -35,22 +35,30 @@ class DeepseekOcr2Adapter(FamilyAdapter):
     spatial_layout = False
 
     def __init__(self, model, processor):
-        super().__init__(model, processor)  # image_size = size["height"]: the global view's side
+        super().__init__(model, processor)
         ip = processor.image_processor
-        self.global_size = self.image_size
+        self.global_size = self._global_size(ip)
         self.image_size = int(ip.tile_size)  # the largest picture the processor does not tile
         if self.image_size > self.global_size:
-            raise UserError(f"this DeepSeek-OCR 2 processor's tile_size ({self.image_size}) exceeds its global size "
-                            f"({self.global_size}); use the processor saved with the model")
-        side = math.ceil(self.global_size / processor.patch_size / processor.downsample_ratio)  # the processor's count
+            raise UserError(f"this processor's tile_size ({self.image_size}) exceeds its global view ({self.global_size} px); "
+                            "use the processor saved with the model")
+        self._side = self._check_side(model, processor)
+        self._filter = filter_name(getattr(ip, "resample", None))
+
+    @staticmethod
+    def _global_size(ip) -> int:
+        return int(ip.size["height"])  # DeepseekOcr2ImageProcessor: the global view's side
+
+    def _check_side(self, model, processor) -> int:
+        """Tokens per side of the global view, as the processor counts them, checked against the model."""
+        side = math.ceil(self.global_size / processor.patch_size / processor.downsample_ratio)
         sam = model.config.vision_config.sam_config
         patches = (self.global_size // int(sam.patch_size) // 4) ** 2  # SAM grid after two stride-2 convolutions
         queries = 144 if patches <= 144 else 256  # DeepseekOcr2VisionModel's two query sets
         if side * side != queries:
             raise UserError(f"this DeepSeek-OCR 2 processor writes {side * side} image tokens per global view but the "
                             f"model makes {queries} at {self.global_size} px; use the processor saved with the model")
-        self._side = side
-        self._filter = filter_name(getattr(ip, "resample", None))
+        return side
 
     @property
     def grid(self) -> tuple[int, int]:

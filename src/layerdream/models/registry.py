@@ -59,6 +59,7 @@ ADAPTERS: dict[str, str] = {
     "deepseek_vl": "deepseek_vl:DeepseekVLAdapter",
     "deepseek_vl_hybrid": "deepseek_vl_hybrid:DeepseekVLHybridAdapter",
     "deepseek_ocr2": "deepseek_ocr2:DeepseekOcr2Adapter",
+    "unlimited_ocr": "unlimited_ocr:UnlimitedOcrAdapter",
     "blip-2": "blip2:Blip2Adapter",
     "instructblip": "instructblip:InstructBlipAdapter",
     "kosmos-2": "kosmos2:Kosmos2Adapter",
