@@ -334,7 +334,10 @@ _ENTRIES = [
        "native resolution fixed (neither resized nor padded); raster patches, 2x2 window pooling; DeepSeek-V3 MoE text "
        "model (per-token routing, recorded); torchvision image processor tested against an independent twin",
        ["moonshotai/Kimi-K2.6", "moonshotai/Kimi-K2.5"], "docs/families/kimi_k25.md"),
-    _n("minimax_m3_vl", "MiniMaxM3SparseForConditionalGeneration", "MiniMax-M3-VL", f"{_ADAPTER}: ViT + projector; sparse MoE"),
+    _s("minimax_m3_vl", "MiniMaxM3SparseForConditionalGeneration", "MiniMax-M3-VL", "256 (448 px, 16x16)",
+       "EXAONE 4.5's adapter (Qwen2-VL's pixels, 1-D positions); the processor's start/end image markers outside the "
+       "grid; sparse MoE text model (per-token routing, recorded)", ["MiniMaxAI/MiniMax-M3"],
+       "docs/families/minimax_m3_vl.md"),
     _s("mistral_large4", "MistralLarge4ForConditionalGeneration", "Mistral Large 4", "256 (448 px, 16x16)",
        "Mistral 3's adapter (Pixtral ViT + merger, [IMG_BREAK] rows); MoE text model with DSA attention (per-token "
        "routing, recorded)", ["mistralai/Mistral-Large-4-1T-A52B"], "docs/families/mistral_large4.md"),

@@ -84,6 +84,7 @@ ADAPTERS: dict[str, str] = {
     "minicpm_ocr": "minicpmv:MiniCPMVAdapter",
     "kimi_k25": "kimi_k25:KimiK25Adapter",
     "muse_spark": "muse_spark:MuseSparkAdapter",
+    "minimax_m3_vl": "minimax_m3_vl:MiniMaxM3VLAdapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
