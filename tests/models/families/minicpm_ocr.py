@@ -1,7 +1,7 @@
 """MiniCPM-OCR: MiniCPM-V 4.6's tiny checkpoint (``families.minicpmv4_6``) under the OCR classes, in the OCR
 checkpoints' ``"4x"`` mode: the window-attention merger is skipped, the MLP merger folds 2 x 2 patches, so a square
-keeps 4x the tokens (here 48 px, patch 4: 12 x 12 patches -> 6 x 6 = 36 tokens; 448 px -> 16 x 16 = 256 on the real
-checkpoint). Config and processor are the real ``MiniCPMOcrConfig`` / ``MiniCPMOcrProcessor``.
+keeps 4x the tokens (here ``scale_resolution`` 32 px, patch 4: 8 x 8 patches -> 4 x 4 = 16 tokens; 448 px -> 16 x 16 =
+256 on the real checkpoint). Config and processor are the real ``MiniCPMOcrConfig`` / ``MiniCPMOcrProcessor``.
 
 ``MiniCPMOcrImageProcessor`` exists only as a torchvision class in transformers 5.24 and torchvision does not
 import here, so the image slot holds :class:`MiniCPMOcrImageProcessorTwin`: transformers' own PIL class for 4.6
@@ -14,11 +14,12 @@ refuses those. The twin refuses them too.
 from __future__ import annotations
 
 from families import save_checkpoint
-from families.minicpmv4_6 import BASELINE, PATCH, SCALE, build_model_and_processor as _build
+from families.minicpmv4_6 import BASELINE, PATCH, build_model_and_processor as _build
 
 FAMILY = "minicpm_ocr"
 CLASS = "MiniCPMOcrForConditionalGeneration"
 PROCESSOR_KWARGS: dict = {}  # one view at the defaults, as 4.6
+SCALE = 32  # 4x keeps 4x the tokens of 16x: a smaller square keeps the battery cheap
 
 
 def _twin_class():
@@ -53,10 +54,10 @@ def register_twin() -> None:
         "torchvision": MiniCPMOcrImageProcessorTwin, "pil": MiniCPMOcrImageProcessorTwin}, exist_ok=True)
 
 
-def build_model_and_processor(**kwargs):
+def build_model_and_processor(*, scale: int = SCALE, **kwargs):
     register_twin()
-    image_processor = MiniCPMOcrImageProcessorTwin(scale_resolution=kwargs.get("scale", SCALE), patch_size=PATCH)
-    return _build(variant="minicpm_ocr", downsample_mode="4x", image_processor=image_processor, **kwargs)
+    image_processor = MiniCPMOcrImageProcessorTwin(scale_resolution=scale, patch_size=PATCH)
+    return _build(variant="minicpm_ocr", downsample_mode="4x", image_processor=image_processor, scale=scale, **kwargs)
 
 
 def build(folder) -> None:
