@@ -203,7 +203,9 @@ _ENTRIES = [
        "the GLM-4V adapter under GLM-4.6V's classes; its image processor's patch_expand_factor checked on load",
        (), "docs/families/glmga.md"),
     _n("glm5_next", "Glm5NextForConditionalGeneration", "GLM-5 Next", f"{_ADAPTER}: ViT + merger; MoE text model"),
-    _n("glm_ocr", "GlmOcrForConditionalGeneration", "GLM-OCR", f"{_ADAPTER}: GLM-4.xV-style ViT + merger"),
+    _s("glm_ocr", "GlmOcrForConditionalGeneration", "GLM-OCR", "256 (448 px, 16x16)",
+       "the GLM-4V adapter (GLM-4.6V's processor); its own tower (rotary only, q/k norms) and full-width M-RoPE",
+       ["zai-org/GLM-OCR"], "docs/families/glm_ocr.md"),
     _s("lfm2_vl", "Lfm2VlForConditionalGeneration", "LFM2-VL", "256 (one 512-px tile, 16x16)",
        "one tile fixed; NaFlex patches + mask built differentiably; torchvision image processor tested against an "
        "independent twin", ["LiquidAI/LFM2-VL-450M", "LiquidAI/LFM2-VL-1.6B"], "docs/families/lfm2_vl.md"),

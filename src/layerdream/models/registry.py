@@ -67,6 +67,7 @@ ADAPTERS: dict[str, str] = {
     "glm4v_moe": "glm4v:Glm4vAdapter",
     "glm46v": "glm4v:Glm4vAdapter",
     "glmga": "glmga:GlmgaAdapter",
+    "glm_ocr": "glm_ocr:GlmOcrAdapter",
     "aya_vision": "aya_vision:AyaVisionAdapter",
     "llama4": "llama4:Llama4Adapter",
     "lfm2_vl": "lfm2_vl:Lfm2VlAdapter",

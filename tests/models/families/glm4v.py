@@ -31,7 +31,7 @@ SPECIALS = ["<|endoftext|>", "[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|as
 
 
 def build_model_and_processor(*, layers: int = 2, seed: int = 0, config_cls=None, model_cls=None, text=None,
-                              processor_cls=None, image_processor_cls=None, max_side: int | None = 64):
+                              processor_cls=None, image_processor_cls=None, max_side: int | None = 64, vision=None):
     import torch
     from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vProcessor
     from transformers.models.glm4v.image_processing_pil_glm4v import Glm4vImageProcessorPil
@@ -56,8 +56,8 @@ def build_model_and_processor(*, layers: int = 2, seed: int = 0, config_cls=None
                        pad_token_id=ids("<|endoftext|>"), eos_token_id=ids("<|endoftext|>"))
     text_config.update(text or {})
     config = (config_cls or Glm4vConfig)(
-        vision_config=dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=1, patch_size=PATCH, image_size=64,
-                           spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32),
+        vision_config={**dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=1, patch_size=PATCH, image_size=64,
+                              spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32), **(vision or {})},
         text_config=text_config,
         image_token_id=ids("<|image|>"), video_token_id=ids("<|video|>"), image_start_token_id=ids("<|begin_of_image|>"),
         image_end_token_id=ids("<|end_of_image|>"), video_start_token_id=ids("<|begin_of_video|>"),
