@@ -350,8 +350,10 @@ _ENTRIES = [
     _s("muse_spark", "MuseSparkForConditionalGeneration", "Muse Spark", "256 (448 px, 16x16)",
        "Muse Glimmer's adapter (audio tower never runs on an image prompt); MoE text model: per-token sigmoid top-k "
        "routing, recorded", ["meta-models/Muse-Spark-Open-816B-A42B"], "docs/families/muse_spark.md"),
-    _n("nemotron_h_omni", "NemotronH_Omni_Reasoning_V3", "Nemotron-H Omni",
-       f"{_ADAPTER}: hybrid Mamba-attention text model (one residual stream); audio and video towers"),
+    _s("nemotron_h_omni", "NemotronH_Omni_Reasoning_V3", "Nemotron-H Omni", "256 (512 px, 16x16)",
+       "RADIO + pixel shuffle into a hybrid Mamba-2/attention/MoE LM (one residual stream; early exit checked at every "
+       "block kind); native resolution fixed; no .model: own backbone", ["nvidia/Nemotron-3-Nano-Omni-30B-A3B-Reasoning-BF16"],
+       "docs/families/nemotron_h_omni.md"),
     _s("paddleocr_vl", "PaddleOCRVLForConditionalGeneration", "PaddleOCR-VL", "256 (448 px, 16x16)",
        "Qwen2.5-VL's adapter with row-major (3, p, p) patches that the projector folds 2x2 itself",
        ["PaddlePaddle/PaddleOCR-VL"], "docs/families/paddleocr_vl.md"),
