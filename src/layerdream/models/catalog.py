@@ -360,7 +360,10 @@ _ENTRIES = [
     _s("qianfan_ocr", "QianfanOCRForConditionalGeneration", "Qianfan-OCR", "256 (one 448-px tile, 16x16)",
        "InternVL's adapter (InternViT + pixel shuffle + MLP, one tile); the template's <image> placeholder expanded by the processor",
        ["baidu/Qianfan-OCR"], "docs/families/qianfan_ocr.md"),
-    _n("step3p7", "Step3p7ForConditionalGeneration", "Step 3.7", f"{_ADAPTER}: ViT + projector; MoE text model"),
+    _s("step3p7", "Step3p7ForConditionalGeneration", "Step 3.7", "169 (728 px, 13x13)",
+       "the global view alone (a square at its size gets no local crops, checked with the processor's planner); conv "
+       "downsampler; MoE text model (per-token routing, recorded); torchvision image processor tested against a twin",
+       ["stepfun-ai/Step-3.7-Flash"], "docs/families/step3p7.md"),
     _s("video_llama_3", "VideoLlama3ForConditionalGeneration", "VideoLLaMA 3", "256 (224 px, 16x16)",
        "single images: Qwen2.5-VL's pixels at merge 1 with image_merge_sizes, 1-D positions",
        ["lkhl/VideoLLaMA3-2B-Image-HF"], "docs/families/video_llama_3.md"),

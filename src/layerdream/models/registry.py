@@ -87,6 +87,7 @@ ADAPTERS: dict[str, str] = {
     "kimi_k25": "kimi_k25:KimiK25Adapter",
     "muse_spark": "muse_spark:MuseSparkAdapter",
     "minimax_m3_vl": "minimax_m3_vl:MiniMaxM3VLAdapter",
+    "step3p7": "step3p7:Step3p7Adapter",
 }
 TEXT_ONLY = {"gemma3_text"}  # concept vectors only
 # Families that are not adapter-based (the method does not apply), with the reason: models/catalog.py
