@@ -202,7 +202,11 @@ _ENTRIES = [
     _s("glmga", "Glm46VForConditionalGeneration", "GLM-GA (GLM-4.6V class)", "256 (448 px, 16x16)",
        "the GLM-4V adapter under GLM-4.6V's classes; its image processor's patch_expand_factor checked on load",
        (), "docs/families/glmga.md"),
-    _n("glm5_next", "Glm5NextForConditionalGeneration", "GLM-5 Next", f"{_ADAPTER}: ViT + merger; MoE text model"),
+    _r("glm5_next", "Glm5NextForConditionalGeneration", "GLM-5 Next (GLM-5.3-Flash)",
+       "its text model keeps hc_mult (4 by default) parallel residual streams (mHC hyper-connections, "
+       "Glm5NextTextHyperConnection) mixed by learned gates in every block and averaged only after the last (hc_head), "
+       "so 'the layer-l residual' is ambiguous (the image path itself, ViT + merger, is adapter-based)",
+       ["zai-org/GLM-5.3-Flash"]),
     _s("glm_ocr", "GlmOcrForConditionalGeneration", "GLM-OCR", "256 (448 px, 16x16)",
        "the GLM-4V adapter (GLM-4.6V's processor); its own tower (rotary only, q/k norms) and full-width M-RoPE",
        ["zai-org/GLM-OCR"], "docs/families/glm_ocr.md"),
