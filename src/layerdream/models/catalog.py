@@ -321,10 +321,17 @@ _ENTRIES = [
     _s("hyperclovax_vision_v2", "HyperCLOVAXVisionV2ForConditionalGeneration", "HyperCLOVA X SEED Vision",
        "256 (448 px, 16x16)", "EXAONE 4.5's adapter: Qwen2.5-VL's tower (built by AutoModel) + one linear projector, "
        "1-D text positions", ["naver-hyperclovax/HyperCLOVAX-SEED-Think-32B"], "docs/families/hyperclovax_vision_v2.md"),
-    _n("inkling2", "Inkling2ForConditionalGeneration", "Inkling 2", f"{_ADAPTER}: ViT + merger; MoE with sliding/full layers"),
+    _n("inkling2", "Inkling2ForConditionalGeneration", "Inkling 2",
+       f"{_ADAPTER} (ViT + merger; MoE), but no single residual stream: block attention residuals (each layer reads a "
+       "learned attention over a growing stack of block states, three queries for full-attention layers, and a block-"
+       "boundary layer's output restarts the running sum), so layer l needs a stated rule, e.g. the final_input readout "
+       "of the stack after block l", ["thinkingmachines/Inkling-2-Small-MXFP8"]),
     _n("inkling2_loop", "Inkling2LoopForConditionalGeneration", "Inkling 2 Loop",
        f"{_ADAPTER}, but a block of decoder layers runs several passes: 'layer l' needs a rule over the unrolled passes"),
-    _n("inkling_mm_model", "InklingForConditionalGeneration", "Inkling", f"{_ADAPTER}: ViT + audio tower; MoE text model"),
+    _s("inkling_mm_model", "InklingForConditionalGeneration", "Inkling", "272 (640 px, 16x17)",
+       "encoder-free per-patch MLP (one token per 40-px patch); native resolution fixed to 16x16 patches plus the "
+       "processor's all-padding column; torchvision-only image processor tested against an independent twin",
+       ["thinkingmachines/Inkling"], "docs/families/inkling.md"),
     _s("minicpm_ocr", "MiniCPMOcrForConditionalGeneration", "MiniCPM-OCR", "256 (448 px, 16x16)",
        "MiniCPM-V 4.6's adapter in 4x mode (no window merger); small_image_upsize other than 'always' refused; "
        "torchvision-only image processor tested against transformers' PIL 4.6 class at the OCR defaults",

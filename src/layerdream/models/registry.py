@@ -72,6 +72,7 @@ ADAPTERS: dict[str, str] = {
     "llama4": "llama4:Llama4Adapter",
     "lfm2_vl": "lfm2_vl:Lfm2VlAdapter",
     "fuyu": "fuyu:FuyuAdapter",
+    "inkling_mm_model": "inkling:InklingAdapter",
     "nemotron_h_omni": "nemotron_h_omni:NemotronHOmniAdapter",
     "lfm3_vl": "lfm3_vl:Lfm3VlAdapter",
     "qianfan_ocr": "qianfan_ocr:QianfanOCRAdapter",
