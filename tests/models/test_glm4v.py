@@ -109,3 +109,18 @@ def test_glm46v_is_served_with_the_models_own_positions():
 
 def test_memory_model_matches_what_the_tower_keeps(vlm):
     assert_memory_model_close(vlm, vlm.image_size, 1)
+
+
+def test_memory_model_reads_the_vision_mlp_width_not_the_mergers():
+    """GLM-4V's vision MLP is ``out_hidden_size`` wide; ``intermediate_size`` is the merger's (13696 vs 4096 on
+    GLM-4.1V). With the two apart, the estimate that read ``intermediate_size`` was far off what autograd keeps."""
+    from layerdream.models.glm4v import Glm4vAdapter
+    from layerdream.models.vlm import VLM
+
+    # 4 blocks: the merger (intermediate_size wide, on a quarter of the tokens, not in the model) stays small
+    # beside the blocks, as on GLM-4.1V's 24; measured/predicted 0.95 now, 1.55 when reading intermediate_size
+    model, processor = family.build_model_and_processor(layers=1, vision={"intermediate_size": 128, "depth": 4})
+    model.requires_grad_(False)
+    vlm = VLM(model, processor, Glm4vAdapter(model, processor), name="glm4v-wide-merger")
+    assert vlm.adapter.vision_dims().mlp < 3 * 128  # the MLP term follows out_hidden_size (32), not the merger's 128
+    assert_memory_model_close(vlm, vlm.image_size, 1)

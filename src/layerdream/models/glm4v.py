@@ -15,16 +15,23 @@ Qwen2.5-VL's adapter with GLM's names. Only what differs from ``qwen2_5_vl.py``:
   prompts; ``config.image_token_id`` is ``<|image|>``, so the default positions are the grid.
 * **Vision tower.** Width ``hidden_size``, ``depth`` blocks, a gated SiLU MLP (as Qwen2.5-VL's, so the same
   measured per-token terms feed the memory model: tests/models/test_glm4v.py checks them here), full
-  attention, learned position embeddings interpolated to the image's grid.
+  attention, learned position embeddings interpolated to the image's grid. Its MLP is ``out_hidden_size``
+  wide (``Glm4VisionMlp``), not ``intermediate_size`` (the merger's: 13696 against 4096 on GLM-4.1V), so
+  the memory model reads that width (``mlp_width``); reading ``intermediate_size`` overestimated the
+  tower's activations about threefold and planned batches smaller than they need be.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from ..errors import UserError
+from .adapter import VisionDims
 from .qwen2_5_vl import Qwen2_5_VLAdapter, fixed_side
 
 
 class Glm4vAdapter(Qwen2_5_VLAdapter):
     model_types = ("glm4v", "glm4v_moe", "glm46v")
+    mlp_width = "out_hidden_size"  # the vision config's name for its MLP's width (GLM-OCR: intermediate_size)
 
     def __init__(self, model, processor):
         super().__init__(model, processor)
@@ -43,6 +50,14 @@ class Glm4vAdapter(Qwen2_5_VLAdapter):
         if tuple(out) != (self.image_size, self.image_size):
             raise UserError(f"this GLM-4V processor resizes a {self.image_size}-px square to {out[0]}x{out[1]}; layerdream "
                             "fixes one square of 16x16 tokens and needs the processor's pixel bounds to allow it")
+
+    def vision_dims(self) -> VisionDims:
+        dims = super().vision_dims()
+        width = getattr(self.model.config.vision_config, self.mlp_width, None)
+        if width is None or self.mlp_width == "intermediate_size":
+            return dims
+        mlp_factor, width_factor = self.vision_block_terms
+        return dataclasses.replace(dims, mlp=mlp_factor * int(width) + (width_factor - 6) * dims.width)
 
     def image_placeholder(self) -> str:
         return "<|begin_of_image|>" + self.processor.image_token + "<|end_of_image|>"

@@ -20,4 +20,5 @@ from .glm4v import Glm4vAdapter
 
 class GlmOcrAdapter(Glm4vAdapter):
     model_types = ("glm_ocr",)
+    mlp_width = "intermediate_size"  # GlmOcrVisionMlp, unlike GLM-4V's (out_hidden_size)
     vision_block_terms = (3, 16)  # gated SiLU MLP as GLM-4V's; + q/k RMSNorm in fp32 (measured, bf16)
