@@ -17,6 +17,13 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
 fi
 "$VENV/bin/python" -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}" 2>&1 | grep -v "^WARNING: Location" || true
+# timm (PerceptionLM's vision tower; its tests: tests/models/families/_timm_stand_in.py) is not in the test extra:
+# it requires torchvision, and pip would then replace the CPU torch with a CUDA torch + torchvision (GBs), whose
+# torchvision does not import beside a CPU torch anyway. --no-deps: its other requirements (pyyaml, huggingface_hub,
+# safetensors) are ours already.
+case ",$EXTRAS," in
+  *,test,*) "$VENV/bin/python" -m pip install -q --no-deps "timm>=1.0.31,<2" 2>&1 | grep -v "^WARNING: Location" || true ;;
+esac
 # The venv must run THIS checkout: with --system-site-packages an installed layerdream elsewhere (system,
 # user site, PYTHONPATH) could be imported instead of the editable install, and every test would test it.
 "$VENV/bin/python" -c "import layerdream, pathlib, sys; got = pathlib.Path(layerdream.__file__).resolve(); \

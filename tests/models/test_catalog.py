@@ -50,8 +50,8 @@ def test_refused_types_get_their_reason_in_one_line(model_type, why):
 
 
 def test_not_yet_types_say_the_method_applies():
-    with pytest.raises(UserError, match="'perception_lm' .*not supported yet: the method applies .*docs/adding-a-model.md"):
-        adapter_for("perception_lm")
+    with pytest.raises(UserError, match="'inkling_mm_model' .*not supported yet: the method applies .*docs/adding-a-model.md"):
+        adapter_for("inkling_mm_model")
 
 
 def test_an_unknown_type_names_its_modeling_file_through_load(tmp_path):

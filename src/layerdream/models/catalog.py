@@ -216,11 +216,12 @@ _ENTRIES = [
     _s("lfm3_vl", "Lfm3VlForConditionalGeneration", "LFM3-VL", "256 (512 px, 16x16)",
        "EXAONE 4.5's adapter: Qwen2-VL pixels (merge-window patches + image_grid_thw) into its own short-convolution "
        "ViT, 1-D text positions", ["LiquidAI/LFM3-VL-2B"], "docs/families/lfm3_vl.md"),
-    _n("perception_lm", "PerceptionLMForConditionalGeneration", "PerceptionLM",
-       f"{_ADAPTER}: Perception Encoder + 2x2 pooling MLP; the tower is a timm model (TimmWrapperModel, and the projector "
-       "reads timm's model_args) and timm imports torchvision, which does not import beside the CPU torch wheel: no "
-       "checkpoint of this class can be built here to test an adapter; image processor also torchvision-only in 5.24",
-       ["facebook/Perception-LM-1B"]),
+    _s("perception_lm", "PerceptionLMForConditionalGeneration", "PerceptionLM", "256 (448 px, 16x16)",
+       "one tile fixed (the processor's vanilla mode; its default thumb+tile sends 37 tiles for a square); CLS dropped, "
+       "2x2 pooling; the tower is a timm model (tests: real timm imported with test-only torchvision placeholders, "
+       "real torchvision-only image processor with a torch resize/normalize stand-in)",
+       ["facebook/Perception-LM-1B", "facebook/Perception-LM-3B", "facebook/Perception-LM-8B"],
+       "docs/families/perception_lm.md"),
     _s("molmo2", "Molmo2ForConditionalGeneration", "Molmo2",
        "392 in two blocks (378 px: global view 14x14 + one crop 14x14); the crop block is the grid",
        "global view + one overlapping-crop canvas fixed (a square of the crop size: one crop, no option changed); crops, "

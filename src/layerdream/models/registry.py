@@ -82,6 +82,7 @@ ADAPTERS: dict[str, str] = {
     "mistral_large4": "mistral_large4:MistralLarge4Adapter",
     "muse_glimmer": "muse_glimmer:MuseGlimmerAdapter",
     "molmo2": "molmo2:Molmo2Adapter",
+    "perception_lm": "perception_lm:PerceptionLMAdapter",
     "minicpmv4_6": "minicpmv:MiniCPMVAdapter",
     "minicpmv4_7": "minicpmv:MiniCPMV4_7Adapter",
     "minicpm_ocr": "minicpmv:MiniCPMVAdapter",
