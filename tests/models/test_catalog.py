@@ -50,8 +50,10 @@ def test_refused_types_get_their_reason_in_one_line(model_type, why):
 
 
 def test_not_yet_types_say_the_method_applies():
-    with pytest.raises(UserError, match="'inkling_mm_model' .*not supported yet: the method applies .*docs/adding-a-model.md"):
-        adapter_for("inkling_mm_model")
+    # any not-yet type (a fixed example kept being supported by the next landing)
+    model_type = next(t for t, e in sorted(catalog.CATALOG.items()) if e.status == catalog.NOT_YET)
+    with pytest.raises(UserError, match=f"'{model_type}' .*not supported yet: the method applies .*docs/adding-a-model.md"):
+        adapter_for(model_type)
 
 
 def test_an_unknown_type_names_its_modeling_file_through_load(tmp_path):
