@@ -257,8 +257,10 @@ _ENTRIES = [
     _s("pp_chart2table", "GotOcr2ForConditionalGeneration", "PP-Chart2Table", "256 (1024 px, 16x16)",
        "GOT-OCR 2.0's adapter; the chat template writes the 256 image tokens itself (fixed 'Chart to table' "
        "instruction after them)", ["PaddlePaddle/PP-Chart2Table_safetensors"], "docs/families/pp_chart2table.md"),
-    _n("kosmos-2.5", "Kosmos2_5ForConditionalGeneration", "Kosmos-2.5",
-       f"{_ADAPTER} (image_embeds_position_mask): Pix2Struct-style encoder + latent queries", ["microsoft/kosmos-2.5"]),
+    _s("kosmos-2.5", "Kosmos2_5ForConditionalGeneration", "Kosmos-2.5", "2048 (1024 px, 4096 patches; latent queries, flat prior)",
+       "Kosmos-2's adapter with Pix2Struct-style flattened patches (per-image standardisation, one square of "
+       "max_patches); positions from image_embeds_position_mask's 1s; learned queries: flat prior, recorded",
+       ["microsoft/kosmos-2.5"], "docs/families/kosmos2_5.md"),
     _n("git", "GitForCausalLM", "GIT",
        "one BERT-style stack over [image tokens, text] with a bidirectional image prefix and causal text: image tokens "
        "are in the residual stream, but there is no chat template and the layout is its own", ["microsoft/git-base"]),

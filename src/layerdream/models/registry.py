@@ -63,6 +63,7 @@ ADAPTERS: dict[str, str] = {
     "blip-2": "blip2:Blip2Adapter",
     "instructblip": "instructblip:InstructBlipAdapter",
     "kosmos-2": "kosmos2:Kosmos2Adapter",
+    "kosmos-2.5": "kosmos2_5:Kosmos2_5Adapter",
     "glm4v": "glm4v:Glm4vAdapter",
     "glm4v_moe": "glm4v:Glm4vAdapter",
     "glm46v": "glm4v:Glm4vAdapter",

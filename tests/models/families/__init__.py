@@ -5,7 +5,8 @@ processor and the family's own chat template, into a folder (``build(folder)``).
 family in the tests is one file: ``FAMILY`` (a name), ``build(folder)``, and optionally
 ``PROCESSOR_KWARGS`` (the options the adapter fixes when it calls the processor, e.g. one tile; every
 other processor setting stays at its default, so the pixel test compares against what a user's call
-gives), ``PIXEL_ATOL`` (where the processor resamples even a picture at the input size) and
+gives), ``PIXEL_ATOL`` (where the processor resamples even a picture at the input size), ``PIXEL_KEYS`` (our
+pixels' key -> the processor's, where the model names them otherwise: Kosmos-2.5's ``flattened_patches``) and
 ``reference_prompt(processor, pil_image)``.
 """
 from __future__ import annotations
