@@ -35,18 +35,19 @@ MODELS = {  # name -> (calibration files (glob), align csv, probe records)
 
 def probes(name: str) -> list[dict]:
     """Probe records of a model's seeds: the study's runs (toy-gemma-study.json: linear_s* = toy-gemma,
-    aligned_s* = toy-gemma-aligned, cotrained_s* = toy-gemma-cotrained), else the shipped folder's."""
+    aligned_s* = toy-gemma-aligned, cotrained_s* = toy-gemma-cotrained) and the shipped folder's own seed."""
     from layerdream.toyworld import checkpoint_path
 
     variant = {"toy-gemma": "linear", "toy-gemma-aligned": "aligned", "toy-gemma-cotrained": "cotrained"}[name]
     study = {}
     for f in sorted(CAL.glob("toy-gemma*-study.json")):
         study.update(json.loads(f.read_text()))
-    runs = [r["probe"] for k, r in study.items() if k.rsplit("_s", 1)[0] == variant]
-    if not runs:
-        info = checkpoint_path(name) / "toyworld.json"
-        runs = [json.loads(info.read_text())["training"]["probe"]] if info.is_file() else []
-    return runs
+    mine = {int(k.rsplit("_s", 1)[1]): r["probe"] for k, r in study.items() if k.rsplit("_s", 1)[0] == variant}
+    info = checkpoint_path(name) / "toyworld.json"
+    if info.is_file():  # the shipped model is its recipe's seed (0): counted once, from the study or its own record
+        shipped = json.loads(info.read_text())
+        mine.setdefault(int(shipped.get("seed", 0)), shipped["training"]["probe"])
+    return [mine[s] for s in sorted(mine)]
 
 
 def synthesis(name: str) -> dict[int, dict]:
