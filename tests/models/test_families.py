@@ -96,13 +96,15 @@ def test_photos_are_resized_as_the_processor_resizes_them(family):
     assert photo.shape == (3, size, size) and 0 <= photo.min() and photo.max() <= 1
     renamed = vlm.adapter.image_processor_kwargs  # output-key names only (Video-LLaVA's legacy key)
     # Fuyu's image processor returns the padded canvas as "images" (its processor cuts the patches): no one image
-    theirs = vlm.processor.image_processor(images=pil, return_tensors="pt", **renamed).get("pixel_values")
+    # InstructBLIP-Video's processor has a video processor only: no one image to compare with, its filter
+    ip = getattr(vlm.processor, "image_processor", None)
+    theirs = ip(images=pil, return_tensors="pt", **renamed).get("pixel_values") if ip is not None else None
     ours = vlm.adapter.preprocess(photo[None])["pixel_values"]
     one_image = theirs is not None and theirs.numel() == 3 * size * size and theirs.shape[-2:] == (size, size)
     if one_image and vlm.adapter.photo_through_processor:  # the processor makes one input-sized image of it
         torch.testing.assert_close(ours, theirs.reshape(ours.shape).to(ours.dtype), rtol=0, atol=1e-5)
     else:  # patches, several views, or a resize inside preprocess (Idefics3): the processor's filter, to S x S
-        resample = getattr(vlm.processor.image_processor, "resample", None)
+        resample = getattr(ip if ip is not None else vlm.processor.video_processor, "resample", None)
         expected = np.asarray(pil.resize((size, size), resample if resample is not None else Image.BILINEAR))
         assert torch.equal(photo, torch.from_numpy(expected.copy()).permute(2, 0, 1).float() / 255)
     bicubic = torch.from_numpy(np.asarray(pil.resize((size, size), Image.BICUBIC)).copy()).permute(2, 0, 1).float() / 255

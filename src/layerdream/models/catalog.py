@@ -228,10 +228,11 @@ _ENTRIES = [
        "2x2 pooling indices and image_grids built differentiably; mm_token_type_ids for the bidirectional image block; "
        "torchvision image processor run with a torch stand-in for its resize/normalize", ["allenai/Molmo2-4B",
        "allenai/Molmo2-8B", "allenai/Molmo2-O-7B"], "docs/families/molmo2.md"),
-    _n("instructblipvideo", "InstructBlipVideoForConditionalGeneration", "InstructBLIP-Video",
-       f"{_ADAPTER}: as InstructBLIP, per frame; its only pixel processor is the torchvision video processor (untestable "
-       "here without the torchvision-free route) and the prompt always holds 4 frames' queries (an image = 4 equal frames)",
-       ["Salesforce/instructblip-vicuna-7b"]),
+    _s("instructblipvideo", "InstructBlipVideoForConditionalGeneration", "InstructBLIP-Video (Vicuna)",
+       "128 (224 px; 4 equal frames x 32 Q-Former queries, flat prior)",
+       "InstructBLIP's adapter, an image as 4 equal frames (the processor's fixed count), all 4 blocks of queries "
+       "read; torchvision-only video processor tested with a torch stand-in; rules recorded", (),
+       "docs/families/instructblipvideo.md"),
     _s("fuyu", "FuyuForCausalLM", "Fuyu", "256 (480 px, 16x16 patches)",
        "linear patch embedding (no vision encoder); |NEWLINE| after each row, BOS after the image; the 5.24 "
        "processor's patchify bug (numpy transpose on a torch tensor) worked around", ["adept/fuyu-8b"],

@@ -62,6 +62,7 @@ ADAPTERS: dict[str, str] = {
     "unlimited_ocr": "unlimited_ocr:UnlimitedOcrAdapter",
     "blip-2": "blip2:Blip2Adapter",
     "instructblip": "instructblip:InstructBlipAdapter",
+    "instructblipvideo": "instructblipvideo:InstructBlipVideoAdapter",
     "kosmos-2": "kosmos2:Kosmos2Adapter",
     "kosmos-2.5": "kosmos2_5:Kosmos2_5Adapter",
     "glm4v": "glm4v:Glm4vAdapter",
