@@ -247,8 +247,10 @@ _ENTRIES = [
        "SAM on the 1024-px picture + SigLIP on it shrunk to 384 px (PIL's filter as matrices), fused per place by the aligner",
        ["deepseek-community/deepseek-vl-7b-chat"],
        "docs/families/deepseek_vl_hybrid.md"),
-    _n("fast_vlm", "FastVlmForConditionalGeneration", "FastVLM",
-       f"{_ADAPTER}: FastViTHD (timm) + MLP; needs timm, and its image processor is torchvision-only in 5.24", ["KamilaMila/FastVLM-0.5B"]),
+    _s("fast_vlm", "FastVlmForConditionalGeneration", "FastVLM", "256 (1024 px, 16x16)",
+       "FastViTHD (timm, stride 64) feature map flattened + MLP; LlavaProcessor with a CLIP image processor (a square "
+       "of the crop passes unchanged); tests: real timm imported with test-only torchvision placeholders",
+       ["KamilaMila/FastVLM-0.5B", "KamilaMila/FastVLM-1.5B", "KamilaMila/FastVLM-7B"], "docs/families/fast_vlm.md"),
     _s("aria", "AriaForConditionalGeneration", "Aria", "256 (980 px, learned queries)",
        "learned queries cross-attend to the ViT features (flat spatial prior, recorded); MoE text model",
        ["rhymes-ai/Aria"], "docs/families/aria.md"),

@@ -85,6 +85,7 @@ ADAPTERS: dict[str, str] = {
     "muse_glimmer": "muse_glimmer:MuseGlimmerAdapter",
     "molmo2": "molmo2:Molmo2Adapter",
     "perception_lm": "perception_lm:PerceptionLMAdapter",
+    "fast_vlm": "fast_vlm:FastVlmAdapter",
     "minicpmv4_6": "minicpmv:MiniCPMVAdapter",
     "minicpmv4_7": "minicpmv:MiniCPMV4_7Adapter",
     "minicpm_ocr": "minicpmv:MiniCPMVAdapter",
