@@ -264,9 +264,10 @@ _ENTRIES = [
        "Kosmos-2's adapter with Pix2Struct-style flattened patches (per-image standardisation, one square of "
        "max_patches); positions from image_embeds_position_mask's 1s; learned queries: flat prior, recorded",
        ["microsoft/kosmos-2.5"], "docs/families/kosmos2_5.md"),
-    _n("git", "GitForCausalLM", "GIT",
-       "one BERT-style stack over [image tokens, text] with a bidirectional image prefix and causal text: image tokens "
-       "are in the residual stream, but there is no chat template and the layout is its own", ["microsoft/git-base"]),
+    _s("git", "GitForCausalLM", "GIT", "196 (224 px, 14x14; git-large 16x16)",
+       "one BERT-style stack over [image prefix, text]: layer l = its block l; the prefix's patch positions (the ViT "
+       "CLS left out, recorded), bidirectional, never see the text; video checkpoints refused",
+       ["microsoft/git-base", "microsoft/git-base-coco", "microsoft/git-large-coco"], "docs/families/git.md"),
     _s("qwen2_5_omni_thinker", "Qwen2_5OmniThinkerForConditionalGeneration", "Qwen2.5-Omni (thinker)", "256 (448 px, 16x16)",
        "Qwen2.5-VL's adapter: the thinker's vision path (the audio tower is unused by image prompts)",
        ["Qwen/Qwen2.5-Omni-7B (its thinker_config, saved as a thinker)"], "docs/families/qwen2_5_omni.md"),

@@ -65,6 +65,7 @@ ADAPTERS: dict[str, str] = {
     "instructblipvideo": "instructblipvideo:InstructBlipVideoAdapter",
     "kosmos-2": "kosmos2:Kosmos2Adapter",
     "kosmos-2.5": "kosmos2_5:Kosmos2_5Adapter",
+    "git": "git:GitAdapter",
     "glm4v": "glm4v:Glm4vAdapter",
     "glm4v_moe": "glm4v:Glm4vAdapter",
     "glm46v": "glm4v:Glm4vAdapter",
