@@ -386,8 +386,13 @@ _ENTRIES = [
        "single images: Qwen2.5-VL's pixels at merge 1 with image_merge_sizes, 1-D positions",
        ["lkhl/VideoLLaMA3-2B-Image-HF"], "docs/families/video_llama_3.md"),
     _n("pi0", "PI0ForConditionalGeneration", "pi0 (robot policy)",
-       "a PaliGemma prefix (images scattered at image tokens) read by an action expert: layer l would be the PaliGemma "
-       "stream; a robot policy, not a chat VLM"),
+       "layer l is clear: the PaliGemma prefix stream (images scattered at <image> tokens, bidirectional over image + "
+       "text, positions from 0), run first; the Gemma action expert attends to its per-layer KV cache and never changes its states. "
+       "The adapter needs: the engine's text config from the adapter (PI0Config.get_text_config() is the PI0Config "
+       "itself: two text stacks; models/vlm.py and synthesis/memory.py read it), PI0Model.embed_prefix + the vlm's "
+       "forward with zero token_type_ids as the backbone, one camera of pixel_attention_mask, and a stand-in for the "
+       "torchvision-only PI0ImageProcessor (224-px box, pad to 224); no transformers-format checkpoint is published "
+       "(the processor's source: the lerobot model is not converted yet)"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.model_type: entry for entry in _ENTRIES}
