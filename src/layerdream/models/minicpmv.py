@@ -40,6 +40,7 @@ import torch
 from ..errors import UserError
 from .adapter import FamilyAdapter, channel_stats
 from .processors import share_chat_template
+from .qwen2_5_vl import prompt_with_rope_positions
 
 
 class MiniCPMVAdapter(FamilyAdapter):
@@ -101,17 +102,7 @@ class MiniCPMV4_7Adapter(MiniCPMVAdapter):
     model_types = ("minicpmv4_7",)
 
     def image_prompt(self, prompt_format: str = "chat") -> dict[str, torch.Tensor]:
-        saved = self.extra_input_names
-        self.extra_input_names = ("mm_token_type_ids", "target_sizes")
-        try:
-            enc = super().image_prompt(prompt_format)
-        finally:
-            self.extra_input_names = saved
-        with torch.no_grad():
-            positions, _ = self.model.model.get_rope_index(
-                enc["input_ids"], mm_token_type_ids=enc["mm_token_type_ids"], target_sizes=enc["target_sizes"],
-                attention_mask=enc["attention_mask"])
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "position_ids": positions}
+        return prompt_with_rope_positions(self, super().image_prompt, prompt_format, "target_sizes")
 
     def forward_inputs(self, prompt: dict[str, torch.Tensor], pixels: dict[str, torch.Tensor], n: int) -> dict:
         return super().forward_inputs(prompt, pixels, n) | {"position_ids": prompt["position_ids"].expand(-1, n, -1)}

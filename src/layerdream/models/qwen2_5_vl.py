@@ -136,19 +136,26 @@ class Qwen2_5_VLAdapter(FamilyAdapter):
 
     def image_prompt(self, prompt_format: str = "chat") -> dict[str, torch.Tensor]:
         """The processor's prompt plus its 3-D M-RoPE positions, computed once from the prompt itself."""
-        saved = self.extra_input_names
-        self.extra_input_names = ("mm_token_type_ids", "image_grid_thw")
-        try:
-            enc = super().image_prompt(prompt_format)
-        finally:
-            self.extra_input_names = saved
-        with torch.no_grad():
-            positions, _ = self.model.model.get_rope_index(
-                enc["input_ids"], mm_token_type_ids=enc["mm_token_type_ids"], image_grid_thw=enc["image_grid_thw"],
-                attention_mask=enc["attention_mask"])
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "position_ids": positions}
+        return prompt_with_rope_positions(self, super().image_prompt, prompt_format, "image_grid_thw")
 
     def forward_inputs(self, prompt: dict[str, torch.Tensor], pixels: dict[str, torch.Tensor], n: int) -> dict:
         inputs = {"input_ids": prompt["input_ids"].expand(n, -1), "attention_mask": prompt["attention_mask"].expand(n, -1),
                   "position_ids": prompt["position_ids"].expand(-1, n, -1)}
         return inputs | pixels
+
+
+def prompt_with_rope_positions(adapter, base_image_prompt, prompt_format: str, grid_input: str) -> dict[str, torch.Tensor]:
+    """An image prompt with its M-RoPE ``position_ids`` from the model's own ``get_rope_index``, computed
+    once per prompt (never the cached ``rope_deltas``); ``grid_input`` names the processor output the
+    index reads the image's grid from (Qwen: ``image_grid_thw``; MiniCPM-V 4.7: ``target_sizes``)."""
+    saved = adapter.extra_input_names
+    adapter.extra_input_names = ("mm_token_type_ids", grid_input)
+    try:
+        enc = base_image_prompt(prompt_format)
+    finally:
+        adapter.extra_input_names = saved
+    with torch.no_grad():
+        positions, _ = adapter.model.model.get_rope_index(
+            enc["input_ids"], mm_token_type_ids=enc["mm_token_type_ids"], **{grid_input: enc[grid_input]},
+            attention_mask=enc["attention_mask"])
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "position_ids": positions}
