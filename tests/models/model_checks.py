@@ -37,3 +37,26 @@ def assert_memory_model_close(vlm, size: int, layer: int, low: float = 0.9, high
     predicted = memory.copy_cost(vlm.model.config, layer, size, size // 2, prompt_length, torch.bfloat16, False,
                                  vision=vlm.adapter.vision_dims()).saved
     assert low < predicted / measured < high, (predicted, measured)
+
+
+def assert_1d_positions_states_equal_the_models_own(family_module, folder) -> None:
+    """For families with Qwen-style pixels but plain 1-D text positions (EXAONE 4.5 and the families built on
+    its adapter): no M-RoPE positions are built or passed, and our layer-1 image states equal the model's own
+    forward on the whole processor's output, through its chat template."""
+    from PIL import Image
+
+    import layerdream as ld
+
+    family_module.build(folder)
+    vlm = ld.load(str(folder), device="cpu")
+    assert "position_ids" not in vlm.image_prompt()
+    array = np.random.default_rng(0).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
+    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    ours = vlm.image_tokens(x, 1)
+    enc = dict(vlm.processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
+        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
+    enc.pop("mm_token_type_ids", None)
+    with torch.no_grad():
+        theirs = vlm.model.model(**enc, use_cache=False, output_hidden_states=True).hidden_states[1][:, vlm.image_positions()]
+    torch.testing.assert_close(ours, theirs.float(), rtol=0, atol=1e-5)
