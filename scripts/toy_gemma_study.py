@@ -61,7 +61,7 @@ def run(variant: str, seed: int, out: Path, threads: int) -> None:
         start = gemma.tower_state(checkpoint_path("toy-aligned") / "model.safetensors")
     toy = checkpoint_path("toy-aligned")
     log = open(folder / "train.log", "a")
-    model, _, metrics = gemma_train.run_recipe(
+    model, proc, metrics = gemma_train.run_recipe(
         recipe, seed=seed, vision_config=AutoConfig.from_pretrained(toy).vision_config.to_dict(),
         tower_state=start, checkpoint=folder / "partial.pt",
         progress=lambda s: print(s, file=log, flush=True), name=f"{variant}_s{seed}")
@@ -70,6 +70,9 @@ def run(variant: str, seed: int, out: Path, threads: int) -> None:
         from layerdream.toyworld.gemma_lora import lora_state
 
         save_file(lora_state(model), str(folder / "lora.safetensors"))
+    if recipe.get("lm") == "full":  # no adapters to merge: a whole transformers folder (~1 GB), so the
+        model.save_pretrained(folder / "model")  # product's own commands (calibrate, align) can load it
+        proc.save_pretrained(folder / "model")  # as they load any Gemma 3 checkpoint: --model DIR/model
     atomic_write_json(folder / "metrics.json", {"variant": variant, **metrics, "versions": versions()})
     (folder / "partial.pt").unlink(missing_ok=True)
     print(f"{folder.name}: {json.dumps(metrics['probe']['retrieval'])}")

@@ -98,3 +98,32 @@ def test_mismatched_target_rate_catches_syntheses_that_all_look_alike():
     assert abs(colour["rate"] - colour["mismatch_rate"]) < 1e-9 and colour["p_above_mismatch"] > 0.5
     sign = row["concepts_above_base"]  # green, circle, sky, spring beat a control judged red/square/grass/winter
     assert sign["k"] == 4 and sign["of"] == len(world.CONCEPTS) and sign["p_sign_test"] > 0.5
+
+
+def test_calibrate_uses_the_toy_worlds_preset_for_a_plain_transformers_folder(tmp_path, monkeypatch):
+    """A study's checkpoint saved as a plain transformers folder (no toyworld.json, so ld.synthesize's own
+    default would be the real-checkpoint preset, paper) is still synthesised with the preset the toy world
+    was calibrated with, as the report says."""
+    import shutil
+
+    from layerdream.synthesis.presets import is_toy_model
+    from layerdream.toyworld import checkpoint_path
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for f in checkpoint_path("toy-aligned").iterdir():
+        if f.name != "toyworld.json":
+            shutil.copy(f, folder)
+    assert not is_toy_model(folder)
+    used, real = [], ld.synthesize
+
+    def recording(vlm, *a, **kw):
+        results = real(vlm, *a, **kw)
+        used.append((kw.get("preset"), results[0].config["preset_rule"]))
+        return results
+
+    monkeypatch.setattr(ld, "synthesize", recording)
+    report = calibrate.run(str(folder), layers=(1,), seeds=(0,), n_random=1, steps=2, progress=lambda s: None)
+    assert used == [("fast", "given")]  # not the default the folder alone would get (paper, for a real checkpoint)
+    assert len(report["records"]) == len(world.CONCEPTS) + 1
+    assert "preset fast" in calibrate.markdown(report)
