@@ -151,3 +151,24 @@ def test_shipped_cotrained_model_still_aligns_at_layer_4_not_1_as_recorded():
             assert abs(x - recorded["retrieval"][layer][cat]) <= 0.02, (layer, cat, x, recorded["retrieval"][layer][cat])
     mean = {l: sum(now["retrieval"][l].values()) / 4 for l in ("1", "4")}
     assert mean["1"] < 0.30 and mean["4"] > 0.65, mean  # chance: 0.21
+
+
+def test_full_fine_tuning_variant_trains_exactly_the_chosen_blocks_attention_and_mlp():
+    """The study's `cot-full` variant (scripts/toy_gemma_study.py): no adapters; the chosen blocks' own
+    attention and MLP weights move and every other LM weight stays the 270M's (embeddings, norms, the
+    other blocks)."""
+    from safetensors.torch import load_file
+
+    from layerdream.models.reference import gemma3_270m_folder
+
+    recipe = dict(gemma_train.RECIPES[NAME], **QUICK, lm="full", lm_lr=1e-3, lora_blocks="last-2")
+    model, _, m = gemma_train.run_recipe(recipe, **_kw())
+    assert not any("lora" in n for n, _ in model.named_parameters())
+    frozen = {k.removeprefix("model."): v for k, v in load_file(str(gemma3_270m_folder() / "model.safetensors")).items()
+              if k.startswith("model.")}
+    now = model.model.language_model.state_dict()
+    changed = {k for k, v in frozen.items() if not torch.equal(now[k].to(v.dtype), v)}
+    expected = {f"layers.{i}.{t}.weight" for i in (16, 17) for t in gemma_lora.TARGETS}
+    assert changed == expected
+    assert m["lm_parameters"] == sum(now[k].numel() for k in expected)
+    assert m["lm_drift"]["kl_per_token"] > 0
