@@ -4,7 +4,9 @@ Trains toy-gemma variants (one change each from the shipped recipe) for several 
 same function as `layerdream toyworld train --stage toy-gemma` (`gemma_train.run_recipe`), and
 probes each: does it read the images (teacher-forced concept words), and at which layers do its
 image tokens retrieve their own concepts among the category's concept vectors. Resumable: a
-finished run is skipped, an interrupted one continues from its checkpoint.
+finished run is skipped, an interrupted one continues from its checkpoint. A `cot-full` run (no adapters
+to ship) also writes `<out>/cot-full_s<seed>/model`, a plain transformers folder (~1 GB) that the
+product's own commands load (`layerdream toyworld calibrate --model .../model`, `layerdream align`).
 
     python scripts/toy_gemma_study.py --variant linear --seed 0 1 2 --out runs/toy-gemma-study
     python scripts/toy_gemma_study.py --summarise --out runs/toy-gemma-study   # markdown table
