@@ -8,7 +8,9 @@
   each view's 27 x 27 patches of 14 px flattened in (row, column, channel) order.
 * **Pooling indices.** Each image token pools one 2 x 2 window (``pooling_size``) of a view's patch grid,
   padded with -1 to an even side (27 -> 28: the pad goes after, so the last row and column of tokens pool
-  fewer patches); windows row-major, the global view's first, the crop's offset by 729, image n's by n x 1458.
+  fewer patches); windows row-major, the global view's first, the crop's offset by 729, image n's by n x 1458
+  (transformers 5.24; from 5.25 each image's indices start at 0 and the model adds the offsets, which
+  :func:`pooling_is_per_image` reads from the model's signature).
   :meth:`preprocess` builds ``image_token_pooling``, ``image_grids`` ([14, 14, 14, 14] per image) and
   ``image_num_crops`` (2) as the processor does; the model's adapter (attention pooling over two ViT layers'
   features) and projector are the model's own.
@@ -52,6 +54,17 @@ def share_template_with_prefix(processor) -> None:
     shell = tok.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False, add_generation_prompt=True)
     if not shell.startswith(prefix):
         tok.chat_template = "{{- " + json.dumps(prefix) + " -}}" + template
+
+
+def pooling_is_per_image() -> bool:
+    """Whether the installed Molmo2 wants each image's ``image_token_pooling`` to index only that image's
+    patches (transformers >= 5.25: the model adds each image's offset from ``image_num_crops``) rather than the
+    whole batch's (5.24: the processor added them). Read from the model's signature, not a version number."""
+    import inspect
+
+    from transformers.models.molmo2 import modeling_molmo2
+
+    return "image_num_crops" in inspect.signature(modeling_molmo2.Molmo2Model.get_image_features).parameters
 
 
 def pooling_windows(side: int, pool_h: int, pool_w: int) -> torch.Tensor:
@@ -117,7 +130,7 @@ class Molmo2Adapter(FamilyAdapter):
         patches = x.reshape(n, 3, s, p, s, p).permute(0, 2, 4, 3, 5, 1).reshape(n, s * s, p * p * 3)
         pixels = torch.stack([patches, patches], dim=1).reshape(2 * n, s * s, p * p * 3)  # global view, then the crop
         windows = self._windows.to(x.device)
-        step = 2 * s * s
+        step = 0 if pooling_is_per_image() else 2 * s * s
         pooling = torch.cat([torch.where(windows >= 0, windows + i * step, -1) for i in range(n)])
         grids = torch.tensor([[*self.global_grid, *self.crop_grid]], dtype=torch.int64, device=x.device).expand(n, -1)
         crops = torch.full((n,), 2, dtype=torch.int64, device=x.device)
