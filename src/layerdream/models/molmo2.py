@@ -32,6 +32,7 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -56,10 +57,12 @@ def share_template_with_prefix(processor) -> None:
         tok.chat_template = "{{- " + json.dumps(prefix) + " -}}" + template
 
 
+@functools.cache
 def pooling_is_per_image() -> bool:
     """Whether the installed Molmo2 wants each image's ``image_token_pooling`` to index only that image's
     patches (transformers >= 5.25: the model adds each image's offset from ``image_num_crops``) rather than the
-    whole batch's (5.24: the processor added them). Read from the model's signature, not a version number."""
+    whole batch's (5.24: the processor added them). Read once from the model's signature, not a version number
+    (``preprocess`` runs every synthesis step)."""
     import inspect
 
     from transformers.models.molmo2 import modeling_molmo2
