@@ -2,24 +2,19 @@
 from the processor's full output (``moe_mm_token_type_ids`` included), and without the routing they differ."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from model_checks import picture_and_chat_inputs
 import layerdream as ld
 from families import ernie4_5_vl_moe as family  # tests/models/families
 
 
 def test_image_states_take_the_vision_experts(tmp_path):
     import transformers
-    from PIL import Image
-
     family.build(tmp_path)
     vlm = ld.load(str(tmp_path), device="cpu")
     plain = getattr(transformers, family.CLASS).from_pretrained(str(tmp_path)).eval()
-    array = np.random.default_rng(0).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
-    enc = dict(vlm.processor.apply_chat_template([{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
-                                                 add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
+    x, enc = picture_and_chat_inputs(vlm)
     assert enc["moe_mm_token_type_ids"].sum() == vlm.image_positions().numel() + 2  # image tokens + start/end
     layer = 2  # block 2 is the sparse one
     outputs = []

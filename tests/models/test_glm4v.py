@@ -2,11 +2,10 @@
 pixel bounds would resize the square (refused), the MoE variant, and the memory model's tower terms."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from model_checks import assert_memory_model_close
+from model_checks import assert_memory_model_close, picture_and_chat_inputs
 import layerdream as ld
 from families import glm4v as family  # tests/models/families
 from layerdream.errors import UserError
@@ -23,14 +22,8 @@ def vlm(tmp_path_factory):
 
 
 def test_image_states_use_the_models_own_3d_positions(vlm):
-    from PIL import Image
-
-    array = np.random.default_rng(0).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    x, enc = picture_and_chat_inputs(vlm)
     ours = vlm.image_tokens(x, 1).detach()
-    enc = dict(vlm.processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
-        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
     base = vlm.model.model
     with torch.no_grad():
         base.rope_deltas = None
@@ -81,7 +74,6 @@ def test_the_moe_variant_is_served_by_the_same_adapter():
 def test_glm46v_is_served_with_the_models_own_positions():
     """GLM-4.6V: the same vision path under its own classes (Glm46VProcessor, its own get_rope_index):
     our explicit positions give the states the model computes from the processor's own output."""
-    from PIL import Image
     from transformers import Glm46VConfig, Glm46VForConditionalGeneration, Glm46VProcessor
     from transformers.models.glm46v.image_processing_pil_glm46v import Glm46VImageProcessorPil
 
@@ -93,11 +85,8 @@ def test_glm46v_is_served_with_the_models_own_positions():
         image_processor_cls=Glm46VImageProcessorPil, layers=2)  # layer 1 < L: hidden_states[L] is post-norm
     model.requires_grad_(False)
     vlm = VLM(model, processor, Glm4vAdapter(model, processor), name="glm46v")
-    array = np.random.default_rng(1).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    x, enc = picture_and_chat_inputs(vlm, 1, processor=processor)
     ours = vlm.image_tokens(x, 1)
-    enc = dict(processor.apply_chat_template([{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
-                                             add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
     with torch.no_grad():
         model.model.rope_deltas = None
         theirs = model.model(**enc, use_cache=False, output_hidden_states=True).hidden_states[1][:, vlm.image_positions()]

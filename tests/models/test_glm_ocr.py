@@ -4,11 +4,10 @@ and the memory model, fed by GLM-OCR's own tower terms (q/k norms in fp32), stay
 keeps (GLM-4V's terms are 8 % low)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from model_checks import assert_memory_model_close
+from model_checks import assert_memory_model_close, picture_and_chat_inputs
 from families import glm_ocr as family  # tests/models/families
 from layerdream.models.glm_ocr import GlmOcrAdapter
 from layerdream.models.vlm import VLM
@@ -22,14 +21,8 @@ def vlm():
 
 
 def test_image_states_use_the_models_own_3d_positions(vlm):
-    from PIL import Image
-
-    array = np.random.default_rng(2).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    x, enc = picture_and_chat_inputs(vlm, 2)
     ours = vlm.image_tokens(x, 1)
-    enc = dict(vlm.processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
-        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
     base = vlm.model.model
     with torch.no_grad():
         base.rope_deltas = None

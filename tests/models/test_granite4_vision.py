@@ -3,10 +3,10 @@ all injections up to block l+1 (what block l+1 reads), the model's own output is
 the features are not kept after an early exit, and every result records the rule."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
+from model_checks import picture_and_chat_inputs
 import layerdream as ld
 from families import granite4_vision as family  # tests/models/families
 
@@ -36,13 +36,7 @@ def _plain_run(vlm, plain, seed=0):
     """Our pixels of a random picture, and from the unhooked model fed the processor's own output: each block's
     output (HF's hidden_states[l], before the injection aimed at the next block), what each block reads, and
     the final states."""
-    from PIL import Image
-
-    array = np.random.default_rng(seed).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
-    enc = vlm.processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
-        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+    x, enc = picture_and_chat_inputs(vlm, seed)
     layers = plain.model.language_model.layers
     outputs, reads = {}, {}
     handles = [layers[i].register_forward_hook(lambda m, a, o, i=i: outputs.__setitem__(i + 1, o)) for i in range(len(layers))]

@@ -2,10 +2,10 @@
 pre-injection ``hidden_states[1]``, and results say so."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
+from model_checks import picture_and_chat_inputs
 import layerdream as ld
 from families import granite_docling as family  # tests/models/families
 
@@ -22,13 +22,8 @@ def loaded(tmp_path_factory):
 
 
 def test_layer_l_is_read_after_the_deepstack_injection(loaded):
-    from PIL import Image
-
     vlm, plain = loaded
-    array = np.random.default_rng(0).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
-    enc = vlm.processor.apply_chat_template([{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
-                                            add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+    x, enc = picture_and_chat_inputs(vlm)
     read_next = {}
     handle = plain.model.text_model.layers[1].register_forward_pre_hook(lambda m, a: read_next.__setitem__(1, a[0]))
     try:

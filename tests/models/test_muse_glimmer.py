@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from model_checks import picture_and_chat_inputs
 import layerdream as ld
 from families import muse_glimmer as family  # tests/models/families
 
@@ -58,15 +59,9 @@ def vlm(tmp_path_factory):
 
 
 def test_image_states_equal_the_models_own(vlm):
-    from PIL import Image
-
     assert "position_ids" not in vlm.image_prompt()
-    array = np.random.default_rng(1).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    x, enc = picture_and_chat_inputs(vlm, 1)
     ours = vlm.image_tokens(x, 1)
-    enc = dict(vlm.processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
-        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
     with torch.no_grad():
         theirs = vlm.model.model(**enc, use_cache=False, output_hidden_states=True).hidden_states[1][:, vlm.image_positions()]
     # the processor's fused normalisation differs from ours by ~1e-7 per pixel; states of magnitude ~10 then

@@ -4,10 +4,10 @@ blocks never run; the fixed square is one the image processor leaves alone, at t
 settings; each result says which kind of block layer l is."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
+from model_checks import picture_and_chat_inputs
 import layerdream as ld
 from families import nemotron_h_omni as family  # tests/models/families
 
@@ -20,13 +20,7 @@ def vlm(tmp_path_factory):
 
 
 def test_early_exit_at_every_block_kind_equals_the_models_own_states(vlm):
-    from PIL import Image
-
-    array = np.random.default_rng(0).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
-    enc = dict(vlm.processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
-        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
+    x, enc = picture_and_chat_inputs(vlm)
     with torch.no_grad():
         theirs = vlm.model(**enc, use_cache=False, output_hidden_states=True).hidden_states
     kinds = [type(block.mixer).__name__ for block in vlm.layers]

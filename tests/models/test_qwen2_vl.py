@@ -3,11 +3,10 @@ checkpoints' geometry (patch 14, 448 px, the tower's ``embed_dim``/``mlp_ratio``
 memory model fed by this tower's measured terms."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from model_checks import assert_memory_model_close, assert_processor_pixels_and_gradients
+from model_checks import assert_memory_model_close, assert_processor_pixels_and_gradients, picture_and_chat_inputs
 import layerdream as ld
 from families import qwen2_5_vl as q25
 from families import qwen2_vl as family  # tests/models/families
@@ -34,14 +33,8 @@ def test_image_states_use_the_models_own_3d_positions(vlm):
     """Our explicit positions equal what the model builds from the processor's own output
     (mm_token_type_ids + image_grid_thw). Unlike Qwen2.5-VL, whose forward silently falls back to 1-D
     positions without mm_token_type_ids, Qwen2-VL's refuses them (a ValueError)."""
-    from PIL import Image
-
-    array = np.random.default_rng(0).integers(0, 256, (vlm.image_size, vlm.image_size, 3), dtype=np.uint8)
-    x = torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
+    x, enc = picture_and_chat_inputs(vlm)
     ours = vlm.image_tokens(x, 1).detach()
-    enc = dict(vlm.processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image", "image": Image.fromarray(array)}]}],
-        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"))
     base, positions = vlm.model.model, vlm.image_positions()
     with torch.no_grad():
         base.rope_deltas = None
