@@ -397,12 +397,12 @@ _ENTRIES = [
     _n("llava_onevision1_5", "LlavaOnevision15ForConditionalGeneration", "LLaVA-OneVision-1.5",
        f"{_ADAPTER}: a native-resolution ViT (2-D RoPE, class embedding) with a 2x2 patch merger into a Qwen3 text "
        "model with 1-D positions, images through EXAONE 4.5's processor class; close to the supported EXAONE 4.5 / "
-       "Qwen2-VL pixels, so a subclass adapter should fit; not written in the session that met it",
+       "Qwen2-VL pixels, so a subclass adapter should fit",
        ["Deep-VLM/LLaVA-OneVision-1.5-4B-Instruct-hf"]),
     _n("ovis2_5", "Ovis2_5ForConditionalGeneration", "Ovis2.5",
        f"{_ADAPTER} as the supported Ovis2 (visual tokens = softmax over a visual vocabulary times an embedding "
        "table, differentiable), with a native-resolution tower (2-D RoPE, windowed attention, interpolated position "
-       "embeddings): the adapter needs a fixed-geometry pixel path for that tower; not written in the session that met it",
+       "embeddings): the adapter needs a fixed-geometry pixel path for that tower",
        ["ovis-community/Ovis2.5-2B"]),
     _n("pi05", "PI05ForConditionalGeneration", "pi0.5 (robot policy)",
        "as pi0: layer l is the PaliGemma prefix stream (PI05Model.vlm), which the action expert (adaptive RMSNorm, "
